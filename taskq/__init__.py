@@ -1,0 +1,44 @@
+"""taskq: start the right Celery job the moment something happens, exactly once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskq.client import Client, ValidationError
+from taskq.context import current
+from taskq.events import Event
+from taskq.jobs import job
+from taskq.lifecycle import Status
+from taskq.records import RunRecord
+from taskq.rules import EventTrigger
+from taskq.settings import Settings
+
+__all__ = [
+    "Client", "Event", "EventTrigger", "RunRecord", "Settings", "Status", "ValidationError", "add_trigger",
+    "current", "get_run", "job", "list_runs", "list_triggers", "submit",
+]
+
+
+def _client() -> Client:
+    return Client()
+
+
+def submit(job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
+           **kwargs: Any) -> RunRecord:
+    return _client().submit(job, params=params, queue=queue, **kwargs)
+
+
+def get_run(run_uuid: str) -> RunRecord | None:
+    return _client().get_run(run_uuid)
+
+
+def list_runs(**kwargs: Any) -> list[RunRecord]:
+    return _client().list_runs(**kwargs)
+
+
+def add_trigger(**kwargs: Any) -> dict[str, Any]:
+    return _client().add_trigger(**kwargs)
+
+
+def list_triggers(namespace: str | None = None) -> list[dict[str, Any]]:
+    return _client().list_triggers(namespace)

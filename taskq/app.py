@@ -1,0 +1,67 @@
+"""The Celery app: ``celery -A taskq.app worker|beat|flower``.
+
+Configuration follows the reliability baseline for a Redis broker (late acks, reject on
+worker loss, prefetch 1) because a cloned run must neither be lost with a killed worker nor
+started twice; the second half of that promise is kept by taskq's own start claim, not by
+the broker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu import Queue
+
+from taskq import constants
+from taskq.settings import Settings, get_settings
+
+
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    opts = {"queue": constants.TRIGGERS_QUEUE, "expires": 30}
+    return {
+        "taskq-reconcile": {"task": constants.RECONCILE_TASK,
+                            "schedule": settings.reconcile_every, "options": opts},
+        "taskq-relay-outbox": {"task": constants.RELAY_TASK,
+                               "schedule": settings.relay_every, "options": opts},
+        "taskq-evaluator-keepalive": {"task": constants.EVALUATE_TASK,
+                                      "schedule": settings.keepalive_every, "options": opts},
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    if settings.embedded_redis:
+        from taskq.embedded import ensure_redis  # noqa: PLC0415
+
+        ensure_redis(settings.home)
+    celery = Celery("taskq", set_as_current=False)
+    queues = settings.all_queues()
+    celery.conf.update(
+        broker_url=settings.broker_url(),
+        broker_connection_retry_on_startup=True,
+        task_ignore_result=True,
+        task_default_queue=settings.default_queue,
+        # Declared so Flower's Broker tab lists them even while no worker consumes them.
+        task_queues=[Queue(q, routing_key=q) for q in queues],
+        task_create_missing_queues=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        task_serializer="json",
+        accept_content=["json"],
+        enable_utc=True,
+        imports=["taskq.tasks", *settings.imports],
+        beat_schedule=beat_schedule(settings),
+        beat_max_loop_interval=5,
+        taskq_settings=settings,
+    )
+    return celery
+
+
+app = create_app(get_settings())
+app.set_current()
+
+import taskq.signals  # noqa: E402,F401  - connects the handlers for this app's processes

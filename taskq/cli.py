@@ -1,0 +1,314 @@
+"""``taskq``: a small click CLI. Errors are one line plus a hint, never a traceback."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from taskq.settings import get_settings
+
+console = Console()
+err = Console(stderr=True)
+
+
+class CliError(click.ClickException):
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def show(self, file: Any = None) -> None:
+        err.print(f"[bold red]error:[/] {self.message}", highlight=False)
+        if self.hint:
+            err.print(f"[dim]hint:[/] {self.hint}", highlight=False)
+
+
+def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn taskq's validation and connection errors into one line plus a hint."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import redis  # noqa: PLC0415
+        from sqlalchemy.exc import OperationalError, ProgrammingError  # noqa: PLC0415
+
+        from taskq.client import ValidationError  # noqa: PLC0415
+        from taskq.store.manager import NotFound  # noqa: PLC0415
+
+        try:
+            return fn(*args, **kwargs)
+        except (ValidationError, NotFound) as exc:
+            raise CliError(str(exc)) from None
+        except redis.ConnectionError as exc:
+            raise CliError(f"cannot reach Redis: {exc}",
+                           "check TASKQ_REDIS_URL, or unset it to use the embedded server") from None
+        except (OperationalError, ProgrammingError) as exc:
+            msg = str(exc.orig) if exc.orig else str(exc)
+            raise CliError(f"database error: {msg.splitlines()[0]}",
+                           "run `taskq db upgrade` and check TASKQ_DATABASE_URL") from None
+
+    return wrapper
+
+
+def _import_jobs() -> None:
+    for mod in get_settings().imports:
+        try:
+            importlib.import_module(mod)
+        except ImportError as exc:
+            raise CliError(f"cannot import {mod!r} from TASKQ_IMPORTS: {exc}") from None
+
+
+def _client() -> Any:
+    from taskq.client import Client  # noqa: PLC0415
+
+    return Client()
+
+
+def _kv(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"{what}: {pair!r} is not KEY=VALUE", f"e.g. --{what} epochs=10")
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+@click.group()
+@click.version_option(package_name="taskq")
+def main() -> None:
+    """taskq: event-triggered job runs for Celery."""
+
+
+# -- db ----------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@friendly
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (creates the SQLite file on the embedded default)."""
+    from taskq.store import migrate  # noqa: PLC0415
+
+    url = get_settings().resolved_database_url()
+    migrate.upgrade(url, revision)
+    console.print(f"database at revision [bold]{migrate.current(url)}[/]")
+
+
+@db.command("current")
+@friendly
+def db_current() -> None:
+    from taskq.store import migrate  # noqa: PLC0415
+
+    console.print(migrate.current(get_settings().resolved_database_url()) or "(empty)")
+
+
+# -- runs --------------------------------------------------------------------------------
+
+
+@main.command("submit")
+@click.argument("job")
+@click.option("--param", "-p", "params", multiple=True, help="KEY=VALUE (JSON values parsed)")
+@click.option("--queue")
+@click.option("--namespace")
+@friendly
+def submit_cmd(job: str, params: tuple[str, ...], queue: str | None,
+               namespace: str | None) -> None:
+    """Start a run of JOB by hand."""
+    _import_jobs()
+    run = _client().submit(job, params=_kv(params, "param"), queue=queue, namespace=namespace)
+    console.print(f"run [bold]{run.uuid}[/] of {run.job} on queue {run.queue}: {run.status}")
+
+
+@main.group()
+def runs() -> None:
+    """Inspect runs."""
+
+
+def _runs_table(rows: list[Any]) -> Table:
+    table = Table("uuid", "job", "status", "queue", "trigger", "created", "reason")
+    for r in rows:
+        table.add_row(r.uuid, r.job, r.status.value, r.queue, r.trigger or "",
+                      (r.created_at or "")[:19], (r.reason or "")[:60])
+    return table
+
+
+@runs.command("list")
+@click.option("--job")
+@click.option("--status")
+@click.option("--trigger")
+@click.option("--namespace")
+@click.option("--limit", default=20, show_default=True)
+@friendly
+def runs_list(job: str | None, status: str | None, trigger: str | None,
+              namespace: str | None, limit: int) -> None:
+    rows = _client().list_runs(job=job, status=status, trigger=trigger, namespace=namespace,
+                               limit=limit)
+    console.print(_runs_table(rows))
+
+
+@runs.command("show")
+@click.argument("uuid")
+@friendly
+def runs_show(uuid: str) -> None:
+    client = _client()
+    run = client.get_run(uuid)
+    if run is None:
+        raise CliError(f"no run {uuid!r}", "list runs with `taskq runs list`")
+    data = run.model_dump(mode="json")
+    data["transitions"] = client.rt.store.run_events(uuid)
+    console.print_json(json.dumps(data))
+
+
+@runs.command("stop")
+@click.argument("uuid")
+@friendly
+def runs_stop(uuid: str) -> None:
+    stopped = _client().stop_run(uuid)
+    console.print("stopped" if stopped else "already finished")
+
+
+# -- triggers ----------------------------------------------------------------------------
+
+
+@main.group()
+def triggers() -> None:
+    """Manage triggers."""
+
+
+@triggers.command("add")
+@click.argument("name")
+@click.option("--ref", required=True, help="jobs.<name> or runs.<uuid>")
+@click.option("--kind", "kinds", multiple=True, required=True, help="e.g. run_status_running")
+@click.option("--job", required=True, help="job to run when it fires")
+@click.option("--param", "-p", "params", multiple=True, help="KEY=VALUE; values may template")
+@click.option("--queue")
+@click.option("--namespace")
+@friendly
+def triggers_add(name: str, ref: str, kinds: tuple[str, ...], job: str,
+                 params: tuple[str, ...], queue: str | None, namespace: str | None) -> None:
+    _import_jobs()
+    row = _client().add_trigger(name=name, event={"ref": ref, "kinds": list(kinds)}, job=job,
+                                params=_kv(params, "param"), queue=queue, namespace=namespace)
+    console.print(f"trigger [bold]{row['name']}[/] added (id {row['id']})")
+
+
+@triggers.command("list")
+@click.option("--namespace")
+@friendly
+def triggers_list(namespace: str | None) -> None:
+    table = Table("name", "namespace", "on", "job", "queue", "enabled", "version")
+    for t in _client().list_triggers(namespace):
+        spec = t["spec"]
+        table.add_row(t["name"], t["namespace"], f"{spec.get('ref')} {','.join(spec['kinds'])}",
+                      t["job"], t["queue"] or "", "yes" if t["enabled"] else "no",
+                      str(t["version"]))
+    console.print(table)
+
+
+@triggers.command("show")
+@click.argument("name")
+@click.option("--namespace")
+@friendly
+def triggers_show(name: str, namespace: str | None) -> None:
+    client = _client()
+    trig = client.get_trigger(name, namespace)
+    if trig is None:
+        raise CliError(f"no trigger named {name!r}", "list them with `taskq triggers list`")
+    trig["firings"] = client.firings(name, namespace)
+    console.print_json(json.dumps(trig))
+
+
+def _toggle(action: str) -> Callable[..., None]:
+    @click.argument("name")
+    @click.option("--namespace")
+    @friendly
+    def cmd(name: str, namespace: str | None) -> None:
+        getattr(_client(), f"{action}_trigger")(name, namespace)
+        console.print(f"trigger {name}: {action}d")
+
+    cmd.__doc__ = f"{action.capitalize()} a trigger (takes effect without restarts)."
+    return cmd
+
+
+for _action in ("enable", "disable", "delete"):
+    triggers.command(_action)(_toggle(_action))
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+@main.group()
+def events() -> None:
+    """Watch the event stream."""
+
+
+@events.command("tail")
+@click.option("--count", default=0, help="stop after N events (0: follow forever)")
+@click.option("--from-start", is_flag=True)
+@friendly
+def events_tail(count: int, from_start: bool) -> None:
+    bus = _client().rt.bus
+    last, seen = ("0" if from_start else "$"), 0
+    while True:
+        for sid, event in bus.tail(last):
+            last = sid
+            seen += 1
+            if event is None:
+                console.print(f"{sid} [red]malformed entry[/]")
+            else:
+                console.print(f"{sid} {event.timestamp:%H:%M:%S.%f} [bold]{event.kind}[/] "
+                              f"{event.ref} ns={event.namespace}", highlight=False)
+            if count and seen >= count:
+                return
+
+
+@events.command("dead")
+@friendly
+def events_dead() -> None:
+    """Entries moved aside (malformed, or failing too often), with the reason."""
+    for row in _client().rt.bus.dead_letters():
+        console.print(f"{row['id']} [red]{row.get('reason')}[/]", highlight=False)
+
+
+# -- maintenance -------------------------------------------------------------------------
+
+
+@main.command("reconcile")
+@friendly
+def reconcile_cmd() -> None:
+    """One reconciler pass (beat runs this every few seconds)."""
+    from taskq.reconcile import reconcile  # noqa: PLC0415
+
+    res = reconcile(_client().rt)
+    console.print(res if res else "another reconciler holds the lock")
+
+
+@main.command("dev")
+@click.option("--seconds", default=60.0, show_default=True,
+              help="stop after this long once the scenario is done (0: at once)")
+@click.option("--scenario/--no-scenario", default=True, show_default=True)
+@friendly
+def dev_cmd(seconds: float, scenario: bool) -> None:
+    """Everything in one command: embedded Redis, database, evaluator, workers, beat, and
+    the train -> tensorboard-on-running scenario with live output."""
+    from taskq.dev import run_dev  # noqa: PLC0415
+
+    sys.exit(run_dev(linger=seconds, scenario_enabled=scenario))
+
+
+

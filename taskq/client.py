@@ -1,0 +1,214 @@
+"""The Python API. ``taskq.submit`` and friends use a default Client built from the
+environment; ``taskq.Client(settings)`` is the same API with explicit configuration.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from taskq import constants, routing
+from taskq.events import EventError, validate_namespace
+from taskq.jobs import registered_jobs
+from taskq.records import RunRecord, run_record
+from taskq.rules import EventTrigger
+from taskq.runtime import Runtime, get_runtime
+from taskq.settings import Settings
+from taskq.store.manager import OutboxItem
+from taskq.templating import TemplateFailure, check_params
+
+
+class ValidationError(ValueError):
+    """Bad input from the caller; the message names the field and the reason."""
+
+
+def sync_job_templates(rt: Runtime) -> int:
+    """Store the templates of every job this process has imported (upsert by name)."""
+    jobs = registered_jobs()
+    for jd in jobs.values():
+        rt.store.upsert_job_template(
+            name=jd.name, namespace=jd.namespace, queue=jd.queue, task_name=jd.task_name,
+            inputs=jd.inputs, outputs=jd.outputs, project=jd.project,
+            description=jd.description)
+    return len(jobs)
+
+
+def _job_name(job: Any) -> str:
+    jd = getattr(job, "taskq_job", None)
+    if jd is not None:
+        return str(jd.name)
+    if isinstance(job, str) and job:
+        return job
+    raise ValidationError(f"job: expected a job name or a @taskq.job function, got {job!r}")
+
+
+class Client:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.rt = Runtime(settings) if settings is not None else get_runtime()
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _namespace(self, namespace: str | None) -> str:
+        ns = namespace or constants.DEFAULT_NAMESPACE
+        try:
+            validate_namespace(ns)
+        except EventError as exc:
+            raise ValidationError(str(exc)) from None
+        if ns not in self.settings.namespaces:
+            raise ValidationError(
+                f"namespace: {ns!r} is not configured (TASKQ_NAMESPACES lists "
+                f"{', '.join(self.settings.namespaces)})")
+        return ns
+
+    def _template(self, job: str, namespace: str) -> dict[str, Any]:
+        template = self.rt.store.get_job_template(job, namespace)
+        if template is None and job in registered_jobs():
+            sync_job_templates(self.rt)
+            template = self.rt.store.get_job_template(job, namespace)
+        if template is None:
+            known = [t["name"] for t in self.rt.store.list_job_templates(namespace)]
+            raise ValidationError(
+                f"job: unknown job {job!r} in namespace {namespace!r}"
+                f" (known: {', '.join(known) or 'none; start a worker that imports your jobs'})")
+        return template
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
+               namespace: str | None = None, tags: list[str] | None = None) -> RunRecord:
+        """Start a run by hand; returns the run as stored (status ``created`` or later)."""
+        from taskq.dispatch import publish  # noqa: PLC0415
+
+        ns = self._namespace(namespace)
+        name = _job_name(job)
+        template = self._template(name, ns)
+        try:
+            route = routing.resolve(namespace=ns, trigger_queue=queue,
+                                    template_queue=template["queue"],
+                                    default_queue=self.settings.default_queue)
+        except routing.RoutingError as exc:
+            raise ValidationError(str(exc)) from None
+        defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
+                    if isinstance(v, dict) and "default" in v}
+        run_params = {**defaults, **(params or {})}
+        run_uuid = str(uuid.uuid4())
+        self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
+                                 project=template.get("project"), queue=route.queue,
+                                 agent=route.agent, task_name=template["task_name"],
+                                 params=run_params, tags=tags or [])
+        publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template["task_name"],
+                                    queue=route.queue, agent=route.agent, params=run_params,
+                                    attempts=0))
+        run = run_record(self.rt.store.get_run(run_uuid))
+        assert run is not None
+        return run
+
+    def get_run(self, run_uuid: str) -> RunRecord | None:
+        return run_record(self.rt.store.get_run(str(run_uuid)))
+
+    def list_runs(self, *, job: Any = None, namespace: str | None = None,
+                  status: str | None = None, trigger: str | None = None,
+                  limit: int = 50) -> list[RunRecord]:
+        rows = self.rt.store.list_runs(job=_job_name(job) if job else None, namespace=namespace,
+                                       status=status, trigger=trigger, limit=limit)
+        return [RunRecord.model_validate(r) for r in rows]
+
+    def stop_run(self, run_uuid: str, reason: str = "stopped by user") -> bool:
+        """Stop a run: a pending one is marked stopped at once and never starts; a running
+        one is revoked with SIGTERM and recorded as stopped by the worker's revoke signal."""
+        from taskq.lifecycle import Status  # noqa: PLC0415
+        from taskq.signals import record  # noqa: PLC0415
+
+        run = self.get_run(run_uuid)
+        if run is None:
+            raise ValidationError(f"uuid: no run {run_uuid!r}")
+        if run.done:
+            return False
+        applied = False
+        if run.status != Status.RUNNING:
+            applied = record(run.uuid, Status.STOPPED, reason=reason)
+        self.rt.celery.control.revoke(run.uuid, terminate=not applied, signal="SIGTERM")
+        return applied or run.status == Status.RUNNING
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def add_trigger(self, *, name: str, event: EventTrigger | dict[str, Any], job: Any,
+                    params: dict[str, Any] | None = None, queue: str | None = None,
+                    namespace: str | None = None, enabled: bool = True) -> dict[str, Any]:
+        """Register an event trigger; it takes effect in running evaluators at once."""
+        from pydantic import ValidationError as PydanticError  # noqa: PLC0415
+
+        if not isinstance(name, str) or not name.strip() or len(name) > 128:
+            raise ValidationError("name: must be a non-empty string of at most 128 characters")
+        ns = self._namespace(namespace)
+        try:
+            spec = event if isinstance(event, EventTrigger) else EventTrigger.model_validate(event)
+        except (PydanticError, EventError) as exc:
+            raise ValidationError(_first_error("event", exc)) from None
+        job_name = _job_name(job)
+        self._template(job_name, ns)
+        if queue is not None:
+            try:
+                routing.parse_queue(queue)
+            except routing.RoutingError as exc:
+                raise ValidationError(str(exc)) from None
+        if params is not None and not isinstance(params, dict):
+            raise ValidationError("params: must be a mapping of parameter names to values")
+        try:
+            check_params(params or {})
+        except TemplateFailure as exc:
+            raise ValidationError(str(exc)) from None
+        from taskq.store.manager import AlreadyExists  # noqa: PLC0415
+
+        try:
+            row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",
+                                            spec=spec.model_dump(mode="json"), job=job_name,
+                                            params=params or {}, queue=queue, enabled=enabled)
+        except AlreadyExists as exc:
+            raise ValidationError(str(exc)) from None
+        self._bump()
+        return row
+
+    def _bump(self) -> None:
+        try:
+            self.rt.redis.incr(constants.TRIGGERS_VERSION)
+        except Exception:
+            pass  # evaluators re-check the database every few seconds anyway
+
+    def list_triggers(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self.rt.store.list_triggers(namespace)
+
+    def get_trigger(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        return self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+
+    def firings(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        trig = self.get_trigger(name, namespace)
+        if trig is None:
+            raise ValidationError(f"name: no trigger named {name!r}")
+        return self.rt.store.firings(trig["id"])
+
+    def enable_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, True)
+        self._bump()
+
+    def disable_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, False)
+        self._bump()
+
+    def delete_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.delete_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        self._bump()
+
+
+def _first_error(field: str, exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        return f"{field}.{loc}: {msg}" if loc else f"{field}: {msg}"
+    return f"{field}: {exc}"

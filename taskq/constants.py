@@ -1,0 +1,49 @@
+"""Every Redis key, stream, group and queue name taskq uses, in one place.
+
+Keeping them together means an operator can audit what taskq writes to a shared Redis, and a
+test can flush exactly taskq's state.
+"""
+
+from __future__ import annotations
+
+PREFIX = "taskq"
+
+#: The event log: every run-status change (and later model/dataset/custom events).
+EVENTS_STREAM = f"{PREFIX}:events"
+#: Consumer group shared by all evaluators; each entry goes to exactly one of them.
+EVALUATOR_GROUP = f"{PREFIX}:evaluators"
+#: Entries that could not be decoded, or were delivered too often, are moved here with a reason.
+DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"
+#: Approximate cap on the event stream (XADD MAXLEN ~). The database keeps the full history.
+EVENTS_STREAM_MAXLEN = 1_000_000
+
+#: Bumped (INCR) on every trigger change, so evaluators reload rules without a restart.
+TRIGGERS_VERSION = f"{PREFIX}:triggers:version"
+#: Sorted set of live evaluator loops (member = consumer name, score = last heartbeat).
+EVALUATORS_LIVE = f"{PREFIX}:evaluators:live"
+#: Lock held by the reconciler so that two beats never re-emit concurrently.
+RECONCILE_LOCK = f"{PREFIX}:lock:reconcile"
+#: Lock held by the outbox relay.
+RELAY_LOCK = f"{PREFIX}:lock:relay"
+#: Stream position up to which the reconciler has confirmed database events.
+RECONCILE_STREAM_CURSOR = f"{PREFIX}:reconcile:stream-cursor"
+
+#: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
+TRIGGERS_QUEUE = "taskq.triggers"
+DEFAULT_QUEUE = "default"
+DEFAULT_NAMESPACE = "default"
+#: Queue names of the example jobs; declared so Flower lists them even when idle.
+EXAMPLE_QUEUES = ("train", "gpu", "viz", "services")
+
+#: Celery task names.
+EVALUATE_TASK = "taskq.evaluate"
+RECONCILE_TASK = "taskq.reconcile"
+RELAY_TASK = "taskq.relay_outbox"
+JOB_TASK_PREFIX = "taskq.job."
+
+#: Celery message header that marks a task as a taskq run.
+RUN_HEADER = "taskq_run"
+
+
+def job_task_name(job: str) -> str:
+    return f"{JOB_TASK_PREFIX}{job}"

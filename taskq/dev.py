@@ -1,0 +1,150 @@
+"""``taskq dev``: the whole system on one machine, and the seed scenario, live.
+
+Embedded Redis and SQLite unless URLs are configured; then an evaluator worker, job workers
+on the example queues and beat, all ordinary ``celery`` processes; then ``train`` runs and a
+trigger on its ``run_status_running`` starts ``tensorboard`` while it still runs.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+
+from taskq import constants, processes
+from taskq.settings import configure, get_settings
+
+console = Console()
+TRIGGER = "tensorboard-on-train-running"
+
+
+def _env() -> dict[str, str]:
+    settings = get_settings()
+    env = dict(os.environ)
+    env["TASKQ_REDIS_URL"] = settings.resolved_redis_url()
+    env["TASKQ_DATABASE_URL"] = settings.resolved_database_url()
+    env.setdefault("TASKQ_IMPORTS", "workers.examples")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.getcwd(), env.get("PYTHONPATH")]))
+    return env
+
+
+def start_stack(env: dict[str, str], logdir: Path) -> list[processes.Proc]:
+    procs = [
+        processes.start_worker("evaluator", [constants.TRIGGERS_QUEUE], env=env, logdir=logdir,
+                               concurrency=2),
+        processes.start_worker("train", ["train"], env=env, logdir=logdir),
+        processes.start_worker("viz", ["viz", "default", "services", "gpu"], env=env,
+                               logdir=logdir, concurrency=2),
+    ]
+    procs.append(processes.start_beat(env=env, logdir=logdir, home=get_settings().home))
+    with console.status("starting evaluator, workers and beat ..."):
+        for p in procs:
+            p.wait_ready(90)
+    console.print(f"[green]up:[/] {', '.join(p.name for p in procs)} (logs in {logdir})")
+    return procs
+
+
+def _view(client: Any, events: list[str], train_uuid: str) -> Group:
+    table = Table("job", "uuid", "status", "queue", "trigger", "started", "finished",
+                  title="runs")
+    for r in client.list_runs(limit=8):
+        mark = "[bold]" if r.uuid == train_uuid or r.trigger == TRIGGER else ""
+        table.add_row(f"{mark}{r.job}", r.uuid[:8], r.status.value, r.queue, r.trigger or "",
+                      (r.started_at or "")[11:23], (r.finished_at or "")[11:23])
+    ev_table = Table("events (newest last)", title="stream")
+    for line in events[-10:]:
+        ev_table.add_row(line)
+    return Group(ev_table, table)
+
+
+def scenario(client: Any) -> bool:
+    import taskq  # noqa: PLC0415
+    from workers import examples  # noqa: PLC0415
+
+    if client.get_trigger(TRIGGER) is None:
+        client.add_trigger(name=TRIGGER, job=examples.tensorboard,
+                           event=taskq.EventTrigger(ref="jobs.train",
+                                                    kinds=["run_status_running"]),
+                           params={"uuid": "{{ trigger.run.uuid }}"})
+    console.print(f"trigger [bold]{TRIGGER}[/]: on jobs.train run_status_running "
+                  "-> tensorboard(uuid={{ trigger.run.uuid }})")
+    bus = client.rt.bus
+    last = "$"
+    train = client.submit(examples.train, params={"epochs": 3, "seconds": 3.0})
+    events: list[str] = []
+    deadline = time.monotonic() + 60
+    board = None
+    with Live(_view(client, events, train.uuid), console=console, refresh_per_second=8) as live:
+        while time.monotonic() < deadline:
+            for sid, ev in bus.tail(last, block_ms=200):
+                last = sid
+                if ev is not None:
+                    events.append(f"{ev.timestamp:%H:%M:%S.%f}"[:-3] + f" {ev.kind:<24} "
+                                  f"{ev.payload.get('job', '')} {ev.ref[5:13]}")
+            live.update(_view(client, events, train.uuid))
+            train = client.get_run(train.uuid)
+            boards = client.list_runs(trigger=TRIGGER, limit=50)
+            board = next((b for b in boards
+                          if (b.trigger_context or {}).get("run", {}).get("uuid") == train.uuid),
+                         None)
+            if train.done and board is not None and board.done:
+                break
+    ok = bool(board and train.status == "succeeded" and board.status == "succeeded"
+              and board.params.get("uuid") == train.uuid
+              and board.started_at and train.finished_at
+              and board.started_at < train.finished_at)
+    if ok and board:
+        console.print(f"[green]tensorboard {board.uuid[:8]} started at {board.started_at[11:23]}"
+                      f" while train {train.uuid[:8]} was running (finished "
+                      f"{train.finished_at[11:23]})[/]")  # type: ignore[index]
+    else:
+        console.print("[red]scenario did not complete as expected; see the logs[/]")
+    bad = client.submit(examples.train, params={"learning_rate": "fast"})
+    for _ in range(100):
+        bad = client.get_run(bad.uuid)
+        if bad.done:
+            break
+        time.sleep(0.1)
+    time.sleep(1.0)
+    fired = [b for b in client.list_runs(trigger=TRIGGER, limit=50)
+             if (b.trigger_context or {}).get("run", {}).get("uuid") == bad.uuid]
+    console.print(f"a train run that fails before running ({bad.status}: {bad.reason}) "
+                  f"started {len(fired)} tensorboard(s)")
+    return ok and not fired
+
+
+def run_dev(*, linger: float, scenario_enabled: bool = True) -> int:
+    from taskq.client import Client  # noqa: PLC0415
+    from taskq.embedded import ensure_redis  # noqa: PLC0415
+    from taskq.store import migrate  # noqa: PLC0415
+
+    settings = get_settings()
+    if settings.embedded_redis:
+        sock = ensure_redis(settings.home)
+        console.print(f"embedded redis-server on {sock}")
+    env = _env()
+    configure(redis_url=env["TASKQ_REDIS_URL"], database_url=env["TASKQ_DATABASE_URL"],
+              imports=env["TASKQ_IMPORTS"].split(","))
+    migrate.upgrade(env["TASKQ_DATABASE_URL"])
+    console.print(f"database {env['TASKQ_DATABASE_URL']} migrated")
+    logdir = get_settings().home.resolve() / "logs"
+    procs = start_stack(env, logdir)
+    code = 0
+    try:
+        if scenario_enabled:
+            code = 0 if scenario(Client()) else 1
+        if linger > 0:
+            console.print(f"running for {linger:.0f}s more (Ctrl-C to stop) ...")
+            time.sleep(linger)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        with console.status("stopping ..."):
+            for p in procs:
+                p.stop()
+    return code

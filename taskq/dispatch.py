@@ -1,0 +1,136 @@
+"""From a matched rule to a cloned run on a named queue, exactly once.
+
+1. ``record_firing`` commits the firing (unique per trigger + dedup key), the cloned run and
+   an outbox row in one transaction.
+2. The Celery task is published with ``task_id = run uuid`` and the outbox row is marked.
+3. Anything committed but not published (a crash between 1 and 2) is published by the next
+   evaluation of the same event or by the relay; a duplicate publish is harmless because the
+   worker's start is a compare-and-set on the run's attempt counter.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from taskq import constants, faults, routing
+from taskq.events import RUN_STATUS_PREFIX, Event
+from taskq.rules import Rule
+from taskq.store.manager import FiringRecord, OutboxItem
+from taskq.templating import TemplateFailure, render_params
+
+if TYPE_CHECKING:
+    from taskq.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Deterministic run uuids: the same (trigger, dedup key) always names the same run.
+_RUN_NS = uuid.UUID("3b0c1f38-5d2e-4a8e-9f63-2f1d7c0e6a11")
+
+
+def dedup_key(event: Event) -> str:
+    """One firing per (trigger, logical event).
+
+    For run-status events the logical event is "run X reached status S": a retried run that
+    reaches ``running`` again, or a transition appended twice, fires a trigger once.
+    """
+    if event.kind.startswith(RUN_STATUS_PREFIX) and event.ref.startswith("runs."):
+        return f"{event.ref}:{event.kind}"
+    return f"event:{event.id}"
+
+
+def clone_uuid(trigger_id: int, key: str) -> str:
+    return str(uuid.uuid5(_RUN_NS, f"{trigger_id}:{key}"))
+
+
+def template_context(rule: Rule, event: Event) -> dict[str, Any]:
+    run = event.payload if event.ref.startswith("runs.") else None
+    ev = event.model_dump(mode="json")
+    return {"trigger": {"name": rule.name, "event": ev, "run": run}, "event": ev, "run": run}
+
+
+@dataclass(frozen=True)
+class Plan:
+    run: dict[str, Any] | None
+    outbox: dict[str, Any] | None
+    error: str | None
+
+
+def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
+                default_queue: str, key: str) -> Plan:
+    """Pure: what the firing would create, or why it cannot."""
+    if template is None:
+        return Plan(None, None, f"job {rule.job!r} has no template in namespace "
+                                f"{rule.namespace!r} (is a worker importing it running?)")
+    context = template_context(rule, event)
+    try:
+        params = render_params(rule.params, context)
+        route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
+                                template_queue=template.get("queue"),
+                                default_queue=default_queue)
+    except (TemplateFailure, routing.RoutingError) as exc:
+        return Plan(None, None, str(exc))
+    defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
+                if isinstance(v, dict) and "default" in v}
+    run_uuid = clone_uuid(rule.id, key)
+    run = {"uuid": run_uuid, "job": rule.job, "namespace": rule.namespace,
+           "project": template.get("project") or event.project, "queue": route.queue,
+           "params": {**defaults, **params},
+           "trigger_context": {"trigger": rule.name, "event": context["event"],
+                               "run": context["run"]}}
+    outbox = {"task_name": template["task_name"], "queue": route.queue, "agent": route.agent}
+    return Plan(run, outbox, None)
+
+
+def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None) -> FiringRecord:
+    key = dedup_key(event)
+    plan = plan_firing(rule, event, template, rt.settings.default_queue, key)
+    trigger = {"id": rule.id, "name": rule.name}
+    record = rt.store.record_firing(trigger=trigger, dedup_key=key, event=event, run=plan.run,
+                                    outbox=plan.outbox, error=plan.error)
+    faults.crash_point(faults.AFTER_RECORD)
+    if plan.error and record.created:
+        log.warning("taskq: trigger %r did not fire for %s: %s", rule.name, event.id, plan.error)
+    if record.outbox_pending and record.run_uuid:
+        if record.created and plan.run and plan.outbox:
+            item = OutboxItem(run_uuid=record.run_uuid, params=plan.run["params"], attempts=0,
+                              **plan.outbox)
+        else:
+            item = rt.store.outbox_item(record.run_uuid)  # type: ignore[assignment]
+        if item is not None:
+            publish(rt, item)
+    return record
+
+
+def publish(rt: Runtime, item: OutboxItem) -> bool:
+    """Send the run's Celery task; on failure leave the outbox row for the relay."""
+    try:
+        rt.celery.send_task(item.task_name, kwargs=item.params, task_id=item.run_uuid,
+                            queue=item.queue, headers={constants.RUN_HEADER: item.run_uuid})
+    except Exception as exc:  # broker down: the relay retries, nothing is lost
+        log.warning("taskq: publishing run %s failed, relay will retry: %s", item.run_uuid, exc)
+        rt.store.mark_publish_failed(item.run_uuid, repr(exc))
+        return False
+    faults.crash_point(faults.AFTER_PUBLISH)
+    rt.store.mark_published(item.run_uuid)
+    return True
+
+
+def relay_outbox(rt: Runtime, *, limit: int = 200) -> int:
+    """Publish outbox rows older than the grace period; one relay at a time (Redis lock)."""
+    lock = rt.redis.lock(constants.RELAY_LOCK, timeout=60, blocking=False)
+    if not lock.acquire(blocking=False):
+        return 0
+    try:
+        older = rt.store.recent_before(rt.settings.relay_grace_seconds)
+        sent = 0
+        for item in rt.store.pending_outbox(older_than=older, limit=limit):
+            sent += publish(rt, item)
+        return sent
+    finally:
+        try:
+            lock.release()
+        except Exception:  # expired: harmless, the next relay takes over
+            pass

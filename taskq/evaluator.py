@@ -1,0 +1,181 @@
+"""The trigger-evaluation loop: stream entry -> matching rules -> durable firings -> XACK.
+
+An entry is acknowledged only after every firing it causes is committed, so a crash at any
+point leaves it pending; another evaluator (or this one restarted) reclaims it with
+XAUTOCLAIM and re-evaluates it, and the unique firing rows make the second pass a no-op
+except for publishing whatever the first pass committed but did not send.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from taskq import constants
+from taskq.bus import Entry, consumer_name
+from taskq.dispatch import fire
+from taskq.events import EventError
+from taskq.rules import EventTrigger, Rule, RuleIndex
+
+if TYPE_CHECKING:
+    from taskq.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: How often the rule set is re-checked in the database even if no version bump was seen.
+DB_RECHECK_SECONDS = 5.0
+#: How often a running loop looks for entries abandoned by dead evaluators.
+CLAIM_EVERY_SECONDS = 2.0
+
+
+def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, Any]]]:
+    rules: list[Rule] = []
+    for t in rt.store.list_triggers(enabled_only=True):
+        if t["kind"] != "event":
+            continue
+        rules.append(Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
+                          event=EventTrigger.model_validate(t["spec"]), job=t["job"],
+                          params=t["params"], queue=t["queue"], version=t["version"]))
+    templates = {(t["namespace"], t["name"]): t for t in
+                 (rt.store.get_job_template(r.job, r.namespace) for r in rules) if t}
+    return RuleIndex(rules), templates
+
+
+@dataclass
+class Stats:
+    processed: int = 0
+    fired: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    dead_lettered: int = 0
+    reloads: int = 0
+    last_error: str | None = field(default=None)
+
+
+class Evaluator:
+    def __init__(self, rt: Runtime, consumer: str | None = None) -> None:
+        self.rt = rt
+        self.consumer = consumer or consumer_name()
+        self.index = RuleIndex()
+        self.templates: dict[tuple[str, str], dict[str, Any]] = {}
+        self.stats = Stats()
+        self._version: Any = object()
+        self._fingerprint: Any = None
+        self._checked_db = 0.0
+
+    # -- rules ----------------------------------------------------------------------------
+
+    def refresh(self, force: bool = False) -> None:
+        """Reload rules when the Redis version moved, or the DB fingerprint changed."""
+        version = self.rt.redis.get(constants.TRIGGERS_VERSION)
+        now = time.monotonic()
+        stale_db = now - self._checked_db >= DB_RECHECK_SECONDS
+        if not force and version == self._version and not stale_db:
+            return
+        fingerprint = self.rt.store.triggers_fingerprint()
+        self._checked_db = now
+        if force or version != self._version or fingerprint != self._fingerprint:
+            self.index, self.templates = load_rules(self.rt)
+            self.stats.reloads += 1
+        self._version, self._fingerprint = version, fingerprint
+
+    # -- one entry ------------------------------------------------------------------------
+
+    def handle(self, entry: Entry) -> bool:
+        """True when the entry may be acknowledged."""
+        try:
+            event = entry.decode()
+        except EventError as exc:
+            self.rt.bus.dead_letter(entry, str(exc))
+            self.stats.dead_lettered += 1
+            return False  # dead_letter already acked it
+        if entry.deliveries > self.rt.settings.max_deliveries:
+            self.rt.bus.dead_letter(
+                entry, f"delivered {entry.deliveries} times without being evaluated; "
+                       f"last error: {self.stats.last_error}")
+            self.stats.dead_lettered += 1
+            return False
+        for rule in self.index.match(event):
+            template = self.templates.get((rule.namespace, rule.job))
+            if template is None:  # registered after the rules were loaded
+                template = self.rt.store.get_job_template(rule.job, rule.namespace)
+                if template:
+                    self.templates[(rule.namespace, rule.job)] = template
+            record = fire(self.rt, rule, event, template)
+            if record.created:
+                self.stats.fired += 1
+            else:
+                self.stats.duplicates += 1
+        self.stats.processed += 1
+        return True
+
+    def process(self, entries: list[Entry]) -> None:
+        done: list[str] = []
+        for entry in entries:
+            try:
+                if self.handle(entry):
+                    done.append(entry.stream_id)
+            except Exception as exc:  # DB or broker trouble: leave pending, retried later
+                self.stats.errors += 1
+                self.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("taskq: evaluating %s failed; it stays pending", entry.stream_id)
+        self.rt.bus.ack(done)
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run_once(self, block_ms: int | None = None) -> int:
+        self.refresh()
+        entries = self.rt.bus.read(self.consumer, block_ms=block_ms if block_ms is not None
+                                   else self.rt.settings.evaluator_block_ms)
+        self.process(entries)
+        return len(entries)
+
+    def recover(self) -> int:
+        """Own pending entries first (a restart with the same name), then abandoned ones."""
+        self.refresh()
+        mine = self.rt.bus.read(self.consumer, count=500, pending=True)
+        self.process(mine)
+        stale = self.rt.bus.claim_stale(self.consumer,
+                                        min_idle_ms=self.rt.settings.claim_idle_ms)
+        self.process(stale)
+        return len(mine) + len(stale)
+
+    def run(self, seconds: float) -> Stats:
+        deadline = time.monotonic() + seconds
+        self.refresh(force=True)
+        self.recover()
+        last_claim = time.monotonic()
+        while time.monotonic() < deadline:
+            self.heartbeat()
+            block = int(min(self.rt.settings.evaluator_block_ms,
+                            max(1.0, (deadline - time.monotonic()) * 1000)))
+            self.run_once(block_ms=block)
+            if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
+                self.process(self.rt.bus.claim_stale(
+                    self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
+                last_claim = time.monotonic()
+        return self.stats
+
+    # -- liveness -------------------------------------------------------------------------
+
+    def _stale_after(self) -> float:
+        return max(5.0, 3 * self.rt.settings.evaluator_block_ms / 1000)
+
+    def heartbeat(self) -> None:
+        self.rt.redis.zadd(constants.EVALUATORS_LIVE, {self.consumer: time.time()})
+
+    def try_join(self) -> bool:
+        """Claim a slot among ``settings.evaluators`` live loops; False if all are taken."""
+        r = self.rt.redis
+        r.zremrangebyscore(constants.EVALUATORS_LIVE, 0, time.time() - self._stale_after())
+        if r.zscore(constants.EVALUATORS_LIVE, self.consumer) is not None:
+            return True
+        if r.zcard(constants.EVALUATORS_LIVE) >= self.rt.settings.evaluators:
+            return False
+        self.heartbeat()
+        return True
+
+    def leave(self) -> None:
+        self.rt.redis.zrem(constants.EVALUATORS_LIVE, self.consumer)

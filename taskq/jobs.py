@@ -1,0 +1,152 @@
+"""``@taskq.job``: a function becomes a Celery task plus a stored job template.
+
+The Celery task id of a run is the run's uuid, so Flower, Celery's result APIs and taskq's
+tables all name a run the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from taskq import constants
+from taskq.context import RunContext, activate
+from taskq.events import validate_namespace
+
+#: Input/output declarations: name -> type name ("str", "int", "float", "bool", "dict",
+#: "list", "any") or {"type": ..., "default": ..., "required": bool}.
+IOSpec = dict[str, Any]
+_TYPES = {"str", "int", "float", "bool", "dict", "list", "any"}
+
+
+class JobError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class JobDef:
+    name: str
+    queue: str
+    namespace: str
+    project: str | None
+    inputs: IOSpec = field(default_factory=dict)
+    outputs: IOSpec = field(default_factory=dict)
+    description: str | None = None
+
+    @property
+    def task_name(self) -> str:
+        return constants.job_task_name(self.name)
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: v["default"] for k, v in self.inputs.items()
+                if isinstance(v, dict) and "default" in v}
+
+
+_registry: dict[str, JobDef] = {}
+
+
+def registered_jobs() -> dict[str, JobDef]:
+    return dict(_registry)
+
+
+def _normalise_io(spec: IOSpec | list[str] | None, what: str, job: str) -> IOSpec:
+    if spec is None:
+        return {}
+    if isinstance(spec, list):
+        spec = {name: "any" for name in spec}
+    out: IOSpec = {}
+    for name, decl in spec.items():
+        entry = {"type": decl} if isinstance(decl, str) else dict(decl)
+        if entry.get("type", "any") not in _TYPES:
+            raise JobError(f"job {job!r}: {what}.{name}.type {entry.get('type')!r} is not one "
+                           f"of {sorted(_TYPES)}")
+        entry.setdefault("type", "any")
+        out[name] = entry
+    return out
+
+
+def job(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    queue: str = constants.DEFAULT_QUEUE,
+    inputs: IOSpec | list[str] | None = None,
+    outputs: IOSpec | list[str] | None = None,
+    namespace: str = constants.DEFAULT_NAMESPACE,
+    project: str | None = None,
+    **celery_options: Any,
+) -> Any:
+    """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works)."""
+
+    def register(func: Callable[..., Any]) -> Any:
+        from taskq.app import app  # noqa: PLC0415 - the app imports user modules that import us
+        from taskq.routing import parse_queue  # noqa: PLC0415
+
+        job_name = name or func.__name__
+        parse_queue(queue, field=f"job {job_name!r} queue")
+        validate_namespace(namespace)
+        jd = JobDef(name=job_name, queue=queue, namespace=namespace, project=project,
+                    inputs=_normalise_io(inputs, "inputs", job_name),
+                    outputs=_normalise_io(outputs, "outputs", job_name),
+                    description=(func.__doc__ or "").strip() or None)
+        _registry[job_name] = jd
+
+        @functools.wraps(func)
+        def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            req = self.request
+            if getattr(req, "taskq_skip", False):
+                return None  # a redelivered message for an attempt that already started
+            ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs),
+                             namespace=namespace)
+            with activate(ctx):
+                return func(*args, **kwargs)
+
+        options = {"acks_late": True, "reject_on_worker_lost": True, **celery_options}
+        task = app.task(name=jd.task_name, bind=True, queue=queue, **options)(run)
+        task.taskq_job = jd
+        return task
+
+    return register(fn) if fn is not None else register
+
+
+_COERCE: dict[str, Any] = {"str": str, "int": int, "float": float, "dict": dict, "list": list}
+
+
+def _coerce(kind: str, value: Any, where: str) -> Any:
+    if kind == "any" or value is None:
+        return value
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
+            return value.lower() in {"true", "1", "yes"}
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise JobError(f"{where}: expected a bool, got {value!r}")
+    if kind in ("int", "float") and isinstance(value, bool):
+        raise JobError(f"{where}: expected {kind}, got a bool")
+    if kind == "int" and isinstance(value, float) and not value.is_integer():
+        raise JobError(f"{where}: expected an int, got {value!r}")
+    if kind in ("dict", "list") and not isinstance(value, _COERCE[kind]):
+        raise JobError(f"{where}: expected a {kind}, got {type(value).__name__}")
+    try:
+        return _COERCE[kind](value)
+    except (TypeError, ValueError):
+        raise JobError(f"{where}: expected {kind}, got {value!r}") from None
+
+
+def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str) -> dict[str, Any]:
+    """Coerce declared inputs; a required input without a value is an error.
+
+    Undeclared params pass through for now: a job may accept ``**kwargs``.
+    """
+    out = dict(params)
+    for name, decl in inputs.items():
+        where = f"job {job!r} params.{name}"
+        if name in out:
+            out[name] = _coerce(decl.get("type", "any"), out[name], where)
+        elif decl.get("required") and "default" not in decl:
+            raise JobError(f"{where}: required input is missing")
+    return out

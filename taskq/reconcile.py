@@ -1,0 +1,89 @@
+"""The database is the source of truth; the reconciler makes the stream agree with it.
+
+Signal handlers commit a status change and then XADD it. If Redis was unreachable in between,
+the event exists only in SQL. Each pass (driven by beat, one at a time under a Redis lock):
+
+1. reads the stream from its cursor and marks the events it finds there as confirmed;
+2. re-appends every unconfirmed event older than the grace period, above the watermark, in
+   commit order, and marks it confirmed;
+3. advances the watermark (the id below which every event is confirmed), so the next pass
+   reads only what changed.
+
+An event re-appended while its first XADD was merely slow is evaluated once anyway: firings
+are unique per (trigger, event).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from taskq import constants
+
+if TYPE_CHECKING:
+    from taskq.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+WATERMARK = "reconcile.watermark"
+
+
+@dataclass(frozen=True)
+class ReconcileResult:
+    confirmed: int
+    reemitted: int
+    watermark: int
+
+
+def reconcile(rt: Runtime, *, batch: int = 1000) -> ReconcileResult | None:
+    lock = rt.redis.lock(constants.RECONCILE_LOCK, timeout=120, blocking=False)
+    if not lock.acquire(blocking=False):
+        return None
+    try:
+        return _reconcile(rt, batch)
+    finally:
+        try:
+            lock.release()
+        except Exception:
+            pass
+
+
+def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
+    r, store, bus = rt.redis, rt.store, rt.bus
+    cursor = (r.get(constants.RECONCILE_STREAM_CURSOR) or b"0").decode()
+    confirmed = 0
+    while True:
+        entries = bus.scan(cursor, count=batch)
+        if not entries:
+            break
+        confirmed += store.confirm_events([e.id for _, e in entries if e is not None])
+        cursor = entries[-1][0]
+        r.set(constants.RECONCILE_STREAM_CURSOR, cursor)
+        if len(entries) < batch:
+            break
+
+    watermark = int(store.get_cursor(WATERMARK) or 0)
+    older = store.recent_before(rt.settings.reconcile_grace_seconds)
+    reemitted = 0
+    while True:
+        missing = store.unconfirmed_events(older_than=older, after_id=watermark, limit=batch)
+        if not missing:
+            break
+        bus.append_many([e for _, e in missing])
+        store.confirm_events([e.id for _, e in missing])
+        reemitted += len(missing)
+        if len(missing) < batch:
+            break
+    if reemitted:
+        log.warning("taskq: reconciler re-emitted %d event(s) missing from the stream",
+                    reemitted)
+
+    oldest = store.oldest_unconfirmed_id()
+    if oldest is not None:
+        watermark = max(watermark, oldest - 1)
+    else:
+        watermark = max(watermark, store.max_event_id())
+    store.set_cursor(WATERMARK, str(watermark))
+    return ReconcileResult(confirmed, reemitted, watermark)
+

@@ -1,0 +1,151 @@
+"""Configuration: ``TASKQ_*`` environment variables over an optional TOML file.
+
+Environment wins over the file so that a deployment can keep one file for all services and
+override per container. Unset URLs mean the embedded default (a bundled redis-server and a
+SQLite file under ``home``), so ``taskq dev`` works on a bare machine.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from taskq import constants
+
+DEFAULT_CONFIG_FILE = Path("config/taskq.toml")
+
+
+class _TomlSource(PydanticBaseSettingsSource):
+    """Reads ``[taskq]`` (or the top level) of the file named by TASKQ_CONFIG."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        explicit = os.environ.get("TASKQ_CONFIG")
+        path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
+        if not path.is_file():
+            if explicit:
+                raise FileNotFoundError(f"TASKQ_CONFIG points to {path}, which does not exist")
+            return {}
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        section = data.get("taskq", data)
+        return {k: v for k, v in section.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TASKQ_", extra="ignore", frozen=True)
+
+    #: redis-py URL (``redis://``, ``rediss://`` or ``unix://``). None = embedded server.
+    redis_url: str | None = None
+    #: SQLAlchemy URL. None = SQLite file under ``home``.
+    database_url: str | None = None
+    #: Where the embedded default keeps its Redis socket, data and SQLite file.
+    home: Path = Path(".taskq")
+    #: Modules with ``@taskq.job`` functions that the Celery app imports.
+    imports: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    default_queue: str = constants.DEFAULT_QUEUE
+    #: Extra named queues to declare (so Flower shows them while idle).
+    queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(constants.EXAMPLE_QUEUES))
+    #: Namespaces triggers and runs may live in; anything else is refused at registration.
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [constants.DEFAULT_NAMESPACE])
+    #: How many evaluator loops should run at once across all workers.
+    evaluators: int = 1
+    #: How long one evaluator task keeps its loop before handing over (seconds).
+    evaluator_slice_seconds: float = 10.0
+    #: XREADGROUP BLOCK timeout (milliseconds).
+    evaluator_block_ms: int = 1000
+    #: A pending entry idle this long belongs to a dead evaluator and is reclaimed (ms).
+    claim_idle_ms: int = 15000
+    #: Deliveries after which an entry is dead-lettered instead of retried.
+    max_deliveries: int = 5
+    #: Beat periods (seconds) for the reconciler, the outbox relay and the evaluator keep-alive.
+    reconcile_every: float = 5.0
+    relay_every: float = 5.0
+    keepalive_every: float = 5.0
+    #: An event not seen in the stream this long after it was committed is re-emitted (s).
+    reconcile_grace_seconds: float = 3.0
+    #: An outbox row not published this long after commit is republished by the relay (s).
+    relay_grace_seconds: float = 3.0
+
+    @field_validator("imports", "queues", "namespaces", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _TomlSource(settings_cls))
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def redis_socket(self) -> Path:
+        return self.home.resolve() / "redis.sock"
+
+    def resolved_redis_url(self) -> str:
+        if self.redis_url:
+            return self.redis_url
+        return f"unix://{self.redis_socket}"
+
+    def broker_url(self) -> str:
+        """Kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
+        url = self.resolved_redis_url()
+        if url.startswith("unix://"):
+            path, _, query = url[len("unix://") :].partition("?")
+            db = ""
+            if query.startswith("db="):
+                db = f"?virtual_host={query[3:]}"
+            return f"redis+socket://{path}{db}"
+        return url
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home.resolve() / 'taskq.db'}"
+
+    def all_queues(self) -> list[str]:
+        names = [self.default_queue, *self.queues, constants.TRIGGERS_QUEUE]
+        return list(dict.fromkeys(names))
+
+
+_settings: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Process-wide settings, read once; ``configure`` replaces them (tests, Client)."""
+    global _settings
+    if _settings is None:
+        _settings = Settings()
+    return _settings
+
+
+def configure(settings: Settings | None = None, **overrides: Any) -> Settings:
+    global _settings
+    base = settings or Settings()
+    _settings = base.model_copy(update=overrides) if overrides else base
+    return _settings

@@ -1,0 +1,214 @@
+"""Celery signal handlers: every run-status change goes to SQL first, then to the stream.
+
+Which process runs each handler matters (see docs/architecture.md):
+
+=====================  ======================  ==========================================
+signal                 process                 effect
+=====================  ======================  ==========================================
+after_task_publish     the publisher           created -> queued
+task_prerun            pool child              claim the attempt: -> running (or skip)
+task_success           pool child              -> succeeded, with outputs and metrics
+task_failure           child, or MainProcess   -> failed (MainProcess: the child died,
+                       (worker lost)           hard time limit)
+task_retry             child / MainProcess     -> retrying
+task_revoked           MainProcess             -> stopped
+=====================  ======================  ==========================================
+
+Celery swallows handler exceptions, so each handler catches, logs and counts its own; the
+database write is the source of truth and a failed XADD is repaired by the reconciler.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from celery import signals
+
+from taskq import constants, context
+from taskq.lifecycle import Status
+from taskq.runtime import get_runtime, reset_after_fork
+
+log = logging.getLogger(__name__)
+
+#: Handler failures by signal name; exposed for tests and health checks.
+failures: Counter[str] = Counter()
+
+
+def _is_job(task_name: str | None) -> bool:
+    return bool(task_name) and str(task_name).startswith(constants.JOB_TASK_PREFIX)
+
+
+def record(uuid: str, status: Status, **kwargs: Any) -> bool:
+    """Commit the transition, then append its event. True if the transition applied."""
+    rt = get_runtime()
+    transition = rt.store.transition(uuid, status, **kwargs)
+    if transition is None:
+        return False
+    try:
+        rt.bus.append(transition.event)
+    except Exception as exc:  # Redis briefly down: the reconciler re-emits from SQL
+        failures["xadd"] += 1
+        log.warning("taskq: event %s not appended (reconciler will re-emit): %s",
+                    transition.event.id, exc)
+    return True
+
+
+@signals.after_task_publish.connect(dispatch_uid="taskq.after_task_publish")
+def on_published(sender: str | None = None, headers: dict[str, Any] | None = None,
+                 **_: Any) -> None:
+    run_uuid = (headers or {}).get(constants.RUN_HEADER)
+    if not run_uuid:
+        return
+    try:
+        record(run_uuid, Status.QUEUED)
+    except Exception:
+        failures["after_task_publish"] += 1
+        log.exception("taskq: recording queued for %s failed", run_uuid)
+
+
+def _create_dev_run(task: Any, task_id: str, kwargs: dict[str, Any]) -> None:
+    """A job task called with plain Celery (``.delay``) gets a run row on first start."""
+    jd = getattr(task, "taskq_job", None)
+    if jd is None:
+        return
+    rt = get_runtime()
+    rt.store.create_run(uuid=task_id, job=jd.name, namespace=jd.namespace, project=jd.project,
+                        queue=task.request.delivery_info.get("routing_key") or jd.queue,
+                        agent="default", task_name=task.name, params=dict(kwargs),
+                        tags=["development"])
+    rt.store.mark_published(task_id)
+
+
+@signals.task_prerun.connect(dispatch_uid="taskq.task_prerun")
+def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
+              kwargs: dict[str, Any] | None = None, **_: Any) -> None:
+    if task is None or not _is_job(task.name) or not task_id:
+        return
+    attempt = int(task.request.retries or 0) + 1
+    jd = getattr(task, "taskq_job", None)
+    if jd is not None and kwargs is not None:
+        from taskq.jobs import JobError, validate_params  # noqa: PLC0415
+
+        try:
+            kwargs.update(validate_params(jd.inputs, kwargs, job=jd.name))
+        except JobError as exc:
+            # Bad params fail the run before it runs: recorded with the reason, never raised.
+            task.request.taskq_skip = True
+            try:
+                if not record(task_id, Status.FAILED, reason=str(exc)):
+                    _create_dev_run(task, task_id, kwargs)
+                    record(task_id, Status.FAILED, reason=str(exc))
+            except Exception:
+                failures["task_prerun"] += 1
+                log.exception("taskq: recording invalid params of %s failed", task_id)
+            return
+    try:
+        applied = record(task_id, Status.RUNNING, attempt=attempt)
+        if not applied and get_runtime().store.get_run(task_id) is None:
+            _create_dev_run(task, task_id, kwargs or {})
+            applied = record(task_id, Status.RUNNING, attempt=attempt)
+        if not applied:
+            # This attempt already started elsewhere (a redelivered message): do not run it.
+            task.request.taskq_skip = True
+            log.info("taskq: run %s attempt %s already started; skipping duplicate delivery",
+                     task_id, attempt)
+    except Exception:
+        failures["task_prerun"] += 1
+        log.exception("taskq: claiming run %s failed", task_id)
+
+
+def _attempt(task: Any) -> int | None:
+    req = getattr(task, "request", None)
+    if req is None or getattr(req, "taskq_skip", False):
+        return None
+    return int(req.retries or 0) + 1
+
+
+@signals.task_success.connect(dispatch_uid="taskq.task_success")
+def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
+    if sender is None or not _is_job(sender.name):
+        return
+    req = sender.request
+    if getattr(req, "taskq_skip", False):
+        return
+    ctx = context.take(req.id)
+    try:
+        record(req.id, Status.SUCCEEDED, attempt=_attempt(sender),
+               outputs=ctx.outputs if ctx else None,
+               metrics=ctx.unflushed_metrics() if ctx else None)
+    except Exception:
+        failures["task_success"] += 1
+        log.exception("taskq: recording success of %s failed", req.id)
+
+
+@signals.task_failure.connect(dispatch_uid="taskq.task_failure")
+def on_failure(sender: Any = None, task_id: str | None = None, exception: Any = None,
+               **_: Any) -> None:
+    if sender is None or not _is_job(getattr(sender, "name", None)) or not task_id:
+        return
+    req = getattr(sender, "request", None)
+    in_child = req is not None and getattr(req, "id", None) == task_id
+    if in_child and getattr(req, "taskq_skip", False):
+        return
+    ctx = context.take(task_id)
+    reason = f"{type(exception).__name__}: {exception}"[:2000] if exception else None
+    try:
+        record(task_id, Status.FAILED, reason=reason,
+               attempt=_attempt(sender) if in_child else None,
+               outputs=ctx.outputs if ctx else None,
+               metrics=ctx.unflushed_metrics() if ctx else None)
+    except Exception:
+        failures["task_failure"] += 1
+        log.exception("taskq: recording failure of %s failed", task_id)
+
+
+@signals.task_retry.connect(dispatch_uid="taskq.task_retry")
+def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+    if sender is None or not _is_job(sender.name) or request is None:
+        return
+    context.take(request.id)
+    try:
+        record(request.id, Status.RETRYING, reason=str(reason)[:2000] if reason else None,
+               attempt=int(request.retries or 0) + 1)
+    except Exception:
+        failures["task_retry"] += 1
+        log.exception("taskq: recording retry of %s failed", request.id)
+
+
+@signals.task_revoked.connect(dispatch_uid="taskq.task_revoked")
+def on_revoked(sender: Any = None, request: Any = None, terminated: bool = False,
+               signum: Any = None, expired: bool = False, **_: Any) -> None:
+    if sender is None or not _is_job(getattr(sender, "name", None)) or request is None:
+        return
+    why = "expired" if expired else f"terminated ({signum})" if terminated else "revoked"
+    try:
+        record(request.id, Status.STOPPED, reason=why)
+    except Exception:
+        failures["task_revoked"] += 1
+        log.exception("taskq: recording revoke of %s failed", request.id)
+
+
+@signals.worker_process_init.connect(dispatch_uid="taskq.worker_process_init")
+def on_child_start(**_: Any) -> None:
+    reset_after_fork()
+
+
+@signals.worker_ready.connect(dispatch_uid="taskq.worker_ready")
+def on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """Store this worker's job templates and, on an evaluator worker, start the loop."""
+    from taskq.client import sync_job_templates  # noqa: PLC0415
+    from taskq.tasks import kick_evaluators  # noqa: PLC0415
+
+    try:
+        sync_job_templates(get_runtime())
+    except Exception:
+        failures["worker_ready"] += 1
+        log.exception("taskq: storing job templates failed")
+    try:
+        queues = {q.name for q in sender.task_consumer.queues}
+    except Exception:
+        queues = set()
+    if constants.TRIGGERS_QUEUE in queues:
+        kick_evaluators(get_runtime())

@@ -1,0 +1,70 @@
+"""Engine construction: the dialect-specific settings that make concurrency safe.
+
+SQLite is shared by several worker processes, so every connection uses WAL, waits for locks
+(busy_timeout) instead of failing, and opens write transactions with ``BEGIN IMMEDIATE`` so
+two processes never deadlock upgrading a read lock. PostgreSQL needs none of that.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.pool import NullPool
+
+_engines: dict[tuple[int, str], Engine] = {}
+_lock = threading.Lock()
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        return _sqlite_engine(url)
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    if os.environ.get("TASKQ_DB_NULLPOOL"):
+        return create_engine(url, poolclass=NullPool)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def get_engine(url: str) -> Engine:
+    """One engine per (process, url): engines are never shared across a fork."""
+    key = (os.getpid(), url)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = make_engine(url)
+            _engines[key] = engine
+        return engine
+
+
+def dispose_inherited() -> None:
+    """Drop engines a forked child inherited, without closing the parent's connections."""
+    pid = os.getpid()
+    with _lock:
+        for key in [k for k in _engines if k[0] != pid]:
+            _engines.pop(key).dispose(close=False)

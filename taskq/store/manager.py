@@ -1,0 +1,478 @@
+"""Every SQL statement taskq runs. Callers get plain dicts and dataclasses, never sessions.
+
+The methods that matter for exactly-once are :meth:`Store.transition` (a compare-and-set on
+the run's status plus the event row, in one transaction) and :meth:`Store.record_firing`
+(firing row, cloned run and outbox row in one transaction, the firing unique per
+(trigger, dedup key)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from taskq import events as ev
+from taskq.lifecycle import FINAL, Status, allowed_from, check_transition
+from taskq.store.engine import get_engine
+from taskq.store.models import Cursor, Firing, JobTemplate, Outbox, Run, RunEvent, Trigger
+
+
+class NotFound(LookupError):
+    pass
+
+
+class AlreadyExists(ValueError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything taskq stores is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = _aware(value)
+    return value.isoformat() if value else None
+
+
+RUN_SUMMARY_COLUMNS = (
+    Run.uuid, Run.job, Run.project, Run.namespace, Run.status, Run.status_reason, Run.queue,
+    Run.params, Run.outputs, Run.trigger_name, Run.attempts, Run.created_at, Run.started_at,
+    Run.finished_at,
+)
+
+
+def run_summary(row: Any) -> dict[str, Any]:
+    """The run as it travels in events and reaches templates: JSON-safe, no metrics blob."""
+    m = row._mapping
+    started, finished, created = (_aware(m["started_at"]), _aware(m["finished_at"]),
+                                  _aware(m["created_at"]))
+    duration = (finished - started).total_seconds() if started and finished else None
+    return {
+        "uuid": m["uuid"], "job": m["job"], "project": m["project"],
+        "namespace": m["namespace"], "status": m["status"], "reason": m["status_reason"],
+        "queue": m["queue"], "params": m["params"] or {}, "outputs": m["outputs"] or {},
+        "trigger": m["trigger_name"], "attempts": m["attempts"],
+        "created_at": _iso(created), "started_at": _iso(started),
+        "finished_at": _iso(finished), "duration": duration,
+    }
+
+
+@dataclass(frozen=True)
+class Transition:
+    run: dict[str, Any]
+    event: ev.Event
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    firing_id: int
+    run_uuid: str | None
+    created: bool  # False: this (trigger, key) had already fired
+    outbox_pending: bool
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    run_uuid: str
+    task_name: str
+    queue: str
+    agent: str
+    params: dict[str, Any]
+    attempts: int
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = get_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def _insert_ignore(self, table: Any) -> Any:
+        mod = postgresql if self.dialect == "postgresql" else sqlite
+        return mod.insert(table)
+
+    def _for_update(self, stmt: Any) -> Any:
+        return stmt.with_for_update() if self.dialect == "postgresql" else stmt
+
+    # -- job templates --------------------------------------------------------------------
+
+    def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
+                            inputs: dict[str, Any], outputs: dict[str, Any],
+                            project: str | None, description: str | None) -> None:
+        now = utcnow()
+        values = dict(queue=queue, task_name=task_name, inputs=inputs, outputs=outputs,
+                      project=project, description=description, updated_at=now)
+        stmt = self._insert_ignore(JobTemplate).values(
+            name=name, namespace=namespace, created_at=now, **values
+        ).on_conflict_do_update(index_elements=["namespace", "name"], set_=values)
+        with self.tx() as conn:
+            conn.execute(stmt)
+
+    def get_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+        with self.tx() as conn:
+            row = conn.execute(select(JobTemplate).where(
+                JobTemplate.name == name, JobTemplate.namespace == namespace)).first()
+        if row is None:
+            return None
+        t = row
+        return {"name": t.name, "namespace": t.namespace, "queue": t.queue,
+                "task_name": t.task_name, "inputs": t.inputs, "outputs": t.outputs,
+                "project": t.project}
+
+    def list_job_templates(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(JobTemplate).order_by(JobTemplate.namespace, JobTemplate.name)
+        if namespace:
+            stmt = stmt.where(JobTemplate.namespace == namespace)
+        with self.tx() as conn:
+            return [{"name": t.name, "namespace": t.namespace, "queue": t.queue}
+                    for t in conn.execute(stmt)]
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def _insert_run(self, conn: Connection, *, uuid: str, job: str, namespace: str,
+                    project: str | None, queue: str, params: dict[str, Any],
+                    tags: Sequence[str] = (), trigger: dict[str, Any] | None = None,
+                    firing_id: int | None = None, event_ids: Sequence[str] = (),
+                    trigger_context: dict[str, Any] | None = None) -> None:
+        now = utcnow()
+        conn.execute(insert(Run).values(
+            uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
+            status=Status.CREATED.value, params=params, outputs={}, metrics=[],
+            tags=list(tags), celery_task_id=uuid,
+            trigger_id=trigger["id"] if trigger else None,
+            trigger_name=trigger["name"] if trigger else None,
+            firing_id=firing_id, event_ids=list(event_ids), trigger_context=trigger_context,
+            attempts=0, created_at=now, updated_at=now,
+        ))
+
+    def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
+                       agent: str) -> None:
+        conn.execute(insert(Outbox).values(
+            run_uuid=run_uuid, task_name=task_name, queue=queue, agent=agent,
+            published=False, attempts=0, created_at=utcnow()))
+
+    def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
+                   queue: str, agent: str, task_name: str, params: dict[str, Any],
+                   tags: Sequence[str] = ()) -> None:
+        """A manual run: the run and its outbox row in one transaction."""
+        with self.tx() as conn:
+            self._insert_run(conn, uuid=uuid, job=job, namespace=namespace, project=project,
+                             queue=queue, params=params, tags=tags)
+            self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
+                                agent=agent)
+
+    def get_run(self, uuid: str) -> dict[str, Any] | None:
+        with self.tx() as conn:
+            row = conn.execute(select(Run).where(Run.uuid == uuid)).first()
+        return _run_dict(row) if row else None
+
+    def list_runs(self, *, job: str | None = None, namespace: str | None = None,
+                  status: str | None = None, trigger: str | None = None,
+                  limit: int = 50) -> list[dict[str, Any]]:
+        stmt = select(Run).order_by(Run.id.desc()).limit(limit)
+        if job:
+            stmt = stmt.where(Run.job == job)
+        if namespace:
+            stmt = stmt.where(Run.namespace == namespace)
+        if status:
+            stmt = stmt.where(Run.status == status)
+        if trigger:
+            stmt = stmt.where(Run.trigger_name == trigger)
+        with self.tx() as conn:
+            return [_run_dict(r) for r in conn.execute(stmt)]
+
+    def transition(self, uuid: str, new: Status, *, reason: str | None = None,
+                   outputs: dict[str, Any] | None = None,
+                   metrics: list[dict[str, Any]] | None = None,
+                   event_id: str | None = None,
+                   attempt: int | None = None) -> Transition | None:
+        """Apply ``new`` if the lifecycle allows it; write the event row in the same commit.
+
+        ``attempt`` (1 for the first delivery, Celery's ``retries + 1`` after) makes worker
+        signals exact: RUNNING is claimed only by the next attempt, so a redelivered message
+        for an attempt that already started is refused; other statuses apply only from the
+        attempt that is current. Returns None when the change does not apply (a duplicate or
+        late signal): the normal, idempotent outcome, not an error.
+        """
+        now = utcnow()
+        with self.tx() as conn:
+            row = conn.execute(self._for_update(
+                select(Run.status, Run.outputs, Run.metrics, Run.attempts)
+                .where(Run.uuid == uuid))).first()
+            if row is None:
+                return None
+            current = Status(row.status)
+            if attempt is not None:
+                expected = attempt - 1 if new == Status.RUNNING else attempt
+                if row.attempts != expected:
+                    return None
+            # A retry may start before the previous attempt's RETRYING commits: the attempt
+            # counter, not the status, proves it is a new start.
+            new_attempt = (new == Status.RUNNING and attempt is not None
+                           and current in (Status.RUNNING, Status.PROCESSING))
+            if not new_attempt:
+                if current == new or current not in allowed_from(new):
+                    return None
+                check_transition(current, new)
+            values: dict[str, Any] = {"status": new.value, "updated_at": now}
+            if reason is not None or new in FINAL or new == Status.RUNNING:
+                values["status_reason"] = reason
+            if new == Status.RUNNING:
+                values["started_at"] = now
+                values["attempts"] = Run.attempts + 1
+            if new in FINAL:
+                values["finished_at"] = now
+            if outputs:
+                values["outputs"] = {**(row.outputs or {}), **outputs}
+            if metrics:
+                values["metrics"] = [*(row.metrics or []), *metrics]
+            updated = conn.execute(
+                update(Run).where(Run.uuid == uuid, Run.status == current.value)
+                .values(**values).returning(*RUN_SUMMARY_COLUMNS)).first()
+            if updated is None:  # lost a race on PostgreSQL without the row lock
+                return None
+            summary = run_summary(updated)
+            summary["previous_status"] = current.value
+            event = ev.run_status_event(event_id=event_id or ev.new_event_id(), run=summary,
+                                        status=new, timestamp=now)
+            conn.execute(insert(RunEvent).values(
+                event_id=event.id, run_uuid=uuid, kind=event.kind, status=new.value,
+                previous_status=current.value, namespace=summary["namespace"],
+                body=event.model_dump(mode="json"), created_at=now, confirmed=False))
+        return Transition(run=summary, event=event)
+
+    def save_progress(self, uuid: str, *, outputs: dict[str, Any] | None = None,
+                      metrics: list[dict[str, Any]] | None = None) -> None:
+        with self.tx() as conn:
+            row = conn.execute(self._for_update(
+                select(Run.outputs, Run.metrics).where(Run.uuid == uuid))).first()
+            if row is None:
+                return
+            values: dict[str, Any] = {"updated_at": utcnow()}
+            if outputs:
+                values["outputs"] = {**(row.outputs or {}), **outputs}
+            if metrics:
+                values["metrics"] = [*(row.metrics or []), *metrics]
+            conn.execute(update(Run).where(Run.uuid == uuid).values(**values))
+
+    # -- run events: the reconciler's side ------------------------------------------------
+
+    def unconfirmed_events(self, *, older_than: datetime, after_id: int,
+                           limit: int = 500) -> list[tuple[int, ev.Event]]:
+        stmt = (select(RunEvent.id, RunEvent.body).where(
+            RunEvent.confirmed.is_(False), RunEvent.id > after_id,
+            RunEvent.created_at < older_than).order_by(RunEvent.id).limit(limit))
+        with self.tx() as conn:
+            return [(i, ev.Event.model_validate(body)) for i, body in conn.execute(stmt)]
+
+    def confirm_events(self, event_ids: Sequence[str]) -> int:
+        if not event_ids:
+            return 0
+        with self.tx() as conn:
+            res = conn.execute(update(RunEvent).where(
+                RunEvent.event_id.in_(list(event_ids)), RunEvent.confirmed.is_(False))
+                .values(confirmed=True))
+            return int(res.rowcount or 0)
+
+    def oldest_unconfirmed_id(self) -> int | None:
+        with self.tx() as conn:
+            return conn.execute(select(func.min(RunEvent.id)).where(
+                RunEvent.confirmed.is_(False))).scalar()
+
+    def max_event_id(self) -> int:
+        with self.tx() as conn:
+            return int(conn.execute(select(func.coalesce(func.max(RunEvent.id), 0))).scalar_one())
+
+    def run_events(self, run_uuid: str) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            rows = conn.execute(select(RunEvent).where(RunEvent.run_uuid == run_uuid)
+                                .order_by(RunEvent.id))
+            return [{"event_id": r.event_id, "kind": r.kind, "status": r.status,
+                     "previous_status": r.previous_status, "at": _iso(r.created_at)}
+                    for r in rows]
+
+    def get_cursor(self, name: str) -> str | None:
+        with self.tx() as conn:
+            return conn.execute(select(Cursor.value).where(Cursor.name == name)).scalar()
+
+    def set_cursor(self, name: str, value: str) -> None:
+        now = utcnow()
+        stmt = self._insert_ignore(Cursor).values(name=name, value=value, updated_at=now)
+        stmt = stmt.on_conflict_do_update(index_elements=["name"],
+                                          set_={"value": value, "updated_at": now})
+        with self.tx() as conn:
+            conn.execute(stmt)
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def add_trigger(self, *, name: str, namespace: str, kind: str, spec: dict[str, Any],
+                    job: str, params: dict[str, Any], queue: str | None,
+                    enabled: bool = True) -> dict[str, Any]:
+        now = utcnow()
+        try:
+            with self.tx() as conn:
+                tid = conn.execute(insert(Trigger).values(
+                    name=name, namespace=namespace, kind=kind, spec=spec, job=job,
+                    params=params, queue=queue, enabled=enabled, version=1,
+                    created_at=now, updated_at=now).returning(Trigger.id)).scalar_one()
+        except IntegrityError:
+            raise AlreadyExists(
+                f"name: a trigger named {name!r} already exists in namespace {namespace!r}"
+            ) from None
+        return self.get_trigger(name, namespace) or {"id": tid}
+
+    def get_trigger(self, name: str, namespace: str) -> dict[str, Any] | None:
+        with self.tx() as conn:
+            row = conn.execute(select(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace)).first()
+        return _trigger_dict(row) if row else None
+
+    def list_triggers(self, namespace: str | None = None,
+                      enabled_only: bool = False) -> list[dict[str, Any]]:
+        stmt = select(Trigger).order_by(Trigger.id)
+        if namespace:
+            stmt = stmt.where(Trigger.namespace == namespace)
+        if enabled_only:
+            stmt = stmt.where(Trigger.enabled.is_(True))
+        with self.tx() as conn:
+            return [_trigger_dict(t) for t in conn.execute(stmt)]
+
+    def set_trigger_enabled(self, name: str, namespace: str, enabled: bool) -> None:
+        with self.tx() as conn:
+            res = conn.execute(update(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace).values(
+                enabled=enabled, version=Trigger.version + 1, updated_at=utcnow()))
+        if not res.rowcount:
+            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+
+    def delete_trigger(self, name: str, namespace: str) -> None:
+        with self.tx() as conn:
+            res = conn.execute(delete(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace))
+        if not res.rowcount:
+            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+
+    def triggers_fingerprint(self) -> tuple[int, int, int]:
+        """Changes whenever a trigger is added, edited, toggled or deleted."""
+        with self.tx() as conn:
+            row = conn.execute(select(func.count(Trigger.id), func.coalesce(func.max(Trigger.id), 0),
+                                      func.coalesce(func.sum(Trigger.version), 0))).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    # -- firings and the outbox -----------------------------------------------------------
+
+    def record_firing(self, *, trigger: dict[str, Any], dedup_key: str, event: ev.Event,
+                      run: dict[str, Any] | None, outbox: dict[str, Any] | None,
+                      error: str | None = None) -> FiringRecord:
+        """Firing row + cloned run + outbox row, atomically; a repeat returns the first."""
+        now = utcnow()
+        with self.tx() as conn:
+            firing_id = conn.execute(
+                self._insert_ignore(Firing).values(
+                    trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
+                    event_kind=event.kind, run_uuid=run["uuid"] if run else None,
+                    outcome="error" if error else "fired", reason=error, created_at=now)
+                .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
+                .returning(Firing.id)).scalar()
+            if firing_id is None:
+                existing = conn.execute(select(Firing.id, Firing.run_uuid).where(
+                    Firing.trigger_id == trigger["id"], Firing.dedup_key == dedup_key)).one()
+                pending = existing.run_uuid is not None and conn.execute(
+                    select(Outbox.id).where(Outbox.run_uuid == existing.run_uuid,
+                                            Outbox.published.is_(False))).first() is not None
+                return FiringRecord(existing.id, existing.run_uuid, False, pending)
+            if run is not None and outbox is not None:
+                self._insert_run(conn, firing_id=firing_id, trigger=trigger,
+                                 event_ids=[event.id], **run)
+                self._insert_outbox(conn, run_uuid=run["uuid"], **outbox)
+        return FiringRecord(firing_id, run["uuid"] if run else None, True, run is not None)
+
+    def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        with self.tx() as conn:
+            rows = conn.execute(select(Firing).where(Firing.trigger_id == trigger_id)
+                                .order_by(Firing.id.desc()).limit(limit))
+            return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
+                     "run_uuid": f.run_uuid, "outcome": f.outcome, "reason": f.reason,
+                     "at": _iso(f.created_at)} for f in rows]
+
+    def outbox_item(self, run_uuid: str) -> OutboxItem | None:
+        stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
+                .where(Outbox.run_uuid == run_uuid, Outbox.published.is_(False)))
+        with self.tx() as conn:
+            row = conn.execute(stmt).first()
+        return _outbox_item(row) if row else None
+
+    def pending_outbox(self, *, older_than: datetime, limit: int = 200) -> list[OutboxItem]:
+        stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
+                .where(Outbox.published.is_(False), Outbox.created_at < older_than)
+                .order_by(Outbox.id).limit(limit))
+        with self.tx() as conn:
+            return [_outbox_item(r) for r in conn.execute(stmt)]
+
+    def mark_published(self, run_uuid: str) -> None:
+        with self.tx() as conn:
+            conn.execute(update(Outbox).where(Outbox.run_uuid == run_uuid).values(
+                published=True, published_at=utcnow(), attempts=Outbox.attempts + 1))
+
+    def mark_publish_failed(self, run_uuid: str, error: str) -> None:
+        with self.tx() as conn:
+            conn.execute(update(Outbox).where(Outbox.run_uuid == run_uuid).values(
+                attempts=Outbox.attempts + 1, last_error=error[:2000]))
+
+    def count(self, what: str) -> int:
+        table = {"runs": Run, "firings": Firing, "outbox_pending": Outbox,
+                 "run_events": RunEvent}[what]
+        stmt = select(func.count()).select_from(table)
+        if what == "outbox_pending":
+            stmt = stmt.where(and_(Outbox.published.is_(False)))
+        with self.tx() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def recent_before(self, seconds: float) -> datetime:
+        return utcnow() - timedelta(seconds=seconds)
+
+
+def _run_dict(r: Any) -> dict[str, Any]:
+    return {
+        "uuid": r.uuid, "job": r.job, "project": r.project, "namespace": r.namespace,
+        "status": r.status, "reason": r.status_reason, "queue": r.queue,
+        "params": r.params or {}, "outputs": r.outputs or {}, "metrics": r.metrics or [],
+        "tags": r.tags or [], "celery_task_id": r.celery_task_id,
+        "trigger": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
+        "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
+        "attempts": r.attempts, "created_at": _iso(r.created_at),
+        "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
+    }
+
+
+def _trigger_dict(t: Any) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "namespace": t.namespace, "kind": t.kind,
+            "spec": t.spec, "job": t.job, "params": t.params or {}, "queue": t.queue,
+            "enabled": t.enabled, "version": t.version, "created_at": _iso(t.created_at)}
+
+
+def _outbox_item(row: Any) -> OutboxItem:
+    return OutboxItem(run_uuid=row.run_uuid, task_name=row.task_name, queue=row.queue,
+                      agent=row.agent, params=row.params or {}, attempts=row.attempts)

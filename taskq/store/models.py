@@ -1,0 +1,160 @@
+"""SQLAlchemy 2 typed tables. Migrations in ``migrations/versions`` must match these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class JobTemplate(Base):
+    __tablename__ = "job_templates"
+    __table_args__ = (UniqueConstraint("namespace", "name", name="uq_job_templates_ns_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    namespace: Mapped[str] = mapped_column(String(64))
+    project: Mapped[str | None] = mapped_column(String(128))
+    queue: Mapped[str] = mapped_column(String(128))
+    task_name: Mapped[str] = mapped_column(String(256))
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    description: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Run(Base):
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_job_created", "namespace", "job", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    job: Mapped[str] = mapped_column(String(128))
+    project: Mapped[str | None] = mapped_column(String(128))
+    namespace: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    queue: Mapped[str] = mapped_column(String(256))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    metrics: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    celery_task_id: Mapped[str | None] = mapped_column(String(64))
+    # Lineage: which trigger and which event(s) created this run (None for a manual run).
+    trigger_id: Mapped[int | None] = mapped_column(ForeignKey("triggers.id", ondelete="SET NULL"))
+    trigger_name: Mapped[str | None] = mapped_column(String(128))
+    firing_id: Mapped[int | None] = mapped_column(BigId)
+    event_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    trigger_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RunEvent(Base):
+    """Every committed status change, in commit order: the source of truth behind the stream."""
+
+    __tablename__ = "run_events"
+    __table_args__ = (Index("ix_run_events_unconfirmed", "confirmed", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    run_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str | None] = mapped_column(String(32))
+    previous_status: Mapped[str | None] = mapped_column(String(32))
+    namespace: Mapped[str] = mapped_column(String(64))
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Seen in the stream by the reconciler (or re-emitted by it).
+    confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Trigger(Base):
+    __tablename__ = "triggers"
+    __table_args__ = (UniqueConstraint("namespace", "name", name="uq_triggers_ns_name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    namespace: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    job: Mapped[str] = mapped_column(String(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queue: Mapped[str | None] = mapped_column(String(256))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Firing(Base):
+    """One row per (trigger, dedup key): the uniqueness that makes dispatch exactly-once."""
+
+    __tablename__ = "firings"
+    __table_args__ = (UniqueConstraint("trigger_id", "dedup_key", name="uq_firings_trigger_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
+    dedup_key: Mapped[str] = mapped_column(String(256))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event_kind: Mapped[str] = mapped_column(String(128))
+    run_uuid: Mapped[str | None] = mapped_column(String(36))
+    #: fired | error
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Outbox(Base):
+    """Runs committed but maybe not yet published to Celery; the relay drains what is left."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_pending", "published", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    run_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    task_name: Mapped[str] = mapped_column(String(256))
+    queue: Mapped[str] = mapped_column(String(256))
+    agent: Mapped[str] = mapped_column(String(64))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Cursor(Base):
+    """Named watermarks (reconciler position, later the pollers')."""
+
+    __tablename__ = "cursors"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

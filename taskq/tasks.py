@@ -1,0 +1,54 @@
+"""taskq's own Celery tasks, all on the ``taskq.triggers`` queue. Thin: logic lives elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from taskq import constants
+from taskq.app import app
+from taskq.dispatch import relay_outbox
+from taskq.evaluator import Evaluator
+from taskq.reconcile import reconcile
+from taskq.runtime import get_runtime
+
+if TYPE_CHECKING:
+    from taskq.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@app.task(name=constants.EVALUATE_TASK, ignore_result=True, acks_late=False)
+def evaluate() -> dict[str, Any]:
+    """Run one slice of the evaluator loop, then hand over to a fresh task.
+
+    Beat's keep-alive and the worker_ready kick may start more of these than needed; a task
+    that finds ``settings.evaluators`` loops alive exits at once. A slice (not an endless
+    loop) lets a warm shutdown finish promptly and bounds how long a stuck loop lives.
+    """
+    rt = get_runtime()
+    ev = Evaluator(rt)
+    if not ev.try_join():
+        return {"joined": False}
+    try:
+        stats = ev.run(rt.settings.evaluator_slice_seconds)
+    finally:
+        ev.leave()
+    evaluate.apply_async(queue=constants.TRIGGERS_QUEUE, expires=60)
+    return {"joined": True, "processed": stats.processed, "fired": stats.fired}
+
+
+@app.task(name=constants.RECONCILE_TASK, ignore_result=True)
+def reconcile_task() -> dict[str, Any]:
+    result = reconcile(get_runtime())
+    return {"skipped": True} if result is None else result.__dict__
+
+
+@app.task(name=constants.RELAY_TASK, ignore_result=True)
+def relay_task() -> int:
+    return relay_outbox(get_runtime())
+
+
+def kick_evaluators(rt: Runtime) -> None:
+    for _ in range(rt.settings.evaluators):
+        evaluate.apply_async(queue=constants.TRIGGERS_QUEUE, expires=60)

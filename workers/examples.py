@@ -1,0 +1,70 @@
+"""Example ML jobs: ``train`` (queue ``train``), ``evaluate`` and ``tensorboard`` (``viz``).
+
+They sleep instead of training so the demo and the tests are quick, but they use taskq the
+way a real job does: params in, metrics and outputs out, ``current.trigger`` for lineage.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import taskq
+from taskq import current
+
+MARKS = os.environ.get("TASKQ_EXAMPLE_MARKS")
+
+
+def _mark(name: str) -> None:
+    """Benchmarks and tests read these timestamps (first line of a job, in ns)."""
+    if MARKS:
+        path = Path(MARKS) / f"{name}.{current.run.uuid}"
+        path.write_text(str(time.time_ns()))
+
+
+@taskq.job(queue="train", inputs={"learning_rate": {"type": "float", "default": 0.01},
+                                  "epochs": {"type": "int", "default": 3},
+                                  "seconds": {"type": "float", "default": 1.0},
+                                  "fail": {"type": "bool", "default": False}},
+           outputs=["loss"])
+def train(learning_rate: float = 0.01, epochs: int = 3, seconds: float = 1.0,
+          fail: bool = False) -> dict[str, Any]:
+    """Pretend to train: logs a falling loss per epoch."""
+    _mark("train")
+    if fail:
+        raise RuntimeError("training diverged (fail=True)")
+    loss = 1.0
+    for epoch in range(int(epochs)):
+        time.sleep(float(seconds) / max(1, int(epochs)))
+        loss *= 1.0 - min(0.9, float(learning_rate) * 10)
+        current.log_metric("loss", loss, step=epoch)
+    current.set_output("loss", loss)
+    return {"loss": loss}
+
+
+@taskq.job(queue="viz", inputs={"uuid": {"type": "str"}, "seconds": {"type": "float",
+                                                                     "default": 0.2}})
+def tensorboard(uuid: str = "", seconds: float = 0.2) -> str:
+    """Pretend to serve a Tensorboard for the training run ``uuid``."""
+    _mark("tensorboard")
+    trig = current.trigger
+    source = trig.run["uuid"] if trig and trig.run else uuid
+    time.sleep(float(seconds))
+    current.set_output("url", f"http://tensorboard.local/{source}")
+    return source
+
+
+@taskq.job(queue="viz", inputs={"uuid": {"type": "str"}})
+def evaluate(uuid: str = "") -> float:
+    """Pretend to evaluate the model of run ``uuid``."""
+    _mark("evaluate")
+    current.set_output("accuracy", 0.93)
+    return 0.93
+
+
+@taskq.job(queue="viz")
+def noop() -> None:
+    """The benchmark's downstream job: records its first line and returns."""
+    _mark("noop")
