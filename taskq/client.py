@@ -65,10 +65,10 @@ class Client:
         return ns
 
     def _template(self, job: str, namespace: str) -> dict[str, Any]:
-        template = self.rt.store.get_job_template(job, namespace)
+        template = self.rt.store.find_job_template(job, namespace)
         if template is None and job in registered_jobs():
             sync_job_templates(self.rt)
-            template = self.rt.store.get_job_template(job, namespace)
+            template = self.rt.store.find_job_template(job, namespace)
         if template is None:
             known = [t["name"] for t in self.rt.store.list_job_templates(namespace)]
             raise ValidationError(

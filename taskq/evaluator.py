@@ -38,8 +38,13 @@ def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, 
         rules.append(Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
                           event=EventTrigger.model_validate(t["spec"]), job=t["job"],
                           params=t["params"], queue=t["queue"], version=t["version"]))
-    templates = {(t["namespace"], t["name"]): t for t in
-                 (rt.store.get_job_template(r.job, r.namespace) for r in rules) if t}
+    templates: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in rules:
+        key = (r.namespace, r.job)
+        if key not in templates:
+            found = rt.store.find_job_template(r.job, r.namespace)
+            if found:
+                templates[key] = found
     return RuleIndex(rules), templates
 
 
@@ -100,7 +105,7 @@ class Evaluator:
         for rule in self.index.match(event):
             template = self.templates.get((rule.namespace, rule.job))
             if template is None:  # registered after the rules were loaded
-                template = self.rt.store.get_job_template(rule.job, rule.namespace)
+                template = self.rt.store.find_job_template(rule.job, rule.namespace)
                 if template:
                     self.templates[(rule.namespace, rule.job)] = template
             record = fire(self.rt, rule, event, template)

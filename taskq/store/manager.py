@@ -141,6 +141,13 @@ class Store:
                 "task_name": t.task_name, "inputs": t.inputs, "outputs": t.outputs,
                 "project": t.project}
 
+    def find_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """A namespace's own template, else the shared one in the default namespace."""
+        found = self.get_job_template(name, namespace)
+        if found is None and namespace != "default":
+            found = self.get_job_template(name, "default")
+        return found
+
     def list_job_templates(self, namespace: str | None = None) -> list[dict[str, Any]]:
         stmt = select(JobTemplate).order_by(JobTemplate.namespace, JobTemplate.name)
         if namespace:
