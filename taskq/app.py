@@ -1,9 +1,9 @@
 """The Celery app: ``celery -A taskq.app worker|beat|flower``.
 
-Configuration follows the reliability baseline for a Redis broker (late acks, reject on
-worker loss, prefetch 1) because a cloned run must neither be lost with a killed worker nor
-started twice; the second half of that promise is kept by taskq's own start claim, not by
-the broker.
+Configuration follows the reliability baseline for a Redis broker (late acks, prefetch 1)
+because a cloned run must not be lost with a killed worker; a killed pool child fails its run
+(recorded by the MainProcess's task_failure) instead of being requeued. That a run is never
+started twice is kept by taskq's own start claim, not by the broker.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def create_app(settings: Settings) -> Celery:
         task_queues=[Queue(q, routing_key=q) for q in queues],
         task_create_missing_queues=True,
         task_acks_late=True,
-        task_reject_on_worker_lost=True,
+        task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         worker_send_task_events=True,
         task_send_sent_event=True,

@@ -165,7 +165,7 @@ class Evaluator:
 
     # -- liveness -------------------------------------------------------------------------
 
-    def _stale_after(self) -> float:
+    def stale_after(self) -> float:
         return max(5.0, 3 * self.rt.settings.evaluator_block_ms / 1000)
 
     def heartbeat(self) -> None:
@@ -174,7 +174,7 @@ class Evaluator:
     def try_join(self) -> bool:
         """Claim a slot among ``settings.evaluators`` live loops; False if all are taken."""
         r = self.rt.redis
-        r.zremrangebyscore(constants.EVALUATORS_LIVE, 0, time.time() - self._stale_after())
+        r.zremrangebyscore(constants.EVALUATORS_LIVE, 0, time.time() - self.stale_after())
         if r.zscore(constants.EVALUATORS_LIVE, self.consumer) is not None:
             return True
         if r.zcard(constants.EVALUATORS_LIVE) >= self.rt.settings.evaluators:

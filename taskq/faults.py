@@ -1,8 +1,9 @@
 """Named crash points, so tests can SIGKILL a real process at an exact step.
 
 Set ``TASKQ_CRASH_AT=<point>`` in a process's environment and it kills itself (SIGKILL, no
-cleanup, as the OOM killer would) the first time it reaches that point. Unset, a crash point
-is one dictionary lookup.
+cleanup, as the OOM killer would) when it reaches that point. With ``TASKQ_CRASH_ONCE=<file>``
+it crashes only if that file does not exist yet (and creates it), so a restarted process
+carrying the same environment gets past the point. Unset, a crash point is one lookup.
 """
 
 from __future__ import annotations
@@ -16,5 +17,13 @@ AFTER_PUBLISH = "after_publish"  # task published, outbox not yet marked, entry 
 
 
 def crash_point(name: str) -> None:
-    if os.environ.get("TASKQ_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get("TASKQ_CRASH_AT") != name:
+        return
+    once = os.environ.get("TASKQ_CRASH_ONCE")
+    if once:
+        try:
+            fd = os.open(once, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            return
+        os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)

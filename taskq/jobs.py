@@ -103,7 +103,9 @@ def job(
             with activate(ctx):
                 return func(*args, **kwargs)
 
-        options = {"acks_late": True, "reject_on_worker_lost": True, **celery_options}
+        # A killed child fails the run (task_failure in the MainProcess) rather than requeueing
+        # it: re-running half a training job silently is worse than a recorded failure.
+        options = {"acks_late": True, "reject_on_worker_lost": False, **celery_options}
         task = app.task(name=jd.task_name, bind=True, queue=queue, **options)(run)
         task.taskq_job = jd
         return task

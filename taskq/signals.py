@@ -28,7 +28,7 @@ from celery import signals
 
 from taskq import constants, context
 from taskq.lifecycle import Status
-from taskq.runtime import get_runtime, reset_after_fork
+from taskq.runtime import Runtime, get_runtime, reset_after_fork
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +40,9 @@ def _is_job(task_name: str | None) -> bool:
     return bool(task_name) and str(task_name).startswith(constants.JOB_TASK_PREFIX)
 
 
-def record(uuid: str, status: Status, **kwargs: Any) -> bool:
+def record(uuid: str, status: Status, *, rt: Runtime | None = None, **kwargs: Any) -> bool:
     """Commit the transition, then append its event. True if the transition applied."""
-    rt = get_runtime()
+    rt = rt or get_runtime()
     transition = rt.store.transition(uuid, status, **kwargs)
     if transition is None:
         return False

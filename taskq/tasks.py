@@ -18,17 +18,26 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@app.task(name=constants.EVALUATE_TASK, ignore_result=True, acks_late=False)
-def evaluate() -> dict[str, Any]:
+#: A kick that finds every slot taken looks again this many times before giving up; a slot
+#: held by a loop that died frees itself when its heartbeat goes stale.
+JOIN_RETRIES = 3
+
+
+@app.task(name=constants.EVALUATE_TASK, bind=True, ignore_result=True, acks_late=False,
+          max_retries=JOIN_RETRIES)
+def evaluate(self: Any) -> dict[str, Any]:
     """Run one slice of the evaluator loop, then hand over to a fresh task.
 
     Beat's keep-alive and the worker_ready kick may start more of these than needed; a task
-    that finds ``settings.evaluators`` loops alive exits at once. A slice (not an endless
-    loop) lets a warm shutdown finish promptly and bounds how long a stuck loop lives.
+    that finds ``settings.evaluators`` loops alive exits (after a few bounded looks, in case
+    a slot belongs to a loop that was killed). A slice (not an endless loop) lets a warm
+    shutdown finish promptly and bounds how long a stuck loop lives.
     """
     rt = get_runtime()
     ev = Evaluator(rt)
     if not ev.try_join():
+        if self.request.retries < JOIN_RETRIES and not self.request.called_directly:
+            raise self.retry(countdown=ev.stale_after())
         return {"joined": False}
     try:
         stats = ev.run(rt.settings.evaluator_slice_seconds)

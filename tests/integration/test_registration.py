@@ -1,0 +1,65 @@
+"""Bad input is refused at registration with a message naming the field."""
+
+from __future__ import annotations
+
+import pytest
+
+import taskq
+from taskq import ValidationError
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"ref": "jobs.train", "kinds": ["run_status_running"]}
+
+
+@pytest.mark.parametrize(("kwargs", "field", "reason"), [
+    ({"job": "nope"}, "job", "unknown job 'nope'"),
+    ({"event": {"ref": "jobs", "kinds": ["run_status_running"]}}, "event.ref", "malformed"),
+    ({"event": {"ref": "runs.123", "kinds": ["run_status_running"]}}, "event.ref",
+     "not a run uuid"),
+    ({"event": {"ref": "jobs.train", "kinds": ["run_status_exploded"]}}, "event.kinds",
+     "not a run status event"),
+    ({"event": {"ref": "jobs.train", "kinds": []}}, "event.kinds", "at least 1"),
+    ({"event": {"ref": "jobs.train", "kinds": ["x"], "extra": 1}}, "event.extra", "not permitted"),
+    ({"queue": "a/b/c"}, "queue", "more than two parts"),
+    ({"queue": "gpu-cluster/train"}, "queue", "unknown agent"),
+    ({"queue": "bad queue"}, "queue", "malformed"),
+    ({"namespace": "nowhere"}, "namespace", "not configured"),
+    ({"namespace": "Bad NS"}, "namespace", "malformed"),
+    ({"params": {"uuid": "{{ trigger.run.uuid "}}, "params.uuid", "syntax error"),
+    ({"name": ""}, "name", "non-empty"),
+])
+def test_bad_trigger_is_refused(settings, kwargs, field, reason) -> None:
+    args = {"name": "t", "event": GOOD, "job": "tensorboard", **kwargs}
+    with pytest.raises(ValidationError) as err:
+        taskq.add_trigger(**args)
+    assert str(err.value).startswith(field), str(err.value)
+    assert reason in str(err.value)
+    assert taskq.list_triggers() == []
+
+
+def test_duplicate_name_refused_per_namespace(settings) -> None:
+    taskq.add_trigger(name="t", event=GOOD, job="tensorboard")
+    with pytest.raises(ValidationError, match="name: a trigger named 't' already exists"):
+        taskq.add_trigger(name="t", event=GOOD, job="evaluate")
+    taskq.add_trigger(name="t", event=GOOD, job="tensorboard", namespace="team-a")
+    assert sorted(t["namespace"] for t in taskq.list_triggers()) == ["default", "team-a"]
+
+
+def test_submit_refuses_unknown_job_and_bad_queue(settings) -> None:
+    with pytest.raises(ValidationError, match="job: unknown job 'ghost'"):
+        taskq.submit("ghost")
+    with pytest.raises(ValidationError, match="queue"):
+        taskq.submit("train", queue="x/y/z")
+
+
+def test_manual_run_lifecycle_recorded(stack, settings) -> None:
+    stack.worker("train", ["train"])
+    run = taskq.submit("train", params={"seconds": 0.1, "epochs": 2})
+    done = wait_for(lambda: (x := taskq.get_run(run.uuid)) and x.done and x, 20)
+    statuses = [e["status"] for e in taskq.Client().rt.store.run_events(run.uuid)]
+    assert statuses == ["queued", "running", "succeeded"]
+    assert done.trigger is None and done.attempts == 1
+    assert [m["step"] for m in done.metrics] == [0, 1]
+    assert done.outputs["loss"] == pytest.approx(done.metrics[-1]["value"])

@@ -1,0 +1,54 @@
+"""Small builders shared by the unit tests: events and rules with sensible defaults."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from taskq.events import Event
+from taskq.rules import EventTrigger, Rule
+
+FIXED_TS = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def run_uuid(n: int = 0) -> str:
+    """A stable, valid run uuid for index ``n`` (so tests can name "run 1" and "run 2")."""
+    return str(uuid.UUID(int=0x1234_5678_0000_4000_8000_0000_0000_0000 + n))
+
+
+def make_event(
+    *,
+    kind: str = "run_status_running",
+    ref: str | None = None,
+    namespace: str = "default",
+    job: str | None = "train",
+    event_id: str = "ev-1",
+    payload: dict[str, Any] | None = None,
+    project: str | None = None,
+) -> Event:
+    """A run-status style event; ``job`` goes into the payload as the run summary does."""
+    ref = ref if ref is not None else f"runs.{run_uuid()}"
+    body: dict[str, Any] = dict(payload or {})
+    if job is not None and "job" not in body:
+        body["job"] = job
+    if ref.startswith("runs.") and "uuid" not in body:
+        body["uuid"] = ref.removeprefix("runs.")
+    return Event(id=event_id, kind=kind, ref=ref, namespace=namespace, project=project,
+                 timestamp=FIXED_TS, payload=body)
+
+
+def make_rule(
+    rule_id: int = 1,
+    *,
+    ref: str = "jobs.train",
+    kinds: tuple[str, ...] | str = ("run_status_succeeded",),
+    namespace: str = "default",
+    job: str = "viz",
+    name: str | None = None,
+    params: dict[str, Any] | None = None,
+    queue: str | None = None,
+) -> Rule:
+    return Rule(id=rule_id, name=name or f"rule-{rule_id}", namespace=namespace,
+                event=EventTrigger(ref=ref, kinds=kinds), job=job, params=params or {},
+                queue=queue)
