@@ -89,6 +89,7 @@ def start_worker(name: str, queues: list[str], *, env: dict[str, str], logdir: P
 
 
 def start_beat(*, env: dict[str, str], logdir: Path, home: Path) -> Proc:
+    home.mkdir(parents=True, exist_ok=True)
     schedule = home / "celerybeat-schedule"
     args = celery_args("beat", "-l", "INFO", "-s", str(schedule), "--max-interval", "1")
     return _spawn("beat", args, env, logdir, marker="beat: Starting")

@@ -45,7 +45,7 @@ def test_validate_kind_refuses_malformed(kind: str) -> None:
 
 def test_validate_kind_refuses_unknown_run_status() -> None:
     """A typo in a run-status kind would make a trigger that can never fire."""
-    with pytest.raises(EventError, match="run_status_bogus.*not a run status event"):
+    with pytest.raises(EventError, match=r"run_status_bogus.*not a run status event"):
         validate_kind("run_status_bogus")
 
 
@@ -83,7 +83,7 @@ def test_validate_namespace_accepts(namespace: str) -> None:
 
 @pytest.mark.parametrize("namespace", ["", "Team", "-a", "a b", "a.b", "a" * 64])
 def test_validate_namespace_refuses(namespace: str) -> None:
-    with pytest.raises(EventError, match="namespace .* is malformed"):
+    with pytest.raises(EventError, match=r"namespace .* is malformed"):
         validate_namespace(namespace)
 
 

@@ -50,7 +50,7 @@ def test_parse_queue_refuses_malformed_names(spec: str, label: str) -> None:
 
 @pytest.mark.parametrize("spec", ["", None, 3])
 def test_parse_queue_refuses_non_strings_and_empty(spec: object) -> None:
-    with pytest.raises(RoutingError, match="^queue: must be a non-empty string"):
+    with pytest.raises(RoutingError, match=r"^queue: must be a non-empty string"):
         parse_queue(spec)  # type: ignore[arg-type]
 
 
