@@ -14,8 +14,8 @@ from taskq.rules import EventTrigger
 from taskq.settings import Settings
 
 __all__ = [
-    "Client", "Event", "EventTrigger", "RunRecord", "Settings", "Status", "ValidationError", "add_trigger",
-    "current", "get_run", "job", "list_runs", "list_triggers", "submit",
+    "Client", "Event", "EventTrigger", "RunRecord", "Settings", "Status", "ValidationError",
+    "add_trigger", "current", "get_run", "job", "list_runs", "list_triggers", "submit",
 ]
 
 

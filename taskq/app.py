@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 from taskq import constants
 from taskq.settings import Settings, get_settings
@@ -31,7 +31,7 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings) -> Celery:
     if settings.embedded_redis:
-        from taskq.embedded import ensure_redis  # noqa: PLC0415
+        from taskq.embedded import ensure_redis
 
         ensure_redis(settings.home)
     celery = Celery("taskq", set_as_current=False)

@@ -92,8 +92,8 @@ class EventBus:
         """New entries (``>``), or with ``pending`` this consumer's own un-acked ones."""
         self.ensure_group()
         start = "0" if pending else ">"
-        resp = self.r.xreadgroup(self.group, consumer, {self.stream: start}, count=count,
-                                 block=None if pending else block_ms)
+        resp: Any = self.r.xreadgroup(self.group, consumer, {self.stream: start}, count=count,
+                                      block=None if pending else block_ms)
         out: list[Entry] = []
         for _stream, entries in resp or []:
             for sid, fields in entries:
@@ -104,23 +104,22 @@ class EventBus:
         return out
 
     def claim_stale(self, consumer: str, *, min_idle_ms: int, count: int = 100) -> list[Entry]:
-        """XAUTOCLAIM entries a crashed evaluator left pending; returns them with delivery counts."""
+        """XAUTOCLAIM what a crashed evaluator left pending, with each entry's delivery count."""
         self.ensure_group()
         claimed: list[Entry] = []
         cursor = "0-0"
         while True:
-            resp = self.r.xautoclaim(self.stream, self.group, consumer, min_idle_ms,
-                                     start_id=cursor, count=count)
+            resp: Any = self.r.xautoclaim(self.stream, self.group, consumer, min_idle_ms,
+                                          start_id=cursor, count=count)
             cursor = _sid(resp[0])
             claimed.extend(Entry(_sid(sid), f) for sid, f in resp[1] if f)
             if cursor == "0-0" or len(claimed) >= count:
                 break
         if claimed:
-            counts = {
-                _sid(p["message_id"]): int(p["times_delivered"])
-                for p in self.r.xpending_range(self.stream, self.group, claimed[0].stream_id,
-                                               claimed[-1].stream_id, len(claimed) + 10)
-            }
+            pending: Any = self.r.xpending_range(
+                self.stream, self.group, claimed[0].stream_id, claimed[-1].stream_id,
+                len(claimed) + 10)
+            counts = {_sid(p["message_id"]): int(p["times_delivered"]) for p in pending}
             claimed = [Entry(e.stream_id, e.fields, counts.get(e.stream_id, 1)) for e in claimed]
         return claimed
 
@@ -141,13 +140,15 @@ class EventBus:
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         out = []
-        for sid, fields in self.r.xrevrange(constants.DEAD_LETTER_STREAM, count=count):
+        rows: Any = self.r.xrevrange(constants.DEAD_LETTER_STREAM, count=count)
+        for sid, fields in rows:
             out.append({"id": _sid(sid), **{_sid(k): _sid(v) for k, v in fields.items()}})
         return out
 
     def scan(self, after: str, count: int = 1000) -> list[tuple[str, Event | None]]:
         """Entries after ``after`` (exclusive), decoded where possible; the reconciler's view."""
-        resp = self.r.xrange(self.stream, min=f"({after}" if after != "0" else "-", count=count)
+        resp: Any = self.r.xrange(self.stream, min=f"({after}" if after != "0" else "-",
+                                  count=count)
         out: list[tuple[str, Event | None]] = []
         for sid, fields in resp:
             try:
@@ -158,7 +159,7 @@ class EventBus:
 
     def tail(self, last_id: str = "$", block_ms: int = 1000,
              count: int = 100) -> list[tuple[str, Event | None]]:
-        resp = self.r.xread({self.stream: last_id}, count=count, block=block_ms)
+        resp: Any = self.r.xread({self.stream: last_id}, count=count, block=block_ms)
         out: list[tuple[str, Event | None]] = []
         for _stream, entries in resp or []:
             for sid, fields in entries:

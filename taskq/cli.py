@@ -16,7 +16,7 @@ from rich.table import Table
 from taskq.settings import get_settings
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CliError(click.ClickException):
@@ -35,19 +35,22 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import redis  # noqa: PLC0415
-        from sqlalchemy.exc import OperationalError, ProgrammingError  # noqa: PLC0415
+        import redis
+        from sqlalchemy.exc import OperationalError, ProgrammingError
 
-        from taskq.client import ValidationError  # noqa: PLC0415
-        from taskq.store.manager import NotFound  # noqa: PLC0415
+        from taskq.client import ValidationError
+        from taskq.store.manager import NotFound
 
         try:
             return fn(*args, **kwargs)
         except (ValidationError, NotFound) as exc:
-            raise CliError(str(exc)) from None
+            ctx = click.get_current_context(silent=True)
+            where = ctx.command_path if ctx else "taskq"
+            raise CliError(str(exc), f"fix the named field; `{where} --help` lists the options"
+                           ) from None
         except redis.ConnectionError as exc:
-            raise CliError(f"cannot reach Redis: {exc}",
-                           "check TASKQ_REDIS_URL, or unset it to use the embedded server") from None
+            hint = "check TASKQ_REDIS_URL, or unset it to use the embedded server"
+            raise CliError(f"cannot reach Redis: {exc}", hint) from None
         except (OperationalError, ProgrammingError) as exc:
             msg = str(exc.orig) if exc.orig else str(exc)
             raise CliError(f"database error: {msg.splitlines()[0]}",
@@ -65,7 +68,7 @@ def _import_jobs() -> None:
 
 
 def _client() -> Any:
-    from taskq.client import Client  # noqa: PLC0415
+    from taskq.client import Client
 
     return Client()
 
@@ -102,7 +105,7 @@ def db() -> None:
 @friendly
 def db_upgrade(revision: str) -> None:
     """Apply migrations (creates the SQLite file on the embedded default)."""
-    from taskq.store import migrate  # noqa: PLC0415
+    from taskq.store import migrate
 
     url = get_settings().resolved_database_url()
     migrate.upgrade(url, revision)
@@ -112,7 +115,7 @@ def db_upgrade(revision: str) -> None:
 @db.command("current")
 @friendly
 def db_current() -> None:
-    from taskq.store import migrate  # noqa: PLC0415
+    from taskq.store import migrate
 
     console.print(migrate.current(get_settings().resolved_database_url()) or "(empty)")
 
@@ -292,7 +295,7 @@ def events_dead() -> None:
 @friendly
 def reconcile_cmd() -> None:
     """One reconciler pass (beat runs this every few seconds)."""
-    from taskq.reconcile import reconcile  # noqa: PLC0415
+    from taskq.reconcile import reconcile
 
     res = reconcile(_client().rt)
     console.print(res if res else "another reconciler holds the lock")
@@ -306,7 +309,7 @@ def reconcile_cmd() -> None:
 def dev_cmd(seconds: float, scenario: bool) -> None:
     """Everything in one command: embedded Redis, database, evaluator, workers, beat, and
     the train -> tensorboard-on-running scenario with live output."""
-    from taskq.dev import run_dev  # noqa: PLC0415
+    from taskq.dev import run_dev
 
     sys.exit(run_dev(linger=seconds, scenario_enabled=scenario))
 

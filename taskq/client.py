@@ -81,7 +81,7 @@ class Client:
     def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
                namespace: str | None = None, tags: list[str] | None = None) -> RunRecord:
         """Start a run by hand; returns the run as stored (status ``created`` or later)."""
-        from taskq.dispatch import publish  # noqa: PLC0415
+        from taskq.dispatch import publish
 
         ns = self._namespace(namespace)
         name = _job_name(job)
@@ -120,8 +120,8 @@ class Client:
     def stop_run(self, run_uuid: str, reason: str = "stopped by user") -> bool:
         """Stop a run: a pending one is marked stopped at once and never starts; a running
         one is revoked with SIGTERM and recorded as stopped by the worker's revoke signal."""
-        from taskq.lifecycle import Status  # noqa: PLC0415
-        from taskq.signals import record  # noqa: PLC0415
+        from taskq.lifecycle import Status
+        from taskq.signals import record
 
         run = self.get_run(run_uuid)
         if run is None:
@@ -140,7 +140,7 @@ class Client:
                     params: dict[str, Any] | None = None, queue: str | None = None,
                     namespace: str | None = None, enabled: bool = True) -> dict[str, Any]:
         """Register an event trigger; it takes effect in running evaluators at once."""
-        from pydantic import ValidationError as PydanticError  # noqa: PLC0415
+        from pydantic import ValidationError as PydanticError
 
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise ValidationError("name: must be a non-empty string of at most 128 characters")
@@ -162,7 +162,7 @@ class Client:
             check_params(params or {})
         except TemplateFailure as exc:
             raise ValidationError(str(exc)) from None
-        from taskq.store.manager import AlreadyExists  # noqa: PLC0415
+        from taskq.store.manager import AlreadyExists
 
         try:
             row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",

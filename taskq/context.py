@@ -44,7 +44,7 @@ class RunContext:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     _flushed: int = 0
     _last_flush: float = field(default_factory=time.monotonic)
-    _trigger: TriggerInfo | None | bool = False
+    _trigger: TriggerInfo | bool | None = False
 
     def unflushed_metrics(self) -> list[dict[str, Any]]:
         out = self.metrics[self._flushed :]
@@ -98,7 +98,7 @@ class Current:
     def trigger(self) -> TriggerInfo | None:
         ctx = self._ctx()
         if ctx._trigger is False:
-            from taskq.runtime import get_runtime  # noqa: PLC0415
+            from taskq.runtime import get_runtime
 
             row = get_runtime().store.get_run(ctx.uuid)
             tc = (row or {}).get("trigger_context")
@@ -115,7 +115,7 @@ class Current:
         ctx = self._ctx()
         ctx.metrics.append({"name": name, "value": number, "step": step, "at": time.time()})
         if time.monotonic() - ctx._last_flush >= FLUSH_EVERY:
-            from taskq.runtime import get_runtime  # noqa: PLC0415
+            from taskq.runtime import get_runtime
 
             get_runtime().store.save_progress(ctx.uuid, metrics=ctx.unflushed_metrics())
             ctx._last_flush = time.monotonic()

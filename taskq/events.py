@@ -22,8 +22,6 @@ RUN_STATUS_PREFIX = "run_status_"
 RUN_STATUS_KINDS: frozenset[str] = frozenset(
     {f"{RUN_STATUS_PREFIX}{s.value}" for s in Status} | {f"{RUN_STATUS_PREFIX}{DONE}"}
 )
-#: Families reserved for later event sources; a custom event may use any other name.
-RESERVED_PREFIXES = ("run_status_", "model_", "dataset_")
 
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
 _NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
@@ -60,7 +58,8 @@ def validate_ref(ref: str) -> str:
     family, _, name = ref.partition(".")
     if family == "runs":
         try:
-            uuid.UUID(name)
+            # Canonical form, so "runs.<UPPER>" or a hex uuid still matches emitted events.
+            return f"runs.{uuid.UUID(name)}"
         except ValueError:
             raise EventError(f"ref {ref!r} is malformed: {name!r} is not a run uuid") from None
     return ref
@@ -90,7 +89,12 @@ class Event(BaseModel):
     @field_validator("kind")
     @classmethod
     def _kind(cls, v: str) -> str:
-        return validate_kind(v)
+        validate_kind(v)
+        if v == status_kind(DONE):
+            # "done" is a trigger-side pseudo-status; real events carry the final status.
+            raise EventError("kind 'run_status_done' is only for triggers; events carry the "
+                             "final status (run_status_succeeded, run_status_failed, ...)")
+        return v
 
     @field_validator("ref")
     @classmethod

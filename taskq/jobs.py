@@ -81,8 +81,8 @@ def job(
     """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works)."""
 
     def register(func: Callable[..., Any]) -> Any:
-        from taskq.app import app  # noqa: PLC0415 - the app imports user modules that import us
-        from taskq.routing import parse_queue  # noqa: PLC0415
+        from taskq.app import app
+        from taskq.routing import parse_queue
 
         job_name = name or func.__name__
         parse_queue(queue, field=f"job {job_name!r} queue")
@@ -119,6 +119,12 @@ _COERCE: dict[str, Any] = {"str": str, "int": int, "float": float, "dict": dict,
 def _coerce(kind: str, value: Any, where: str) -> Any:
     if kind == "any" or value is None:
         return value
+    if kind == "str":
+        if isinstance(value, str):
+            return value
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        raise JobError(f"{where}: expected a str, got {type(value).__name__}")
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -147,8 +153,9 @@ def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str) -> dict
     out = dict(params)
     for name, decl in inputs.items():
         where = f"job {job!r} params.{name}"
-        if name in out:
+        required = decl.get("required") and "default" not in decl
+        if name in out and not (required and out[name] is None):
             out[name] = _coerce(decl.get("type", "any"), out[name], where)
-        elif decl.get("required") and "default" not in decl:
+        elif required:
             raise JobError(f"{where}: required input is missing")
     return out

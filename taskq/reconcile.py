@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from taskq import constants
 
@@ -51,7 +51,8 @@ def reconcile(rt: Runtime, *, batch: int = 1000) -> ReconcileResult | None:
 
 def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
     r, store, bus = rt.redis, rt.store, rt.bus
-    cursor = (r.get(constants.RECONCILE_STREAM_CURSOR) or b"0").decode()
+    raw: Any = r.get(constants.RECONCILE_STREAM_CURSOR)
+    cursor = raw.decode() if isinstance(raw, bytes) else str(raw or "0")
     confirmed = 0
     while True:
         entries = bus.scan(cursor, count=batch)

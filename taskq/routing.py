@@ -35,7 +35,8 @@ def parse_queue(spec: str, *, field: str = "queue") -> tuple[str, str]:
         raise RoutingError(f"{field}: must be a non-empty string")
     parts = re.split(r"[/.]", spec)
     if len(parts) > 2:
-        raise RoutingError(f"{field}: {spec!r} has more than two parts; use 'queue' or 'agent/queue'")
+        raise RoutingError(
+            f"{field}: {spec!r} has more than two parts; use 'queue' or 'agent/queue'")
     agent, queue = (DEFAULT_AGENT, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
     for label, value in (("agent", agent), ("queue", queue)):
         if not _QUEUE_RE.match(value):

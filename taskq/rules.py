@@ -44,6 +44,8 @@ class EventTrigger(BaseModel):
     def _kinds(cls, v: Any) -> Any:
         if isinstance(v, str):
             v = [v]
+        if not isinstance(v, list | tuple):
+            raise ValueError(f"must be a list of event kinds, got {type(v).__name__}")
         return tuple(dict.fromkeys(validate_kind(k) for k in v))
 
 
@@ -60,7 +62,7 @@ class Rule:
     queue: str | None = None
     version: int = 1
 
-    def keys(self) -> list[KindRefKey]:
+    def index_keys(self) -> list[KindRefKey]:
         return [(self.namespace, kind, self.event.ref) for kind in self.event.kinds]
 
 
@@ -73,7 +75,7 @@ class RuleIndex:
         self.version = version
         for rule in rules:
             self._count += 1
-            for key in rule.keys():
+            for key in rule.index_keys():
                 self._by_key[key].append(rule)
 
     def __len__(self) -> int:

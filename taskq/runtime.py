@@ -41,7 +41,7 @@ class Runtime:
     @cached_property
     def celery(self) -> Any:
         """The Celery app that publishes runs: the process's own app when settings match."""
-        from taskq.app import app, create_app  # noqa: PLC0415
+        from taskq.app import app, create_app
 
         if app.conf.get("taskq_settings") == self.settings:
             return app
@@ -67,7 +67,7 @@ def get_runtime() -> Runtime:
 def reset_after_fork() -> None:
     """Called in each new worker child: forget the parent's clients and engines."""
     global _runtime
-    from taskq.store.engine import dispose_inherited  # noqa: PLC0415
+    from taskq.store.engine import dispose_inherited
 
     dispose_inherited()
     with _lock:

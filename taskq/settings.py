@@ -11,6 +11,7 @@ import os
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import (
@@ -57,9 +58,11 @@ class Settings(BaseSettings):
     imports: Annotated[list[str], NoDecode] = Field(default_factory=list)
     default_queue: str = constants.DEFAULT_QUEUE
     #: Extra named queues to declare (so Flower shows them while idle).
-    queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(constants.EXAMPLE_QUEUES))
+    queues: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(constants.EXAMPLE_QUEUES))
     #: Namespaces triggers and runs may live in; anything else is refused at registration.
-    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=lambda: [constants.DEFAULT_NAMESPACE])
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [constants.DEFAULT_NAMESPACE])
     #: How many evaluator loops should run at once across all workers.
     evaluators: int = 1
     #: How long one evaluator task keeps its loop before handing over (seconds).
@@ -115,13 +118,15 @@ class Settings(BaseSettings):
     def broker_url(self) -> str:
         """Kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
         url = self.resolved_redis_url()
-        if url.startswith("unix://"):
-            path, _, query = url[len("unix://") :].partition("?")
-            db = ""
-            if query.startswith("db="):
-                db = f"?virtual_host={query[3:]}"
-            return f"redis+socket://{path}{db}"
-        return url
+        if not url.startswith("unix://"):
+            return url
+        parts = urlsplit(url)
+        query = []
+        for key, value in parse_qsl(parts.query):
+            query.append(("virtual_host" if key == "db" else key, value))
+        auth = f":{parts.password}@" if parts.password else ""
+        tail = f"?{urlencode(query)}" if query else ""
+        return f"redis+socket://{auth}{parts.path}{tail}"
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -147,5 +152,6 @@ def get_settings() -> Settings:
 def configure(settings: Settings | None = None, **overrides: Any) -> Settings:
     global _settings
     base = settings or Settings()
-    _settings = base.model_copy(update=overrides) if overrides else base
+    # Validate the overrides (model_copy would not), so "a,b" still becomes a list.
+    _settings = Settings.model_validate({**base.model_dump(), **overrides}) if overrides else base
     return _settings

@@ -89,7 +89,7 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     attempt = int(task.request.retries or 0) + 1
     jd = getattr(task, "taskq_job", None)
     if jd is not None and kwargs is not None:
-        from taskq.jobs import JobError, validate_params  # noqa: PLC0415
+        from taskq.jobs import JobError, validate_params
 
         try:
             kwargs.update(validate_params(jd.inputs, kwargs, job=jd.name))
@@ -198,8 +198,8 @@ def on_child_start(**_: Any) -> None:
 @signals.worker_ready.connect(dispatch_uid="taskq.worker_ready")
 def on_worker_ready(sender: Any = None, **_: Any) -> None:
     """Store this worker's job templates and, on an evaluator worker, start the loop."""
-    from taskq.client import sync_job_templates  # noqa: PLC0415
-    from taskq.tasks import kick_evaluators  # noqa: PLC0415
+    from taskq.client import sync_job_templates
+    from taskq.tasks import kick_evaluators
 
     try:
         sync_job_templates(get_runtime())

@@ -1,11 +1,26 @@
 """Jinja2 in its sandbox, for trigger params now and hook conditions later.
 
-Templates come from users, so they run in ``ImmutableSandboxedEnvironment`` (no attribute
-access to internals, no mutation), with output size bounded. Nothing here calls eval.
+Templates come from users, so they render in an ``ImmutableSandboxedEnvironment`` (no access
+to internals, no mutation) with three more bounds the stock sandbox lacks:
+
+* sizes: ``*`` and ``**`` are intercepted and refused when the result would be huge, and any
+  integer argument to a call (``center(10**9)``, ``ljust``, ``range``) is capped, so memory
+  cannot blow up before the output-size check runs;
+* time: in the main thread (the evaluator's, in a Celery pool child) a render is interrupted
+  after ``MAX_SECONDS`` with SIGALRM, so nested loops cannot hang the evaluator;
+* output: the rendered string is at most ``MAX_OUTPUT_CHARS``.
+
+Nothing here calls eval.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
@@ -13,6 +28,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_OUTPUT_CHARS = 65_536
 MAX_RANGE = 10_000
+MAX_INT_ARG = MAX_OUTPUT_CHARS
+MAX_POWER_BITS = 4_096
+MAX_SECONDS = 1.0
 
 
 class TemplateFailure(ValueError):
@@ -26,8 +44,73 @@ def _bounded_range(*args: int) -> range:
     return r
 
 
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "*":
+            for seq, n in ((left, right), (right, left)):
+                if (isinstance(seq, str | list | tuple) and isinstance(n, int)
+                        and len(seq) * max(n, 0) > MAX_OUTPUT_CHARS):
+                    raise TemplateFailure(f"repetition would build {len(seq) * n} items "
+                                          f"(limit {MAX_OUTPUT_CHARS})")
+            return left * right
+        if isinstance(left, int | float) and isinstance(right, int | float):
+            base = abs(float(left))
+            if base > 1 and right > 0 and right * math.log2(base) > MAX_POWER_BITS:
+                raise TemplateFailure(f"power {left}**{right} is too large")
+        return left**right
+
+    def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
+        _check_int_args(args, kwargs)
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _check_int_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT_ARG:
+            raise TemplateFailure(f"argument {value} exceeds the limit of {MAX_INT_ARG}")
+
+
+def _bounded_filter(fn: Any) -> Any:
+    @functools.wraps(fn)  # keeps jinja's pass_context/pass_environment marker
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _check_int_args(args, kwargs)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+_env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 _env.globals["range"] = _bounded_range
+_env.globals.pop("lipsum", None)
+_env.filters = {name: _bounded_filter(f) for name, f in _env.filters.items()}
+
+
+class _Timeout(Exception):
+    pass
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals only reach the main thread; sizes are still bounded
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise _Timeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _is_template(source: str) -> bool:
+    return "{{" in source or "{%" in source or "{#" in source
 
 
 def check_syntax(source: str, *, field: str) -> None:
@@ -38,10 +121,13 @@ def check_syntax(source: str, *, field: str) -> None:
 
 
 def render(source: str, context: dict[str, Any], *, field: str) -> str:
-    if "{{" not in source and "{%" not in source:
+    if not _is_template(source):
         return source
     try:
-        out = _env.from_string(source).render(context)
+        with _time_limit(MAX_SECONDS):
+            out = _env.from_string(source).render(context)
+    except _Timeout:
+        raise TemplateFailure(f"{field}: rendering took longer than {MAX_SECONDS}s") from None
     except TemplateFailure as exc:
         raise TemplateFailure(f"{field}: {exc}") from None
     except Exception as exc:  # any user-template error is data, never a crash
@@ -51,31 +137,22 @@ def render(source: str, context: dict[str, Any], *, field: str) -> str:
     return out
 
 
+def _walk(value: Any, path: str, leaf: Any) -> Any:
+    if isinstance(value, str):
+        return leaf(value, path)
+    if isinstance(value, dict):
+        return {k: _walk(v, f"{path}.{k}", leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_walk(v, f"{path}[{i}]", leaf) for i, v in enumerate(value)]
+    return value
+
+
 def render_params(params: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     """Render every string value (nested in lists/dicts too); other values pass through."""
-
-    def walk(value: Any, path: str) -> Any:
-        if isinstance(value, str):
-            return render(value, context, field=path)
-        if isinstance(value, dict):
-            return {k: walk(v, f"{path}.{k}") for k, v in value.items()}
-        if isinstance(value, list):
-            return [walk(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    return {k: walk(v, f"params.{k}") for k, v in params.items()}
+    return {k: _walk(v, f"params.{k}", lambda s, p: render(s, context, field=p))
+            for k, v in params.items()}
 
 
 def check_params(params: dict[str, Any]) -> None:
-    def walk(value: Any, path: str) -> None:
-        if isinstance(value, str):
-            check_syntax(value, field=path)
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                walk(v, f"{path}.{k}")
-        elif isinstance(value, list):
-            for i, v in enumerate(value):
-                walk(v, f"{path}[{i}]")
-
     for k, v in params.items():
-        walk(v, f"params.{k}")
+        _walk(v, f"params.{k}", lambda s, p: check_syntax(s, field=p))

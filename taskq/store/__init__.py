@@ -1,4 +1,4 @@
-"""All SQL lives behind :class:`taskq.store.manager.Store`; the rest of taskq never builds queries."""
+"""All SQL lives behind :class:`taskq.store.manager.Store`; nothing else builds queries."""
 
 from taskq.store.manager import Store
 

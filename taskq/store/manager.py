@@ -384,7 +384,8 @@ class Store:
     def triggers_fingerprint(self) -> tuple[int, int, int]:
         """Changes whenever a trigger is added, edited, toggled or deleted."""
         with self.tx() as conn:
-            row = conn.execute(select(func.count(Trigger.id), func.coalesce(func.max(Trigger.id), 0),
+            row = conn.execute(select(func.count(Trigger.id),
+                                      func.coalesce(func.max(Trigger.id), 0),
                                       func.coalesce(func.sum(Trigger.version), 0))).one()
         return int(row[0]), int(row[1]), int(row[2])
 

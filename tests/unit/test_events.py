@@ -215,3 +215,9 @@ def test_from_fields_missing_required_field() -> None:
 def test_from_fields_non_object_json(raw: str) -> None:
     with pytest.raises(EventError, match="event field 'event'"):
         Event.from_fields({"event": raw})
+
+
+def test_an_event_cannot_claim_the_done_pseudo_status() -> None:
+    """Only triggers say run_status_done; an event carries the real final status."""
+    with pytest.raises(ValidationError, match="only for triggers"):
+        Event(id="e", kind="run_status_done", ref="jobs.train", timestamp=FIXED_TS)

@@ -79,3 +79,14 @@ def test_undeclared_params_pass_through_unchanged() -> None:
 
 def test_none_passes_through_for_any_type() -> None:
     assert _one("int", None) is None
+
+
+def test_required_input_given_as_none_is_missing() -> None:
+    with pytest.raises(JobError, match=r"params\.x: required input is missing"):
+        validate_params({"x": {"type": "int", "required": True}}, {"x": None}, job="j")
+
+
+def test_str_input_refuses_containers() -> None:
+    with pytest.raises(JobError, match=r"params\.s: expected a str"):
+        validate_params({"s": {"type": "str"}}, {"s": {"a": 1}}, job="j")
+    assert validate_params({"s": {"type": "str"}}, {"s": 3}, job="j") == {"s": "3"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -75,7 +77,7 @@ def test_trigger_is_frozen_and_rejects_extra_fields() -> None:
 def test_rule_keys_one_per_kind() -> None:
     rule = make_rule(7, ref="jobs.train", kinds=("run_status_done", "run_status_failed"),
                      namespace="team-a")
-    assert rule.keys() == [("team-a", "run_status_done", "jobs.train"),
+    assert rule.index_keys() == [("team-a", "run_status_done", "jobs.train"),
                            ("team-a", "run_status_failed", "jobs.train")]
 
 
@@ -195,3 +197,17 @@ def test_index_agrees_with_brute_force(rules: list[Rule], event: Event) -> None:
     matched = RuleIndex(rules).match(event)
     assert [r.id for r in matched] == [r.id for r in _brute_force(rules, event)]
     assert all(m is next(r for r in rules if r.id == m.id) for m in matched)
+
+
+@pytest.mark.parametrize("kinds", [None, 5, {"run_status_running": 1}])
+def test_kinds_of_the_wrong_type_are_a_validation_error(kinds: object) -> None:
+    """Bad user input is a clear validation error, never a TypeError from deep inside."""
+    with pytest.raises(ValidationError, match="must be a list of event kinds"):
+        EventTrigger(ref="jobs.train", kinds=kinds)  # type: ignore[arg-type]
+
+
+def test_run_refs_are_normalised_so_they_match_emitted_events() -> None:
+    u = uuid.uuid4()
+    assert EventTrigger(ref=f"runs.{str(u).upper()}", kinds=["run_status_running"]).ref == \
+        f"runs.{u}"
+    assert EventTrigger(ref=f"runs.{u.hex}", kinds=["run_status_running"]).ref == f"runs.{u}"

@@ -151,3 +151,15 @@ def test_explicit_database_url_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_all_queues_dedups_and_includes_triggers_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TASKQ_QUEUES", "train,default,train")
     assert Settings().all_queues() == ["default", "train", "taskq.triggers"]
+
+
+def test_broker_url_keeps_password_and_db_of_a_unix_socket() -> None:
+    """Celery and redis-py must talk to the same database with the same credentials."""
+    s = Settings(redis_url="unix://:pw@/x/redis.sock?db=3")
+    assert s.broker_url() == "redis+socket://:pw@/x/redis.sock?virtual_host=3"
+
+
+def test_configure_validates_overrides() -> None:
+    from taskq.settings import configure
+
+    assert configure(Settings(), imports="a, b").imports == ["a", "b"]
