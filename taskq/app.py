@@ -47,6 +47,7 @@ def create_app(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
         worker_send_task_events=True,
         task_send_sent_event=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,

@@ -87,13 +87,51 @@ class EventBus:
                 raise
         self._group_ready = True
 
+    def _regroup_on_nogroup(self, exc: redis.ResponseError) -> None:
+        """The stream or group vanished (Redis restarted without its data, or was flushed):
+        recreate it on the next call instead of failing forever."""
+        if "NOGROUP" not in str(exc):
+            raise exc
+        self._group_ready = False
+        log.warning("taskq: consumer group missing, recreating it: %s", exc)
+        self.ensure_group()
+
     def read(self, consumer: str, *, count: int = 100, block_ms: int | None = 1000,
              pending: bool = False) -> list[Entry]:
         """New entries (``>``), or with ``pending`` this consumer's own un-acked ones."""
+        try:
+            return self._read(consumer, count=count, block_ms=block_ms, pending=pending)
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return []
+
+    def _read(self, consumer: str, *, count: int, block_ms: int | None,
+              pending: bool) -> list[Entry]:
         self.ensure_group()
         start = "0" if pending else ">"
         resp: Any = self.r.xreadgroup(self.group, consumer, {self.stream: start}, count=count,
                                       block=None if pending else block_ms)
+        return self._entries(resp)
+
+    def read_then_get(self, consumer: str, key: str, *, count: int = 100,
+                      block_ms: int = 1000) -> tuple[list[Entry], Any]:
+        """New entries, and the value of ``key`` read *after* they arrived, in one round trip.
+
+        A pipelined command after a blocking XREADGROUP runs when the read returns, so the
+        evaluator learns of trigger changes made before an event without a second request.
+        """
+        self.ensure_group()
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        pipe.get(key)
+        try:
+            resp, value = pipe.execute()
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return [], self.r.get(key)
+        return self._entries(resp), value
+
+    def _entries(self, resp: Any) -> list[Entry]:
         out: list[Entry] = []
         for _stream, entries in resp or []:
             for sid, fields in entries:
@@ -105,6 +143,13 @@ class EventBus:
 
     def claim_stale(self, consumer: str, *, min_idle_ms: int, count: int = 100) -> list[Entry]:
         """XAUTOCLAIM what a crashed evaluator left pending, with each entry's delivery count."""
+        try:
+            return self._claim_stale(consumer, min_idle_ms=min_idle_ms, count=count)
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return []
+
+    def _claim_stale(self, consumer: str, *, min_idle_ms: int, count: int) -> list[Entry]:
         self.ensure_group()
         claimed: list[Entry] = []
         cursor = "0-0"

@@ -81,7 +81,7 @@ class Client:
     def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
                namespace: str | None = None, tags: list[str] | None = None) -> RunRecord:
         """Start a run by hand; returns the run as stored (status ``created`` or later)."""
-        from taskq.dispatch import publish
+        from taskq.dispatch import append_quietly, publish
 
         ns = self._namespace(namespace)
         name = _job_name(job)
@@ -96,10 +96,11 @@ class Client:
                     if isinstance(v, dict) and "default" in v}
         run_params = {**defaults, **(params or {})}
         run_uuid = str(uuid.uuid4())
-        self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
-                                 project=template.get("project"), queue=route.queue,
-                                 agent=route.agent, task_name=template["task_name"],
-                                 params=run_params, tags=tags or [])
+        queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
+                                          project=template.get("project"), queue=route.queue,
+                                          agent=route.agent, task_name=template["task_name"],
+                                          params=run_params, tags=tags or [])
+        append_quietly(self.rt, queued)
         publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template["task_name"],
                                     queue=route.queue, agent=route.agent, params=run_params,
                                     attempts=0))

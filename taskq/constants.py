@@ -43,6 +43,9 @@ JOB_TASK_PREFIX = "taskq.job."
 
 #: Celery message header that marks a task as a taskq run.
 RUN_HEADER = "taskq_run"
+#: Set when the run's ``queued`` status was committed with its outbox row (the usual path),
+#: so after_task_publish need not write it again.
+QUEUED_HEADER = "taskq_queued"
 
 
 def job_task_name(job: str) -> str:

@@ -84,7 +84,10 @@ def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
     return Plan(run, outbox, None)
 
 
-def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None) -> FiringRecord:
+def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
+         published: list[str] | None = None) -> FiringRecord:
+    """Record and publish one firing. With ``published`` given, the outbox row is not marked
+    here; the caller marks the collected uuids later in one transaction (see ``publish``)."""
     key = dedup_key(event)
     plan = plan_firing(rule, event, template, rt.settings.default_queue, key)
     trigger = {"id": rule.id, "name": rule.name}
@@ -99,22 +102,43 @@ def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None)
                               **plan.outbox)
         else:
             item = rt.store.outbox_item(record.run_uuid)  # type: ignore[assignment]
-        if item is not None:
-            publish(rt, item)
+        sent = item is not None and publish(rt, item, mark=published is None)
+        if sent and published is not None and item is not None:
+            published.append(item.run_uuid)
+    if record.queued_event is not None:
+        # After the publish: the worker need not wait for it. Stream order may then differ
+        # from commit order; run_events ids are the order of record.
+        append_quietly(rt, record.queued_event)
     return record
 
 
-def publish(rt: Runtime, item: OutboxItem) -> bool:
-    """Send the run's Celery task; on failure leave the outbox row for the relay."""
+def append_quietly(rt: Runtime, event: Event) -> None:
+    """XADD after commit; if Redis is unreachable the reconciler re-emits from SQL."""
+    try:
+        rt.bus.append(event)
+    except Exception as exc:
+        log.warning("taskq: event %s not appended (reconciler will re-emit): %s", event.id, exc)
+
+
+def publish(rt: Runtime, item: OutboxItem, *, mark: bool = True) -> bool:
+    """Send the run's Celery task; on failure leave the outbox row for the relay.
+
+    ``mark=False`` leaves marking the row to the caller. The evaluator batches it, because
+    a write right after the publish lands exactly when the worker claims the run and, on
+    SQLite, makes the claim wait for the database lock. An unmarked row is at worst
+    republished by the relay, and the worker's claim refuses the duplicate.
+    """
+    headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
     try:
         rt.celery.send_task(item.task_name, kwargs=item.params, task_id=item.run_uuid,
-                            queue=item.queue, headers={constants.RUN_HEADER: item.run_uuid})
+                            queue=item.queue, headers=headers)
     except Exception as exc:  # broker down: the relay retries, nothing is lost
         log.warning("taskq: publishing run %s failed, relay will retry: %s", item.run_uuid, exc)
         rt.store.mark_publish_failed(item.run_uuid, repr(exc))
         return False
     faults.crash_point(faults.AFTER_PUBLISH)
-    rt.store.mark_published(item.run_uuid)
+    if mark:
+        rt.store.mark_published(item.run_uuid)
     return True
 
 

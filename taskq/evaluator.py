@@ -28,6 +28,12 @@ log = logging.getLogger(__name__)
 DB_RECHECK_SECONDS = 5.0
 #: How often a running loop looks for entries abandoned by dead evaluators.
 CLAIM_EVERY_SECONDS = 2.0
+#: Published outbox rows are marked in one transaction once the stream has been quiet for
+#: MARK_IDLE_MS (so the write does not collide with the worker claiming the run), when this
+#: many are waiting, or when the oldest has waited MARK_MAX_WAIT (well under relay grace).
+MARK_IDLE_MS = 50
+MARK_BATCH = 100
+MARK_MAX_WAIT = 0.5
 
 
 def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, Any]]]:
@@ -66,15 +72,18 @@ class Evaluator:
         self.index = RuleIndex()
         self.templates: dict[tuple[str, str], dict[str, Any]] = {}
         self.stats = Stats()
+        self._unmarked: list[str] = []
+        self._unmarked_since = 0.0
         self._version: Any = object()
         self._fingerprint: Any = None
         self._checked_db = 0.0
 
     # -- rules ----------------------------------------------------------------------------
 
-    def refresh(self, force: bool = False) -> None:
+    def refresh(self, force: bool = False, version: Any = None, known: bool = False) -> None:
         """Reload rules when the Redis version moved, or the DB fingerprint changed."""
-        version = self.rt.redis.get(constants.TRIGGERS_VERSION)
+        if not known:
+            version = self.rt.redis.get(constants.TRIGGERS_VERSION)
         now = time.monotonic()
         stale_db = now - self._checked_db >= DB_RECHECK_SECONDS
         if not force and version == self._version and not stale_db:
@@ -108,7 +117,9 @@ class Evaluator:
                 template = self.rt.store.find_job_template(rule.job, rule.namespace)
                 if template:
                     self.templates[(rule.namespace, rule.job)] = template
-            record = fire(self.rt, rule, event, template)
+            if not self._unmarked:
+                self._unmarked_since = time.monotonic()
+            record = fire(self.rt, rule, event, template, published=self._unmarked)
             if record.created:
                 self.stats.fired += 1
             else:
@@ -131,11 +142,24 @@ class Evaluator:
     # -- the loop -------------------------------------------------------------------------
 
     def run_once(self, block_ms: int | None = None) -> int:
-        self.refresh()
-        entries = self.rt.bus.read(self.consumer, block_ms=block_ms if block_ms is not None
-                                   else self.rt.settings.evaluator_block_ms)
+        block = block_ms if block_ms is not None else self.rt.settings.evaluator_block_ms
+        if self._unmarked:  # never block for long with rows left to mark
+            block = min(block, MARK_IDLE_MS)
+        entries, version = self.rt.bus.read_then_get(
+            self.consumer, constants.TRIGGERS_VERSION, block_ms=max(1, block))
+        self.refresh(version=version, known=True)
         self.process(entries)
+        if self._unmarked and (not entries or len(self._unmarked) >= MARK_BATCH
+                               or time.monotonic() - self._unmarked_since >= MARK_MAX_WAIT):
+            self.flush_marks()
         return len(entries)
+
+    def flush_marks(self) -> None:
+        try:
+            self.rt.store.mark_published(*self._unmarked)
+            self._unmarked.clear()
+        except Exception:  # the relay covers unmarked rows; try again next time
+            log.exception("taskq: marking %d outbox rows failed", len(self._unmarked))
 
     def recover(self) -> int:
         """Own pending entries first (a restart with the same name), then abandoned ones."""
@@ -161,6 +185,7 @@ class Evaluator:
                 self.process(self.rt.bus.claim_stale(
                     self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
                 last_claim = time.monotonic()
+        self.flush_marks()
         return self.stats
 
     # -- liveness -------------------------------------------------------------------------

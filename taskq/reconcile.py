@@ -51,6 +51,9 @@ def reconcile(rt: Runtime, *, batch: int = 1000) -> ReconcileResult | None:
 
 def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
     r, store, bus = rt.redis, rt.store, rt.bus
+    # Only events committed a grace period before the scan began can be missing for real:
+    # anything newer may be appended a moment after the scan passed its place.
+    older = store.recent_before(rt.settings.reconcile_grace_seconds)
     raw: Any = r.get(constants.RECONCILE_STREAM_CURSOR)
     cursor = raw.decode() if isinstance(raw, bytes) else str(raw or "0")
     confirmed = 0
@@ -65,7 +68,6 @@ def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
             break
 
     watermark = int(store.get_cursor(WATERMARK) or 0)
-    older = store.recent_before(rt.settings.reconcile_grace_seconds)
     reemitted = 0
     while True:
         missing = store.unconfirmed_events(older_than=older, after_id=watermark, limit=batch)

@@ -42,7 +42,12 @@ class _TomlSource(PydanticBaseSettingsSource):
         with path.open("rb") as fh:
             data = tomllib.load(fh)
         section = data.get("taskq", data)
-        return {k: v for k, v in section.items() if k in self.settings_cls.model_fields}
+        unknown = sorted(set(section) - set(self.settings_cls.model_fields))
+        if unknown:
+            # A typo silently ignored is a setting silently not applied.
+            raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; known: "
+                             f"{', '.join(sorted(self.settings_cls.model_fields))}")
+        return dict(section)
 
 
 class Settings(BaseSettings):
@@ -54,6 +59,12 @@ class Settings(BaseSettings):
     database_url: str | None = None
     #: Where the embedded default keeps its Redis socket, data and SQLite file.
     home: Path = Path(".taskq")
+    #: False in deployments: an unset URL is then an error instead of a private embedded
+    #: server that no other container would see.
+    embedded: bool = True
+    #: Seconds before the Redis broker redelivers an unacknowledged message; longer than your
+    #: longest job (a redelivered run is refused by the start claim, but waits this long).
+    broker_visibility_timeout: int = 3600
     #: Modules with ``@taskq.job`` functions that the Celery app imports.
     imports: Annotated[list[str], NoDecode] = Field(default_factory=list)
     default_queue: str = constants.DEFAULT_QUEUE
@@ -113,6 +124,8 @@ class Settings(BaseSettings):
     def resolved_redis_url(self) -> str:
         if self.redis_url:
             return self.redis_url
+        if not self.embedded:
+            raise ValueError("TASKQ_REDIS_URL is not set and TASKQ_EMBEDDED=false")
         return f"unix://{self.redis_socket}"
 
     def broker_url(self) -> str:
@@ -131,11 +144,17 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
+        if not self.embedded:
+            raise ValueError("TASKQ_DATABASE_URL is not set and TASKQ_EMBEDDED=false")
         return f"sqlite:///{self.home.resolve() / 'taskq.db'}"
 
     def all_queues(self) -> list[str]:
-        names = [self.default_queue, *self.queues, constants.TRIGGERS_QUEUE]
-        return list(dict.fromkeys(names))
+        """Every queue to declare: the named ones, their namespaced twins, taskq's own."""
+        from taskq.routing import namespaced_queue
+
+        base = [self.default_queue, *self.queues]
+        names = [namespaced_queue(ns, q) for ns in self.namespaces for q in base]
+        return list(dict.fromkeys([*base, *names, constants.TRIGGERS_QUEUE]))
 
 
 _settings: Settings | None = None

@@ -5,7 +5,8 @@ Which process runs each handler matters (see docs/architecture.md):
 =====================  ======================  ==========================================
 signal                 process                 effect
 =====================  ======================  ==========================================
-after_task_publish     the publisher           created -> queued
+after_task_publish     the publisher           created -> queued (unless the outbox
+                                               commit already recorded it)
 task_prerun            pool child              claim the attempt: -> running (or skip)
 task_success           pool child              -> succeeded, with outputs and metrics
 task_failure           child, or MainProcess   -> failed (MainProcess: the child died,
@@ -58,8 +59,9 @@ def record(uuid: str, status: Status, *, rt: Runtime | None = None, **kwargs: An
 @signals.after_task_publish.connect(dispatch_uid="taskq.after_task_publish")
 def on_published(sender: str | None = None, headers: dict[str, Any] | None = None,
                  **_: Any) -> None:
-    run_uuid = (headers or {}).get(constants.RUN_HEADER)
-    if not run_uuid:
+    headers = headers or {}
+    run_uuid = headers.get(constants.RUN_HEADER)
+    if not run_uuid or headers.get(constants.QUEUED_HEADER):
         return
     try:
         record(run_uuid, Status.QUEUED)
@@ -73,12 +75,15 @@ def _create_dev_run(task: Any, task_id: str, kwargs: dict[str, Any]) -> None:
     jd = getattr(task, "taskq_job", None)
     if jd is None:
         return
+    from taskq.dispatch import append_quietly
+
     rt = get_runtime()
-    rt.store.create_run(uuid=task_id, job=jd.name, namespace=jd.namespace, project=jd.project,
-                        queue=task.request.delivery_info.get("routing_key") or jd.queue,
-                        agent="default", task_name=task.name, params=dict(kwargs),
-                        tags=["development"])
+    queued = rt.store.create_run(
+        uuid=task_id, job=jd.name, namespace=jd.namespace, project=jd.project,
+        queue=task.request.delivery_info.get("routing_key") or jd.queue, agent="default",
+        task_name=task.name, params=dict(kwargs), tags=["development"])
     rt.store.mark_published(task_id)
+    append_quietly(rt, queued)
 
 
 @signals.task_prerun.connect(dispatch_uid="taskq.task_prerun")

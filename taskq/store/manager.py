@@ -12,9 +12,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, Engine, Table, and_, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -48,11 +48,17 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-RUN_SUMMARY_COLUMNS = (
-    Run.uuid, Run.job, Run.project, Run.namespace, Run.status, Run.status_reason, Run.queue,
-    Run.params, Run.outputs, Run.trigger_name, Run.attempts, Run.created_at, Run.started_at,
-    Run.finished_at,
-)
+# Hot paths (status transitions, firings, the outbox) use Core tables, not ORM entities: the
+# ORM's bulk-insert machinery costs about a millisecond per statement, which is the whole
+# latency budget of a firing.
+RUNS = cast(Table, Run.__table__)
+RUN_EVENTS = cast(Table, RunEvent.__table__)
+FIRINGS = cast(Table, Firing.__table__)
+OUTBOX = cast(Table, Outbox.__table__)
+
+RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
+    "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
+    "outputs", "trigger_name", "attempts", "created_at", "started_at", "finished_at"))
 
 
 def run_summary(row: Any) -> dict[str, Any]:
@@ -83,6 +89,7 @@ class FiringRecord:
     run_uuid: str | None
     created: bool  # False: this (trigger, key) had already fired
     outbox_pending: bool
+    queued_event: ev.Event | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,14 @@ class Store:
         with self.engine.begin() as conn:
             yield conn
 
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(taskq_read_only=True)
+            with conn.begin():
+                yield conn
+
     def _insert_ignore(self, table: Any) -> Any:
         mod = postgresql if self.dialect == "postgresql" else sqlite
         return mod.insert(table)
@@ -131,7 +146,7 @@ class Store:
             conn.execute(stmt)
 
     def get_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(select(JobTemplate).where(
                 JobTemplate.name == name, JobTemplate.namespace == namespace)).first()
         if row is None:
@@ -152,7 +167,7 @@ class Store:
         stmt = select(JobTemplate).order_by(JobTemplate.namespace, JobTemplate.name)
         if namespace:
             stmt = stmt.where(JobTemplate.namespace == namespace)
-        with self.tx() as conn:
+        with self.read() as conn:
             return [{"name": t.name, "namespace": t.namespace, "queue": t.queue}
                     for t in conn.execute(stmt)]
 
@@ -162,36 +177,63 @@ class Store:
                     project: str | None, queue: str, params: dict[str, Any],
                     tags: Sequence[str] = (), trigger: dict[str, Any] | None = None,
                     firing_id: int | None = None, event_ids: Sequence[str] = (),
-                    trigger_context: dict[str, Any] | None = None) -> None:
+                    trigger_context: dict[str, Any] | None = None) -> ev.Event:
+        """Insert a run that goes out through the outbox, hence already ``queued``.
+
+        The outbox row committed in the same transaction guarantees the Celery publish, so
+        the run is queued from this commit on; recording it here (not in after_task_publish)
+        keeps a write, and its row lock, off the path to the worker's start.
+        """
         now = utcnow()
-        conn.execute(insert(Run).values(
+        status = Status.QUEUED.value
+        conn.execute(insert(RUNS), dict(
             uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
-            status=Status.CREATED.value, params=params, outputs={}, metrics=[],
+            status=status, status_reason=None, params=params, outputs={}, metrics=[],
             tags=list(tags), celery_task_id=uuid,
             trigger_id=trigger["id"] if trigger else None,
             trigger_name=trigger["name"] if trigger else None,
             firing_id=firing_id, event_ids=list(event_ids), trigger_context=trigger_context,
-            attempts=0, created_at=now, updated_at=now,
+            attempts=0, created_at=now, updated_at=now, started_at=None, finished_at=None,
         ))
+        summary = {
+            "uuid": uuid, "job": job, "project": project, "namespace": namespace,
+            "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
+            "trigger": trigger["name"] if trigger else None, "attempts": 0,
+            "created_at": now.isoformat(), "started_at": None, "finished_at": None,
+            "duration": None, "previous_status": Status.CREATED.value,
+        }
+        event = ev.run_status_event(event_id=ev.new_event_id(), run=summary,
+                                    status=Status.QUEUED, timestamp=now)
+        self._insert_event(conn, event, previous=Status.CREATED.value)
+        return event
+
+    def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None) -> None:
+        conn.execute(insert(RUN_EVENTS), dict(
+            event_id=event.id, run_uuid=event.payload["uuid"], kind=event.kind,
+            status=event.payload["status"], previous_status=previous,
+            namespace=event.namespace, body=event.model_dump(mode="json"),
+            created_at=event.timestamp, confirmed=False))
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
                        agent: str) -> None:
-        conn.execute(insert(Outbox).values(
+        conn.execute(insert(OUTBOX), dict(
             run_uuid=run_uuid, task_name=task_name, queue=queue, agent=agent,
-            published=False, attempts=0, created_at=utcnow()))
+            published=False, attempts=0, last_error=None, created_at=utcnow(),
+            published_at=None))
 
     def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
                    queue: str, agent: str, task_name: str, params: dict[str, Any],
-                   tags: Sequence[str] = ()) -> None:
-        """A manual run: the run and its outbox row in one transaction."""
+                   tags: Sequence[str] = ()) -> ev.Event:
+        """A manual run: the run, its queued event and its outbox row in one transaction."""
         with self.tx() as conn:
-            self._insert_run(conn, uuid=uuid, job=job, namespace=namespace, project=project,
-                             queue=queue, params=params, tags=tags)
+            event = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
+                                     project=project, queue=queue, params=params, tags=tags)
             self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
                                 agent=agent)
+        return event
 
     def get_run(self, uuid: str) -> dict[str, Any] | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(select(Run).where(Run.uuid == uuid)).first()
         return _run_dict(row) if row else None
 
@@ -207,7 +249,7 @@ class Store:
             stmt = stmt.where(Run.status == status)
         if trigger:
             stmt = stmt.where(Run.trigger_name == trigger)
-        with self.tx() as conn:
+        with self.read() as conn:
             return [_run_dict(r) for r in conn.execute(stmt)]
 
     def transition(self, uuid: str, new: Status, *, reason: str | None = None,
@@ -226,8 +268,8 @@ class Store:
         now = utcnow()
         with self.tx() as conn:
             row = conn.execute(self._for_update(
-                select(Run.status, Run.outputs, Run.metrics, Run.attempts)
-                .where(Run.uuid == uuid))).first()
+                select(RUNS.c.status, RUNS.c.outputs, RUNS.c.metrics, RUNS.c.attempts)
+                .where(RUNS.c.uuid == uuid))).first()
             if row is None:
                 return None
             current = Status(row.status)
@@ -248,7 +290,7 @@ class Store:
                 values["status_reason"] = reason
             if new == Status.RUNNING:
                 values["started_at"] = now
-                values["attempts"] = Run.attempts + 1
+                values["attempts"] = RUNS.c.attempts + 1
             if new in FINAL:
                 values["finished_at"] = now
             if outputs:
@@ -256,7 +298,7 @@ class Store:
             if metrics:
                 values["metrics"] = [*(row.metrics or []), *metrics]
             updated = conn.execute(
-                update(Run).where(Run.uuid == uuid, Run.status == current.value)
+                update(RUNS).where(RUNS.c.uuid == uuid, RUNS.c.status == current.value)
                 .values(**values).returning(*RUN_SUMMARY_COLUMNS)).first()
             if updated is None:  # lost a race on PostgreSQL without the row lock
                 return None
@@ -264,10 +306,7 @@ class Store:
             summary["previous_status"] = current.value
             event = ev.run_status_event(event_id=event_id or ev.new_event_id(), run=summary,
                                         status=new, timestamp=now)
-            conn.execute(insert(RunEvent).values(
-                event_id=event.id, run_uuid=uuid, kind=event.kind, status=new.value,
-                previous_status=current.value, namespace=summary["namespace"],
-                body=event.model_dump(mode="json"), created_at=now, confirmed=False))
+            self._insert_event(conn, event, previous=current.value)
         return Transition(run=summary, event=event)
 
     def save_progress(self, uuid: str, *, outputs: dict[str, Any] | None = None,
@@ -291,7 +330,7 @@ class Store:
         stmt = (select(RunEvent.id, RunEvent.body).where(
             RunEvent.confirmed.is_(False), RunEvent.id > after_id,
             RunEvent.created_at < older_than).order_by(RunEvent.id).limit(limit))
-        with self.tx() as conn:
+        with self.read() as conn:
             return [(i, ev.Event.model_validate(body)) for i, body in conn.execute(stmt)]
 
     def confirm_events(self, event_ids: Sequence[str]) -> int:
@@ -304,16 +343,16 @@ class Store:
             return int(res.rowcount or 0)
 
     def oldest_unconfirmed_id(self) -> int | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             return conn.execute(select(func.min(RunEvent.id)).where(
                 RunEvent.confirmed.is_(False))).scalar()
 
     def max_event_id(self) -> int:
-        with self.tx() as conn:
+        with self.read() as conn:
             return int(conn.execute(select(func.coalesce(func.max(RunEvent.id), 0))).scalar_one())
 
     def run_events(self, run_uuid: str) -> list[dict[str, Any]]:
-        with self.tx() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(RunEvent).where(RunEvent.run_uuid == run_uuid)
                                 .order_by(RunEvent.id))
             return [{"event_id": r.event_id, "kind": r.kind, "status": r.status,
@@ -321,7 +360,7 @@ class Store:
                     for r in rows]
 
     def get_cursor(self, name: str) -> str | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             return conn.execute(select(Cursor.value).where(Cursor.name == name)).scalar()
 
     def set_cursor(self, name: str, value: str) -> None:
@@ -351,7 +390,7 @@ class Store:
         return self.get_trigger(name, namespace) or {"id": tid}
 
     def get_trigger(self, name: str, namespace: str) -> dict[str, Any] | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(select(Trigger).where(
                 Trigger.name == name, Trigger.namespace == namespace)).first()
         return _trigger_dict(row) if row else None
@@ -363,7 +402,7 @@ class Store:
             stmt = stmt.where(Trigger.namespace == namespace)
         if enabled_only:
             stmt = stmt.where(Trigger.enabled.is_(True))
-        with self.tx() as conn:
+        with self.read() as conn:
             return [_trigger_dict(t) for t in conn.execute(stmt)]
 
     def set_trigger_enabled(self, name: str, namespace: str, enabled: bool) -> None:
@@ -383,7 +422,7 @@ class Store:
 
     def triggers_fingerprint(self) -> tuple[int, int, int]:
         """Changes whenever a trigger is added, edited, toggled or deleted."""
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(select(func.count(Trigger.id),
                                       func.coalesce(func.max(Trigger.id), 0),
                                       func.coalesce(func.sum(Trigger.version), 0))).one()
@@ -398,12 +437,13 @@ class Store:
         now = utcnow()
         with self.tx() as conn:
             firing_id = conn.execute(
-                self._insert_ignore(Firing).values(
-                    trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
-                    event_kind=event.kind, run_uuid=run["uuid"] if run else None,
-                    outcome="error" if error else "fired", reason=error, created_at=now)
+                self._insert_ignore(FIRINGS)
                 .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
-                .returning(Firing.id)).scalar()
+                .returning(FIRINGS.c.id),
+                dict(trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
+                     event_kind=event.kind, run_uuid=run["uuid"] if run else None,
+                     outcome="error" if error else "fired", reason=error,
+                     created_at=now)).scalar()
             if firing_id is None:
                 existing = conn.execute(select(Firing.id, Firing.run_uuid).where(
                     Firing.trigger_id == trigger["id"], Firing.dedup_key == dedup_key)).one()
@@ -411,14 +451,16 @@ class Store:
                     select(Outbox.id).where(Outbox.run_uuid == existing.run_uuid,
                                             Outbox.published.is_(False))).first() is not None
                 return FiringRecord(existing.id, existing.run_uuid, False, pending)
+            queued = None
             if run is not None and outbox is not None:
-                self._insert_run(conn, firing_id=firing_id, trigger=trigger,
-                                 event_ids=[event.id], **run)
+                queued = self._insert_run(conn, firing_id=firing_id, trigger=trigger,
+                                          event_ids=[event.id], **run)
                 self._insert_outbox(conn, run_uuid=run["uuid"], **outbox)
-        return FiringRecord(firing_id, run["uuid"] if run else None, True, run is not None)
+        return FiringRecord(firing_id, run["uuid"] if run else None, True, run is not None,
+                            queued)
 
     def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]:
-        with self.tx() as conn:
+        with self.read() as conn:
             rows = conn.execute(select(Firing).where(Firing.trigger_id == trigger_id)
                                 .order_by(Firing.id.desc()).limit(limit))
             return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
@@ -428,7 +470,7 @@ class Store:
     def outbox_item(self, run_uuid: str) -> OutboxItem | None:
         stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
                 .where(Outbox.run_uuid == run_uuid, Outbox.published.is_(False)))
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(stmt).first()
         return _outbox_item(row) if row else None
 
@@ -436,13 +478,15 @@ class Store:
         stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
                 .where(Outbox.published.is_(False), Outbox.created_at < older_than)
                 .order_by(Outbox.id).limit(limit))
-        with self.tx() as conn:
+        with self.read() as conn:
             return [_outbox_item(r) for r in conn.execute(stmt)]
 
-    def mark_published(self, run_uuid: str) -> None:
+    def mark_published(self, *run_uuids: str) -> None:
+        if not run_uuids:
+            return
         with self.tx() as conn:
-            conn.execute(update(Outbox).where(Outbox.run_uuid == run_uuid).values(
-                published=True, published_at=utcnow(), attempts=Outbox.attempts + 1))
+            conn.execute(update(OUTBOX).where(OUTBOX.c.run_uuid.in_(run_uuids)).values(
+                published=True, published_at=utcnow(), attempts=OUTBOX.c.attempts + 1))
 
     def mark_publish_failed(self, run_uuid: str, error: str) -> None:
         with self.tx() as conn:
@@ -455,7 +499,7 @@ class Store:
         stmt = select(func.count()).select_from(table)
         if what == "outbox_pending":
             stmt = stmt.where(and_(Outbox.published.is_(False)))
-        with self.tx() as conn:
+        with self.read() as conn:
             return int(conn.execute(stmt).scalar_one())
 
     def recent_before(self, seconds: float) -> datetime:

@@ -59,13 +59,36 @@ def _write_toml(path: Path, body: str) -> Path:
 
 def test_toml_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     path = _write_toml(tmp_path / "taskq.toml", "[taskq]\n"
-                       'default_queue = "fromfile"\nevaluators = 3\nimports = ["a.b"]\n'
-                       "unknown_key = 1\n")
+                       'default_queue = "fromfile"\nevaluators = 3\nimports = ["a.b"]\n')
     monkeypatch.setenv("TASKQ_CONFIG", str(path))
     s = Settings()
     assert s.default_queue == "fromfile"
     assert s.evaluators == 3
     assert s.imports == ["a.b"]
+
+
+def test_unknown_key_in_toml_is_refused_by_name(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    """A misspelled setting must not be silently ignored."""
+    path = _write_toml(tmp_path / "taskq.toml", "[taskq]\nevaluator = 3\n")
+    monkeypatch.setenv("TASKQ_CONFIG", str(path))
+    with pytest.raises(ValueError, match="unknown setting.*evaluator;"):
+        Settings()
+
+
+def test_embedded_false_refuses_missing_urls() -> None:
+    s = Settings(embedded=False)
+    with pytest.raises(ValueError, match="TASKQ_REDIS_URL is not set"):
+        s.resolved_redis_url()
+    with pytest.raises(ValueError, match="TASKQ_DATABASE_URL is not set"):
+        s.resolved_database_url()
+
+
+def test_namespaced_queues_are_declared() -> None:
+    """Flower and the broker know a tenant's queues even before its workers start."""
+    s = Settings(namespaces=["default", "team-a"], queues=["train"])
+    assert set(s.all_queues()) == {"default", "train", "team-a--default", "team-a--train",
+                                   "taskq.triggers"}
 
 
 def test_env_overrides_toml(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
