@@ -72,7 +72,7 @@ def test_unknown_key_in_toml_is_refused_by_name(monkeypatch: pytest.MonkeyPatch,
     """A misspelled setting must not be silently ignored."""
     path = _write_toml(tmp_path / "taskq.toml", "[taskq]\nevaluator = 3\n")
     monkeypatch.setenv("TASKQ_CONFIG", str(path))
-    with pytest.raises(ValueError, match="unknown setting.*evaluator;"):
+    with pytest.raises(ValueError, match=r"unknown setting.*evaluator;"):
         Settings()
 
 
