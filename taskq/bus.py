@@ -194,22 +194,17 @@ class EventBus:
         """Entries after ``after`` (exclusive), decoded where possible; the reconciler's view."""
         resp: Any = self.r.xrange(self.stream, min=f"({after}" if after != "0" else "-",
                                   count=count)
-        out: list[tuple[str, Event | None]] = []
-        for sid, fields in resp:
-            try:
-                out.append((_sid(sid), Event.from_fields(fields)))
-            except EventError:
-                out.append((_sid(sid), None))
-        return out
+        return [_decoded(sid, fields) for sid, fields in resp]
 
     def tail(self, last_id: str = "$", block_ms: int = 1000,
              count: int = 100) -> list[tuple[str, Event | None]]:
+        """What ``taskq events tail`` shows: entries after ``last_id`` (no consumer group)."""
         resp: Any = self.r.xread({self.stream: last_id}, count=count, block=block_ms)
-        out: list[tuple[str, Event | None]] = []
-        for _stream, entries in resp or []:
-            for sid, fields in entries:
-                try:
-                    out.append((_sid(sid), Event.from_fields(fields)))
-                except EventError:
-                    out.append((_sid(sid), None))
-        return out
+        return [_decoded(sid, fields) for _stream, entries in resp or [] for sid, fields in entries]
+
+
+def _decoded(sid: Any, fields: dict[Any, Any]) -> tuple[str, Event | None]:
+    try:
+        return _sid(sid), Event.from_fields(fields)
+    except EventError:
+        return _sid(sid), None
