@@ -57,8 +57,10 @@ def create_app(settings: Settings) -> Celery:
         imports=["taskq.tasks", *settings.imports],
         beat_schedule=beat_schedule(settings),
         beat_max_loop_interval=5,
-        taskq_settings=settings,
     )
+    # An attribute, not a conf key: `celery inspect conf` and Flower's config page would
+    # print a conf value, URLs with passwords included.
+    celery.taskq_settings = settings
     return celery
 
 

@@ -31,7 +31,9 @@ def get_redis(url: str) -> redis.Redis:
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2,
+            # The read timeout must outlast the longest XREADGROUP BLOCK (capped at 30 s by
+            # settings), or an idle evaluator would see timeouts instead of empty reads.
+            client = redis.Redis.from_url(url, socket_timeout=45, socket_connect_timeout=2,
                                           health_check_interval=30)
             _clients[key] = client
         return client
@@ -163,7 +165,7 @@ class EventBus:
         if claimed:
             pending: Any = self.r.xpending_range(
                 self.stream, self.group, claimed[0].stream_id, claimed[-1].stream_id,
-                len(claimed) + 10)
+                len(claimed), consumername=consumer)
             counts = {_sid(p["message_id"]): int(p["times_delivered"]) for p in pending}
             claimed = [Entry(e.stream_id, e.fields, counts.get(e.stream_id, 1)) for e in claimed]
         return claimed

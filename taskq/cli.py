@@ -35,26 +35,47 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import kombu.exceptions
+        import pydantic
         import redis
-        from sqlalchemy.exc import OperationalError, ProgrammingError
+        from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
         from taskq.client import ValidationError
+        from taskq.embedded import EmbeddedRedisError
         from taskq.store.manager import NotFound
 
+        ctx = click.get_current_context(silent=True)
+        where = ctx.command_path if ctx else "taskq"
         try:
             return fn(*args, **kwargs)
+        except CliError:
+            raise
         except (ValidationError, NotFound) as exc:
-            ctx = click.get_current_context(silent=True)
-            where = ctx.command_path if ctx else "taskq"
             raise CliError(str(exc), f"fix the named field; `{where} --help` lists the options"
                            ) from None
-        except redis.ConnectionError as exc:
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise CliError(f"configuration: {field}: {first['msg']}",
+                           "check the TASKQ_* environment variables and TASKQ_CONFIG") from None
+        except redis.RedisError as exc:
             hint = "check TASKQ_REDIS_URL, or unset it to use the embedded server"
-            raise CliError(f"cannot reach Redis: {exc}", hint) from None
-        except (OperationalError, ProgrammingError) as exc:
-            msg = str(exc.orig) if exc.orig else str(exc)
-            raise CliError(f"database error: {msg.splitlines()[0]}",
-                           "run `taskq db upgrade` and check TASKQ_DATABASE_URL") from None
+            raise CliError(f"Redis: {exc}", hint) from None
+        except EmbeddedRedisError as exc:
+            raise CliError(str(exc), "set TASKQ_REDIS_URL to use a Redis server") from None
+        except kombu.exceptions.OperationalError as exc:
+            raise CliError(f"broker: {exc}", "check TASKQ_REDIS_URL and that Redis is up"
+                           ) from None
+        except SQLAlchemyError as exc:
+            orig = getattr(exc, "orig", None) if isinstance(exc, DBAPIError) else None
+            msg = (str(orig) if orig else str(exc)).strip().splitlines()[0]
+            raise CliError(f"database: {msg}",
+                           "run `taskq db upgrade` and check TASKQ_DATABASE_URL "
+                           "(postgresql://user:pass@host/db or sqlite:///path)") from None
+        except ValueError as exc:  # settings and other bad values
+            raise CliError(str(exc).splitlines()[0],
+                           f"check TASKQ_* settings; `{where} --help` lists the options"
+                           ) from None
 
     return wrapper
 
@@ -63,8 +84,10 @@ def _import_jobs() -> None:
     for mod in get_settings().imports:
         try:
             importlib.import_module(mod)
-        except ImportError as exc:
-            raise CliError(f"cannot import {mod!r} from TASKQ_IMPORTS: {exc}") from None
+        except Exception as exc:  # a user module: ImportError, SyntaxError, JobError, ...
+            raise CliError(f"cannot import {mod!r} from TASKQ_IMPORTS: "
+                           f"{type(exc).__name__}: {exc}",
+                           "fix the module or TASKQ_IMPORTS") from None
 
 
 def _client() -> Any:

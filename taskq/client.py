@@ -121,7 +121,7 @@ class Client:
     def stop_run(self, run_uuid: str, reason: str = "stopped by user") -> bool:
         """Stop a run: a pending one is marked stopped at once and never starts; a running
         one is revoked with SIGTERM and recorded as stopped by the worker's revoke signal."""
-        from taskq.lifecycle import Status
+        from taskq.lifecycle import PENDING, Status
         from taskq.signals import record
 
         run = self.get_run(run_uuid)
@@ -129,11 +129,14 @@ class Client:
             raise ValidationError(f"uuid: no run {run_uuid!r}")
         if run.done:
             return False
-        applied = False
-        if run.status != Status.RUNNING:
-            applied = record(run.uuid, Status.STOPPED, reason=reason)
-        self.rt.celery.control.revoke(run.uuid, terminate=not applied, signal="SIGTERM")
-        return applied or run.status == Status.RUNNING
+        # Only a run that has not started is stopped in SQL here (a compare-and-set, so a
+        # worker claiming it at this moment wins); an active one is terminated, and the
+        # worker's task_revoked records it stopped.
+        stopped_pending = record(run.uuid, Status.STOPPED, rt=self.rt, reason=reason,
+                                 only_from=PENDING)
+        self.rt.celery.control.revoke(run.uuid, terminate=not stopped_pending,
+                                      signal="SIGTERM")
+        return True
 
     # -- triggers -------------------------------------------------------------------------
 

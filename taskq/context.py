@@ -8,6 +8,7 @@ Metrics are also flushed at most once a second while the job runs, so progress s
 from __future__ import annotations
 
 import contextvars
+import json
 import math
 import time
 from collections.abc import Iterator
@@ -123,6 +124,12 @@ class Current:
     def set_output(self, name: str, value: Any) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError("set_output: name must be a non-empty string")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            # Refused here, where the job can handle it, not when the final status is written.
+            raise ValueError(f"set_output: value of {name!r} must be JSON-serialisable "
+                             f"(str, number, bool, None, list, dict): {exc}") from None
         self._ctx().outputs[name] = value
 
 

@@ -34,17 +34,29 @@ def _env() -> dict[str, str]:
 
 
 def start_stack(env: dict[str, str], logdir: Path) -> list[processes.Proc]:
-    procs = [
-        processes.start_worker("evaluator", [constants.TRIGGERS_QUEUE], env=env, logdir=logdir,
-                               concurrency=2),
-        processes.start_worker("train", ["train"], env=env, logdir=logdir),
-        processes.start_worker("viz", ["viz", "default", "services", "gpu"], env=env,
-                               logdir=logdir, concurrency=2),
-    ]
-    procs.append(processes.start_beat(env=env, logdir=logdir, home=get_settings().home))
-    with console.status("starting evaluator, workers and beat ..."):
+    """Start everything, or nothing: a failure (or Ctrl-C) stops what already started,
+    since the processes run in their own sessions and would outlive the CLI."""
+    procs: list[processes.Proc] = []
+    try:
+        procs.append(processes.start_worker("evaluator", [constants.TRIGGERS_QUEUE], env=env,
+                                            logdir=logdir, concurrency=2))
+        procs.append(processes.start_worker("train", ["train"], env=env, logdir=logdir))
+        procs.append(processes.start_worker("viz", ["viz", "default", "services", "gpu"],
+                                            env=env, logdir=logdir, concurrency=2))
+        procs.append(processes.start_beat(env=env, logdir=logdir, home=get_settings().home))
+        with console.status("starting evaluator, workers and beat ..."):
+            for p in procs:
+                p.wait_ready(90)
+    except BaseException as exc:
         for p in procs:
-            p.wait_ready(90)
+            p.stop()
+        if isinstance(exc, RuntimeError | TimeoutError):
+            from taskq.cli import CliError
+
+            last = str(exc).splitlines()[0]
+            raise CliError(f"taskq dev could not start: {last}",
+                           f"see the logs in {logdir}") from None
+        raise
     console.print(f"[green]up:[/] {', '.join(p.name for p in procs)} (logs in {logdir})")
     return procs
 

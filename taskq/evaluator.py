@@ -41,9 +41,15 @@ def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, 
     for t in rt.store.list_triggers(enabled_only=True):
         if t["kind"] != "event":
             continue
-        rules.append(Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
-                          event=EventTrigger.model_validate(t["spec"]), job=t["job"],
-                          params=t["params"], queue=t["queue"], version=t["version"]))
+        try:
+            spec = EventTrigger.model_validate(t["spec"])
+        except Exception as exc:  # one bad row must not stop every other trigger
+            log.error("taskq: trigger %r (id %s) has an invalid stored spec, skipped: %s",
+                      t["name"], t["id"], exc)
+            continue
+        rules.append(Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=spec,
+                          job=t["job"], params=t["params"], queue=t["queue"],
+                          version=t["version"]))
     templates: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rules:
         key = (r.namespace, r.job)

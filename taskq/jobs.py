@@ -7,9 +7,12 @@ tables all name a run the same way.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from celery.exceptions import Reject
 
 from taskq import constants
 from taskq.context import RunContext, activate
@@ -96,6 +99,11 @@ def job(
         @functools.wraps(func)
         def run(self: Any, *args: Any, **kwargs: Any) -> Any:
             req = self.request
+            if getattr(req, "taskq_claim_failed", False):
+                # The start could not be recorded (database unreachable): never run unclaimed;
+                # put the message back and try again shortly.
+                time.sleep(1.0)
+                raise Reject("taskq could not record the run's start; requeued", requeue=True)
             if getattr(req, "taskq_skip", False):
                 return None  # a redelivered message for an attempt that already started
             ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs),

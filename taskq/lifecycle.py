@@ -43,6 +43,8 @@ STARTABLE: frozenset[Status] = frozenset(
 )
 
 _PENDING = frozenset({Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.STARTING})
+#: Not started yet: stopping one needs no worker.
+PENDING: frozenset[Status] = _PENDING | {Status.RETRYING, Status.UNSCHEDULABLE}
 _ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING, Status.WARNING})
 
 # Allowed predecessors of each status. Anything not listed is refused.

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 WATERMARK = "reconcile.watermark"
+WATERMARK_SETTLE_SECONDS = 120.0
 
 
 @dataclass(frozen=True)
@@ -82,11 +83,13 @@ def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
         log.warning("taskq: reconciler re-emitted %d event(s) missing from the stream",
                     reemitted)
 
+    # Advance only past events old enough that no transaction that took a smaller id can
+    # still be open (PostgreSQL hands out ids before commit, not in commit order).
+    settled = store.max_event_id(created_before=store.recent_before(WATERMARK_SETTLE_SECONDS))
     oldest = store.oldest_unconfirmed_id()
     if oldest is not None:
-        watermark = max(watermark, oldest - 1)
-    else:
-        watermark = max(watermark, store.max_event_id())
+        settled = min(settled, oldest - 1)
+    watermark = max(watermark, settled)
     store.set_cursor(WATERMARK, str(watermark))
     return ReconcileResult(confirmed, reemitted, watermark)
 

@@ -43,9 +43,14 @@ class Runtime:
         """The Celery app that publishes runs: the process's own app when settings match."""
         from taskq.app import app, create_app
 
-        if app.conf.get("taskq_settings") == self.settings:
+        if getattr(app, "taskq_settings", None) == self.settings:
             return app
-        return create_app(self.settings)
+        # One publishing app (and broker pool) per distinct configuration, not per Client.
+        key = self.settings.model_dump_json()
+        with _lock:
+            if key not in _apps:
+                _apps[key] = create_app(self.settings)
+            return _apps[key]
 
     @cached_property
     def store(self) -> Store:
@@ -54,6 +59,7 @@ class Runtime:
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
+_apps: dict[str, Any] = {}
 
 
 def get_runtime() -> Runtime:

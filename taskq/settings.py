@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     #: How long one evaluator task keeps its loop before handing over (seconds).
     evaluator_slice_seconds: float = 10.0
     #: XREADGROUP BLOCK timeout (milliseconds).
-    evaluator_block_ms: int = 1000
+    evaluator_block_ms: int = Field(default=1000, ge=1, le=30_000)
     #: A pending entry idle this long belongs to a dead evaluator and is reclaimed (ms).
     claim_idle_ms: int = 15000
     #: Deliveries after which an entry is dead-lettered instead of retried.

@@ -22,13 +22,14 @@ database write is the source of truth and a failed XADD is repaired by the recon
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from typing import Any
 
 from celery import signals
 
 from taskq import constants, context
-from taskq.lifecycle import Status
+from taskq.lifecycle import Status, is_final
 from taskq.runtime import Runtime, get_runtime, reset_after_fork
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,15 @@ def _is_job(task_name: str | None) -> bool:
     return bool(task_name) and str(task_name).startswith(constants.JOB_TASK_PREFIX)
 
 
+#: Waits between attempts to write a final status when the database errors: losing a final
+#: status would leave the run active forever.
+FINAL_WRITE_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+
+
 def record(uuid: str, status: Status, *, rt: Runtime | None = None, **kwargs: Any) -> bool:
     """Commit the transition, then append its event. True if the transition applied."""
     rt = rt or get_runtime()
-    transition = rt.store.transition(uuid, status, **kwargs)
+    transition = _write(rt, uuid, status, kwargs)
     if transition is None:
         return False
     try:
@@ -54,6 +60,19 @@ def record(uuid: str, status: Status, *, rt: Runtime | None = None, **kwargs: An
         log.warning("taskq: event %s not appended (reconciler will re-emit): %s",
                     transition.event.id, exc)
     return True
+
+
+def _write(rt: Runtime, uuid: str, status: Status, kwargs: dict[str, Any]) -> Any:
+    delays = FINAL_WRITE_BACKOFF if is_final(status) else ()
+    for delay in delays:
+        try:
+            return rt.store.transition(uuid, status, **kwargs)
+        except Exception as exc:
+            failures["final_write_retry"] += 1
+            log.warning("taskq: writing %s for %s failed (%s); retrying in %.1fs",
+                        status.value, uuid, exc, delay)
+            time.sleep(delay)
+    return rt.store.transition(uuid, status, **kwargs)
 
 
 @signals.after_task_publish.connect(dispatch_uid="taskq.after_task_publish")
@@ -115,13 +134,28 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
             _create_dev_run(task, task_id, kwargs or {})
             applied = record(task_id, Status.RUNNING, attempt=attempt)
         if not applied:
-            # This attempt already started elsewhere (a redelivered message): do not run it.
+            # This attempt already started elsewhere (a republished message): do not run it.
             task.request.taskq_skip = True
-            log.info("taskq: run %s attempt %s already started; skipping duplicate delivery",
-                     task_id, attempt)
+            if (task.request.delivery_info or {}).get("redelivered"):
+                _fail_if_orphaned(task_id)
+            else:
+                log.info("taskq: run %s attempt %s already started; skipping duplicate "
+                         "delivery", task_id, attempt)
     except Exception:
         failures["task_prerun"] += 1
-        log.exception("taskq: claiming run %s failed", task_id)
+        task.request.taskq_claim_failed = True
+        log.exception("taskq: claiming run %s failed; the message will be requeued", task_id)
+
+
+def _fail_if_orphaned(task_id: str) -> None:
+    """The broker redelivers an unacknowledged message only after its visibility timeout:
+    the worker that started this attempt died with it (SIGKILL, OOM, host loss). Fail the
+    run so that it does not stay RUNNING forever and triggers on failure fire."""
+    run = get_runtime().store.get_run(task_id)
+    if run is not None and run["status"] in (Status.RUNNING.value, Status.PROCESSING.value):
+        record(task_id, Status.FAILED,
+               reason="worker lost: the message was redelivered after the broker's "
+                      "visibility timeout while the run was running")
 
 
 def _attempt(task: Any) -> int | None:
@@ -143,9 +177,15 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
         record(req.id, Status.SUCCEEDED, attempt=_attempt(sender),
                outputs=ctx.outputs if ctx else None,
                metrics=ctx.unflushed_metrics() if ctx else None)
-    except Exception:
+    except Exception as exc:
         failures["task_success"] += 1
         log.exception("taskq: recording success of %s failed", req.id)
+        # Still end the run, so it does not stay RUNNING; say why outputs are missing.
+        try:
+            record(req.id, Status.FAILED, attempt=_attempt(sender),
+                   reason=f"finished, but its outputs could not be stored: {exc}"[:2000])
+        except Exception:
+            log.exception("taskq: recording the end of %s failed", req.id)
 
 
 @signals.task_failure.connect(dispatch_uid="taskq.task_failure")
@@ -170,11 +210,19 @@ def on_failure(sender: Any = None, task_id: str | None = None, exception: Any = 
 
 
 @signals.task_retry.connect(dispatch_uid="taskq.task_retry")
-def on_retry(sender: Any = None, request: Any = None, reason: Any = None, **_: Any) -> None:
+def on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo: Any = None,
+             **_: Any) -> None:
     if sender is None or not _is_job(sender.name) or request is None:
         return
     context.take(request.id)
     try:
+        if einfo is None:
+            # The MainProcess cancelled the job because the broker connection dropped
+            # (worker_cancel_long_running_tasks_on_connection_loss); the message comes back
+            # unchanged, so no new attempt would ever be claimed: the run failed.
+            record(request.id, Status.FAILED,
+                   reason=f"cancelled: the worker lost its broker connection ({reason})"[:2000])
+            return
         record(request.id, Status.RETRYING, reason=str(reason)[:2000] if reason else None,
                attempt=int(request.retries or 0) + 1)
     except Exception:

@@ -256,7 +256,8 @@ class Store:
                    outputs: dict[str, Any] | None = None,
                    metrics: list[dict[str, Any]] | None = None,
                    event_id: str | None = None,
-                   attempt: int | None = None) -> Transition | None:
+                   attempt: int | None = None,
+                   only_from: frozenset[Status] | None = None) -> Transition | None:
         """Apply ``new`` if the lifecycle allows it; write the event row in the same commit.
 
         ``attempt`` (1 for the first delivery, Celery's ``retries + 1`` after) makes worker
@@ -273,6 +274,8 @@ class Store:
             if row is None:
                 return None
             current = Status(row.status)
+            if only_from is not None and current not in only_from:
+                return None
             if attempt is not None:
                 expected = attempt - 1 if new == Status.RUNNING else attempt
                 if row.attempts != expected:
@@ -347,9 +350,12 @@ class Store:
             return conn.execute(select(func.min(RunEvent.id)).where(
                 RunEvent.confirmed.is_(False))).scalar()
 
-    def max_event_id(self) -> int:
+    def max_event_id(self, created_before: datetime | None = None) -> int:
+        stmt = select(func.coalesce(func.max(RunEvent.id), 0))
+        if created_before is not None:
+            stmt = stmt.where(RunEvent.created_at < created_before)
         with self.read() as conn:
-            return int(conn.execute(select(func.coalesce(func.max(RunEvent.id), 0))).scalar_one())
+            return int(conn.execute(stmt).scalar_one())
 
     def run_events(self, run_uuid: str) -> list[dict[str, Any]]:
         with self.read() as conn:

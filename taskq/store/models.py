@@ -98,7 +98,10 @@ class RunEvent(Base):
 
 class Trigger(Base):
     __tablename__ = "triggers"
-    __table_args__ = (UniqueConstraint("namespace", "name", name="uq_triggers_ns_name"),)
+    # AUTOINCREMENT on SQLite: a deleted trigger's id is never reused, because cloned run
+    # uuids are derived from (trigger id, dedup key).
+    __table_args__ = (UniqueConstraint("namespace", "name", name="uq_triggers_ns_name"),
+                      {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(128))

@@ -77,3 +77,20 @@ def test_triggers_lifecycle_and_runs_from_the_cli(cli_env, stack) -> None:
     assert run_cli("triggers", "delete", "tb", env=cli_env).returncode == 0
     gone = run_cli("triggers", "delete", "tb", env=cli_env)
     assert gone.returncode == 1 and "no trigger named 'tb'" in gone.stderr
+
+
+@pytest.mark.parametrize(("env", "message"), [
+    ({"TASKQ_EVALUATORS": "abc"}, "error: configuration: evaluators:"),
+    ({"TASKQ_EMBEDDED": "false", "TASKQ_REDIS_URL": "", "TASKQ_DATABASE_URL": ""},
+     "error: TASKQ_DATABASE_URL is not set and TASKQ_EMBEDDED=false"),
+    ({"TASKQ_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none"}, "error: database:"),
+])
+def test_bad_configuration_is_one_line_and_a_hint(cli_env, env, message) -> None:
+    merged = {**cli_env, **env}
+    for key in [k for k, v in env.items() if v == ""]:
+        merged.pop(key)
+    out = run_cli("runs", "list", env=merged)
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert lines[0].startswith(message), out.stderr
+    assert len(lines) == 2 and lines[1].startswith("hint: ")

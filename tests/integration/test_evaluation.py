@@ -122,3 +122,23 @@ def test_reconciler_reemits_what_redis_missed(stack, settings, r) -> None:
     assert again.reemitted == 0
     assert len(clones_of(run_uuid)) == 1
     assert client.rt.store.oldest_unconfirmed_id() is None or again.watermark > 0
+
+
+def test_a_corrupt_trigger_row_does_not_stop_the_others(stack, settings, r) -> None:
+    """A stored spec that no longer validates is skipped with a log line; every other
+    trigger keeps firing."""
+    from sqlalchemy import update
+
+    from taskq.store.models import Trigger
+
+    stack.standard()
+    broken = taskq.add_trigger(name="broken", job="evaluate",
+                               event=taskq.EventTrigger(ref="jobs.train",
+                                                        kinds=["run_status_running"]))
+    with taskq.Client().rt.store.tx() as conn:
+        conn.execute(update(Trigger).where(Trigger.id == broken["id"])
+                     .values(spec={"ref": "nonsense", "kinds": 7}))
+    add_seed_trigger()
+    run = quick_train()
+    wait_for(lambda: clones_of(run.uuid), 20)
+    assert taskq.list_runs(trigger="broken") == []

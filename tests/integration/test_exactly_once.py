@@ -145,3 +145,30 @@ def test_job_worker_child_killed_mid_run(stack, settings) -> None:
     assert marks("train") == [train.uuid]
     assert len(taskq.list_runs(trigger="eval-on-failed")) == 1
     assert taskq.get_run(train.uuid).status == Status.FAILED
+
+
+def test_whole_worker_killed_run_fails_once_not_stuck(stack, settings) -> None:
+    """The whole worker (MainProcess too) is SIGKILLed mid-run: no signal fires. When the
+    broker redelivers the message after its visibility timeout, the new worker refuses to
+    start the run again and records it failed, so triggers on failure fire once."""
+    fast = {"TASKQ_BROKER_VISIBILITY_TIMEOUT": "2"}
+    stack.evaluator(wait=False)
+    first = stack.worker("train-1", ["train"], wait=False, **fast)
+    stack.worker("viz", ["viz"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    taskq.add_trigger(name="eval-on-failed", job="evaluate",
+                      event=taskq.EventTrigger(ref="jobs.train", kinds=["run_status_failed"]),
+                      params={"uuid": "{{ trigger.run.uuid }}"})
+    train = taskq.submit(examples.train, params={"seconds": 30, "epochs": 3})
+    wait_for(lambda: taskq.get_run(train.uuid).status == Status.RUNNING, 20)
+    first.kill(signal.SIGKILL)
+    first.popen.wait(10)
+    time.sleep(3)  # past the visibility timeout
+    stack.worker("train-2", ["train"], **fast)
+    failed = wait_for(lambda: (t := taskq.get_run(train.uuid)) and t.done and t, 30)
+    assert failed.status == Status.FAILED and "worker lost" in (failed.reason or "")
+    wait_for(lambda: taskq.list_runs(trigger="eval-on-failed"), 20)
+    time.sleep(1.0)
+    assert marks("train") == [train.uuid]  # never started a second time
+    assert len(taskq.list_runs(trigger="eval-on-failed")) == 1

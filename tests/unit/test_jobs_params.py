@@ -90,3 +90,17 @@ def test_str_input_refuses_containers() -> None:
     with pytest.raises(JobError, match=r"params\.s: expected a str"):
         validate_params({"s": {"type": "str"}}, {"s": {"a": 1}}, job="j")
     assert validate_params({"s": {"type": "str"}}, {"s": 3}, job="j") == {"s": "3"}
+
+
+def test_set_output_refuses_values_that_cannot_be_stored() -> None:
+    """Refused where the job can react, instead of failing the final status write."""
+    from datetime import datetime
+
+    from taskq.context import RunContext, activate, current
+
+    with activate(RunContext(uuid="u", job="j", params={}, namespace="default")):
+        current.set_output("ok", {"a": [1, 2.5, None, "x"]})
+        with pytest.raises(ValueError, match="'when' must be JSON-serialisable"):
+            current.set_output("when", datetime.now())
+        with pytest.raises(ValueError, match="'nan' must be JSON-serialisable"):
+            current.set_output("nan", float("nan"))

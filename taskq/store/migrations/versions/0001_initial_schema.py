@@ -87,7 +87,8 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('namespace', 'name', name='uq_triggers_ns_name')
+    sa.UniqueConstraint('namespace', 'name', name='uq_triggers_ns_name'),
+    sqlite_autoincrement=True
     )
     op.create_table('firings',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
