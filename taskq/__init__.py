@@ -7,6 +7,7 @@ from typing import Any
 from taskq.client import Client, ValidationError
 from taskq.context import current
 from taskq.events import Event
+from taskq.hooks import Hook
 from taskq.jobs import job
 from taskq.lifecycle import Status
 from taskq.records import RunRecord
@@ -14,8 +15,9 @@ from taskq.rules import EventTrigger
 from taskq.settings import Settings
 
 __all__ = [
-    "Client", "Event", "EventTrigger", "RunRecord", "Settings", "Status", "ValidationError",
-    "add_trigger", "current", "get_run", "job", "list_runs", "list_triggers", "submit",
+    "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
+    "ValidationError", "add_hook", "add_trigger", "current", "get_run", "job", "list_runs",
+    "list_triggers", "submit",
 ]
 
 
@@ -38,6 +40,10 @@ def list_runs(**kwargs: Any) -> list[RunRecord]:
 
 def add_trigger(**kwargs: Any) -> dict[str, Any]:
     return _client().add_trigger(**kwargs)
+
+
+def add_hook(**kwargs: Any) -> dict[str, Any]:
+    return _client().add_hook(**kwargs)
 
 
 def list_triggers(namespace: str | None = None) -> list[dict[str, Any]]:

@@ -197,6 +197,8 @@ def runs_show(uuid: str) -> None:
         raise CliError(f"no run {uuid!r}", "list runs with `taskq runs list`")
     data = run.model_dump(mode="json")
     data["transitions"] = client.rt.store.run_events(uuid)
+    # What every trigger and hook did about this run: fired, skipped (and why), error (and why).
+    data["firings"] = client.rt.store.firings_for_run(uuid)
     console.print_json(json.dumps(data))
 
 
@@ -273,6 +275,19 @@ def _toggle(action: str) -> Callable[..., None]:
 
 for _action in ("enable", "disable", "delete"):
     triggers.command(_action)(_toggle(_action))
+
+
+@main.command("apply")
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="YAML with `hooks:` and/or `triggers:` lists")
+@friendly
+def apply_cmd(path: str) -> None:
+    """Register hooks and triggers from YAML (created, or updated in place by name)."""
+    from taskq.apply import apply_file
+
+    _import_jobs()
+    for line in apply_file(_client(), path):
+        console.print(line, highlight=False)
 
 
 # -- events ------------------------------------------------------------------------------

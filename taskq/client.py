@@ -9,6 +9,7 @@ from typing import Any
 
 from taskq import constants, routing
 from taskq.events import EventError, validate_namespace
+from taskq.hooks import Hook
 from taskq.jobs import registered_jobs
 from taskq.records import RunRecord, run_record
 from taskq.rules import EventTrigger
@@ -23,13 +24,19 @@ class ValidationError(ValueError):
 
 
 def sync_job_templates(rt: Runtime) -> int:
-    """Store the templates of every job this process has imported (upsert by name)."""
+    """Store the templates of every job this process has imported (upsert by name), then
+    the hooks declared with ``@taskq.job(hooks=[...])``."""
     jobs = registered_jobs()
     for jd in jobs.values():
         rt.store.upsert_job_template(
             name=jd.name, namespace=jd.namespace, queue=jd.queue, task_name=jd.task_name,
             inputs=jd.inputs, outputs=jd.outputs, project=jd.project,
             description=jd.description)
+    client = Client.__new__(Client)
+    client.rt = rt
+    for jd in jobs.values():
+        if jd.hooks:
+            client.set_job_hooks(jd.name, list(jd.hooks), namespace=jd.namespace)
     return len(jobs)
 
 
@@ -79,8 +86,12 @@ class Client:
     # -- runs -----------------------------------------------------------------------------
 
     def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
-               namespace: str | None = None, tags: list[str] | None = None) -> RunRecord:
-        """Start a run by hand; returns the run as stored (status ``created`` or later)."""
+               namespace: str | None = None, tags: list[str] | None = None,
+               hooks: list[Hook | dict[str, Any]] | None = None) -> RunRecord:
+        """Start a run by hand; returns the run as stored (status ``queued`` or later).
+
+        ``hooks`` attach to this run only; they are stored before the run is published, so
+        none can miss its final status."""
         from taskq.dispatch import append_quietly, publish
 
         ns = self._namespace(namespace)
@@ -96,6 +107,8 @@ class Client:
                     if isinstance(v, dict) and "default" in v}
         run_params = {**defaults, **(params or {})}
         run_uuid = str(uuid.uuid4())
+        for i, hook in enumerate(hooks or []):
+            self._register_hook(f"runs.{run_uuid}", ns, hook, name=f"{run_uuid}.hook.{i}")
         queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
                                           project=template.get("project"), queue=route.queue,
                                           agent=route.agent, task_name=template["task_name"],
@@ -137,6 +150,89 @@ class Client:
         self.rt.celery.control.revoke(run.uuid, terminate=not stopped_pending,
                                       signal="SIGTERM")
         return True
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def add_hook(self, *, job: Any, hook: Hook | dict[str, Any], name: str | None = None,
+                 namespace: str | None = None) -> dict[str, Any]:
+        """Attach a hook to every run of ``job``; returns the stored trigger row."""
+        ns = self._namespace(namespace)
+        job_name = _job_name(job)
+        self._template(job_name, ns)
+        spec = self._check_hook(hook, ns)
+        return self._register_hook(f"jobs.{job_name}", ns, spec,
+                                   name=name or f"{job_name}.hook.{spec.hub_ref}."
+                                                f"{spec.trigger}")
+
+    def set_job_hooks(self, job: str, hooks: list[Hook | dict[str, Any]],
+                      namespace: str = constants.DEFAULT_NAMESPACE) -> None:
+        """The hooks a job declares in code, kept in step: added, changed, or removed."""
+        prefix = f"{job}.hooks."
+        wanted = {f"{prefix}{i}": h for i, h in enumerate(hooks)}
+        for name, hook in wanted.items():
+            self._register_hook(f"jobs.{job}", namespace, hook, name=name)
+        for t in self.rt.store.list_triggers(namespace):
+            if t["kind"] == "hook" and t["name"].startswith(prefix) and t["name"] not in wanted:
+                self.rt.store.delete_trigger(t["name"], namespace)
+        self._bump()
+
+    def _check_hook(self, hook: Hook | dict[str, Any], namespace: str) -> Hook:
+        from pydantic import ValidationError as PydanticError
+
+        from taskq.dispatch import validate_inputs
+        from taskq.hooks import apply_presets, split_params
+        from taskq.jobs import JobError
+
+        try:
+            spec = hook if isinstance(hook, Hook) else Hook.model_validate(hook)
+        except PydanticError as exc:
+            raise ValidationError(_first_error("hook", exc)) from None
+        if spec.namespace is not None and spec.namespace != namespace:
+            raise ValidationError(f"hook.namespace: {spec.namespace!r} differs from the "
+                                  f"namespace of what it is attached to ({namespace!r}); "
+                                  "a hook never crosses namespaces")
+        if spec.connection is not None and spec.connection not in self.settings.connections:
+            known = ", ".join(sorted(self.settings.connections)) or "none configured"
+            raise ValidationError(f"hook.connection: undefined connection "
+                                  f"{spec.connection!r} (known: {known})")
+        try:
+            spec = apply_presets(spec, self.settings.presets)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+        target = self._template(spec.hub_ref, namespace)
+        if spec.queue is not None:
+            try:
+                routing.parse_queue(spec.queue, field="hook.queue")
+            except routing.RoutingError as exc:
+                raise ValidationError(str(exc)) from None
+        inputs, _ = split_params(spec.params)
+        literal = {k: v for k, v in inputs.items()
+                   if not (isinstance(v, str) and ("{{" in v or "{%" in v))}
+        declared = target.get("inputs") or {}
+        missing = [n for n, d in declared.items()
+                   if d.get("required") and "default" not in d and n not in inputs]
+        try:
+            check_params(inputs)
+            if missing:
+                raise JobError(f"params.{missing[0]}: job {spec.hub_ref!r} requires it")
+            validate_inputs({"inputs": declared}, {k: None for k in inputs}, job=spec.hub_ref,
+                            check_required=False)
+            validate_inputs({"inputs": declared}, literal, job=spec.hub_ref,
+                            check_required=False)
+        except (TemplateFailure, JobError) as exc:
+            raise ValidationError(f"hook.{exc}") from None
+        return spec
+
+    def _register_hook(self, ref: str, namespace: str, hook: Hook | dict[str, Any], *,
+                       name: str) -> dict[str, Any]:
+        spec = self._check_hook(hook, namespace)
+        self.rt.store.upsert_trigger(name=name, namespace=namespace, kind="hook",
+                                     spec={"ref": ref, "hook": spec.spec()}, job=spec.hub_ref,
+                                     params=spec.params, queue=spec.queue)
+        self._bump()
+        row = self.rt.store.get_trigger(name, namespace)
+        assert row is not None
+        return row
 
     # -- triggers -------------------------------------------------------------------------
 

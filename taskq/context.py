@@ -46,6 +46,7 @@ class RunContext:
     _flushed: int = 0
     _last_flush: float = field(default_factory=time.monotonic)
     _trigger: TriggerInfo | bool | None = False
+    _context: dict[str, Any] | None = None
 
     def unflushed_metrics(self) -> list[dict[str, Any]]:
         out = self.metrics[self._flushed :]
@@ -106,6 +107,18 @@ class Current:
             ctx._trigger = (TriggerInfo(name=tc["trigger"], event=tc["event"], run=tc.get("run"))
                             if tc else None)
         return ctx._trigger if isinstance(ctx._trigger, TriggerInfo) else None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Context-only params (a hook's default context of the main run, and params marked
+        ``contextOnly``): available to the job, never passed as function arguments."""
+        ctx = self._ctx()
+        if ctx._context is None:
+            from taskq.runtime import get_runtime
+
+            row = get_runtime().store.get_run(ctx.uuid)
+            ctx._context = dict(((row or {}).get("trigger_context") or {}).get("context") or {})
+        return dict(ctx._context)
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
         if not isinstance(name, str) or not name:

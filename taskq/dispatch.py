@@ -15,8 +15,9 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskq import constants, faults, routing
+from taskq import constants, faults, hooks, routing
 from taskq.events import RUN_STATUS_PREFIX, Event
+from taskq.jobs import JobError, validate_params
 from taskq.rules import Rule
 from taskq.store.manager import FiringRecord, OutboxItem
 from taskq.templating import TemplateFailure, render_params
@@ -48,7 +49,11 @@ def clone_uuid(trigger_id: int, key: str) -> str:
 def template_context(rule: Rule, event: Event) -> dict[str, Any]:
     run = event.payload if event.ref.startswith("runs.") else None
     ev = event.model_dump(mode="json")
-    return {"trigger": {"name": rule.name, "event": ev, "run": run}, "event": ev, "run": run}
+    context: dict[str, Any] = {"trigger": {"name": rule.name, "event": ev, "run": run},
+                               "event": ev, "run": run}
+    if run is not None:
+        context["globals"] = hooks.default_context(run)  # Polyaxon's globals.uuid, ...
+    return context
 
 
 @dataclass(frozen=True)
@@ -56,43 +61,74 @@ class Plan:
     run: dict[str, Any] | None
     outbox: dict[str, Any] | None
     error: str | None
+    skipped: str | None = None
 
 
 def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
-                default_queue: str, key: str) -> Plan:
-    """Pure: what the firing would create, or why it cannot."""
+                default_queue: str, key: str,
+                metrics: list[dict[str, Any]] | None = None) -> Plan:
+    """Pure: what the firing would create, or why it cannot (error) or should not (skipped)."""
     if template is None:
         return Plan(None, None, f"job {rule.job!r} has no template in namespace "
                                 f"{rule.namespace!r} (is a worker importing it running?)")
     context = template_context(rule, event)
+    extra_context: dict[str, Any] = {}
     try:
-        params = render_params(rule.params, context)
+        if rule.hook is not None:
+            skipped = hooks.check(rule.hook, context["run"] or {}, metrics or [])
+            if skipped:
+                return Plan(None, None, None, skipped)
+            inputs, extra_context = hooks.split_params(rule.params)
+            if not rule.hook.disable_defaults:
+                extra_context = {**hooks.default_context(context["run"] or {}),
+                                 **extra_context}
+            params = render_params(inputs, context)
+            params = validate_inputs(template, params, job=rule.job)
+        else:
+            params = render_params(rule.params, context)
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
                                 template_queue=template.get("queue"),
                                 default_queue=default_queue)
-    except (TemplateFailure, routing.RoutingError) as exc:
+    except (TemplateFailure, routing.RoutingError, JobError) as exc:
         return Plan(None, None, str(exc))
     defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
                 if isinstance(v, dict) and "default" in v}
     run_uuid = clone_uuid(rule.id, key)
+    trigger_context: dict[str, Any] = {"trigger": rule.name, "event": context["event"],
+                                       "run": context["run"]}
+    if rule.hook is not None:
+        trigger_context["hook"] = rule.hook.spec()
+        trigger_context["context"] = extra_context
     run = {"uuid": run_uuid, "job": rule.job, "namespace": rule.namespace,
            "project": template.get("project") or event.project, "queue": route.queue,
-           "params": {**defaults, **params},
-           "trigger_context": {"trigger": rule.name, "event": context["event"],
-                               "run": context["run"]}}
+           "params": {**defaults, **params}, "trigger_context": trigger_context}
     outbox = {"task_name": template["task_name"], "queue": route.queue, "agent": route.agent}
     return Plan(run, outbox, None)
 
 
+def validate_inputs(template: dict[str, Any], params: dict[str, Any], *,
+                    job: str, check_required: bool = True) -> dict[str, Any]:
+    """Params must be declared inputs of the target job (else mark them context-only) and
+    coerce to their types; required inputs must be given."""
+    declared = template.get("inputs") or {}
+    unknown = sorted(set(params) - set(declared))
+    if unknown:
+        raise JobError(f"params.{unknown[0]}: job {job!r} has no input {unknown[0]!r} "
+                       f"(declare it, or mark the param contextOnly)")
+    return validate_params(declared, params, job=job, check_required=check_required)
+
+
 def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
-         published: list[str] | None = None) -> FiringRecord:
+         published: list[str] | None = None,
+         metrics: list[dict[str, Any]] | None = None) -> FiringRecord:
     """Record and publish one firing. With ``published`` given, the outbox row is not marked
     here; the caller marks the collected uuids later in one transaction (see ``publish``)."""
     key = dedup_key(event)
-    plan = plan_firing(rule, event, template, rt.settings.default_queue, key)
+    plan = plan_firing(rule, event, template, rt.settings.default_queue, key, metrics)
     trigger = {"id": rule.id, "name": rule.name}
     record = rt.store.record_firing(trigger=trigger, dedup_key=key, event=event, run=plan.run,
-                                    outbox=plan.outbox, error=plan.error)
+                                    outbox=plan.outbox, error=plan.error,
+                                    skipped=plan.skipped)
     faults.crash_point(faults.AFTER_RECORD)
     if plan.error and record.created:
         log.warning("taskq: trigger %r did not fire for %s: %s", rule.name, event.id, plan.error)

@@ -17,6 +17,7 @@ from taskq import constants
 from taskq.bus import Entry, consumer_name
 from taskq.dispatch import fire
 from taskq.events import EventError
+from taskq.hooks import Hook
 from taskq.rules import EventTrigger, Rule, RuleIndex
 
 if TYPE_CHECKING:
@@ -39,17 +40,11 @@ MARK_MAX_WAIT = 0.5
 def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, Any]]]:
     rules: list[Rule] = []
     for t in rt.store.list_triggers(enabled_only=True):
-        if t["kind"] != "event":
-            continue
         try:
-            spec = EventTrigger.model_validate(t["spec"])
+            rules.append(rule_from_row(t))
         except Exception as exc:  # one bad row must not stop every other trigger
             log.error("taskq: trigger %r (id %s) has an invalid stored spec, skipped: %s",
                       t["name"], t["id"], exc)
-            continue
-        rules.append(Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=spec,
-                          job=t["job"], params=t["params"], queue=t["queue"],
-                          version=t["version"]))
     templates: dict[tuple[str, str], dict[str, Any]] = {}
     for r in rules:
         key = (r.namespace, r.job)
@@ -58,6 +53,20 @@ def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, 
             if found:
                 templates[key] = found
     return RuleIndex(rules), templates
+
+
+def rule_from_row(t: dict[str, Any]) -> Rule:
+    if t["kind"] == "hook":
+        hook = Hook.model_validate(t["spec"]["hook"])
+        event = EventTrigger(ref=t["spec"]["ref"], kinds=hook.kinds())
+        return Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=event,
+                    job=hook.hub_ref, params=hook.params, queue=t["queue"],
+                    version=t["version"], hook=hook)
+    if t["kind"] != "event":
+        raise ValueError(f"unknown trigger kind {t['kind']!r}")
+    return Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
+                event=EventTrigger.model_validate(t["spec"]), job=t["job"],
+                params=t["params"], queue=t["queue"], version=t["version"])
 
 
 @dataclass
@@ -125,7 +134,12 @@ class Evaluator:
                     self.templates[(rule.namespace, rule.job)] = template
             if not self._unmarked:
                 self._unmarked_since = time.monotonic()
-            record = fire(self.rt, rule, event, template, published=self._unmarked)
+            metrics = None
+            if rule.hook is not None and rule.hook.conditions:
+                run = self.rt.store.get_run(event.payload.get("uuid", ""))
+                metrics = run["metrics"] if run else []
+            record = fire(self.rt, rule, event, template, published=self._unmarked,
+                          metrics=metrics)
             if record.created:
                 self.stats.fired += 1
             else:

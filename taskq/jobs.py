@@ -37,6 +37,8 @@ class JobDef:
     inputs: IOSpec = field(default_factory=dict)
     outputs: IOSpec = field(default_factory=dict)
     description: str | None = None
+    #: Hooks run after every run of this job (stored when a worker or client syncs jobs).
+    hooks: tuple[Any, ...] = ()
 
     @property
     def task_name(self) -> str:
@@ -79,6 +81,7 @@ def job(
     outputs: IOSpec | list[str] | None = None,
     namespace: str = constants.DEFAULT_NAMESPACE,
     project: str | None = None,
+    hooks: list[Any] | None = None,
     **celery_options: Any,
 ) -> Any:
     """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works)."""
@@ -93,7 +96,8 @@ def job(
         jd = JobDef(name=job_name, queue=queue, namespace=namespace, project=project,
                     inputs=_normalise_io(inputs, "inputs", job_name),
                     outputs=_normalise_io(outputs, "outputs", job_name),
-                    description=(func.__doc__ or "").strip() or None)
+                    description=(func.__doc__ or "").strip() or None,
+                    hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])))
         _registry[job_name] = jd
 
         @functools.wraps(func)
@@ -119,6 +123,22 @@ def job(
         return task
 
     return register(fn) if fn is not None else register
+
+
+def _hook(value: Any, job: str, index: int) -> Any:
+    """Validate the spec at import time, so a typo fails where it is written."""
+    from pydantic import ValidationError
+
+    from taskq.hooks import Hook
+
+    if isinstance(value, Hook):
+        return value
+    try:
+        return Hook.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise JobError(f"job {job!r} hooks[{index}].{loc}: {first['msg']}") from None
 
 
 _COERCE: dict[str, Any] = {"str": str, "int": int, "float": float, "dict": dict, "list": list}
@@ -153,7 +173,8 @@ def _coerce(kind: str, value: Any, where: str) -> Any:
         raise JobError(f"{where}: expected {kind}, got {value!r}") from None
 
 
-def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str) -> dict[str, Any]:
+def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str,
+                    check_required: bool = True) -> dict[str, Any]:
     """Coerce declared inputs; a required input without a value is an error.
 
     Undeclared params pass through for now: a job may accept ``**kwargs``.
@@ -161,7 +182,7 @@ def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str) -> dict
     out = dict(params)
     for name, decl in inputs.items():
         where = f"job {job!r} params.{name}"
-        required = decl.get("required") and "default" not in decl
+        required = check_required and decl.get("required") and "default" not in decl
         if name in out and not (required and out[name] is None):
             out[name] = _coerce(decl.get("type", "any"), out[name], where)
         elif required:

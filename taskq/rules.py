@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taskq.events import Event, validate_kind, validate_ref
+from taskq.hooks import Hook
 
 KindRefKey = tuple[str, str, str]
 
@@ -61,6 +62,8 @@ class Rule:
     params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     queue: str | None = None
     version: int = 1
+    #: Set for hooks: the status filter is in ``event``; conditions and context are here.
+    hook: Hook | None = field(default=None, compare=False)
 
     def index_keys(self) -> list[KindRefKey]:
         return [(self.namespace, kind, self.event.ref) for kind in self.event.kinds]

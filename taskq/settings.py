@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     #: Namespaces triggers and runs may live in; anything else is refused at registration.
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [constants.DEFAULT_NAMESPACE])
+    #: Named bundles of hook settings: {"name": {"params": {...}, "queue": "...",
+    #: "namespace": "..."}}, applied in the order a hook lists them.
+    presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Connections hooks may name (deployment-time only, never in a hook spec):
+    #: {"name": {"kind": "webhook"|"slack", "url_env": "VAR", "secret_env": "VAR"}};
+    #: URLs and secrets are read from those environment variables when used.
+    connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: How many evaluator loops should run at once across all workers.
     evaluators: int = 1
     #: How long one evaluator task keeps its loop before handing over (seconds).

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import signal
 import threading
 from collections.abc import Iterator
@@ -162,3 +163,73 @@ def render_params(params: dict[str, Any], context: dict[str, Any]) -> dict[str, 
 def check_params(params: dict[str, Any]) -> None:
     for k, v in params.items():
         _walk(v, f"params.{k}", lambda s, p: check_syntax(s, field=p))
+
+
+# -- conditions ---------------------------------------------------------------------------
+
+_HYPHENATED = re.compile(r"(?<![\w.'\"-])([A-Za-z_]\w*(?:-\w+)+)(?![\w'\"-])")
+
+
+def _expression(source: str) -> str:
+    """``'{{ loss < 0.2 }}'`` and ``loss < 0.2`` both mean the expression inside."""
+    text = source.strip()
+    if text.startswith("{{") and text.endswith("}}"):
+        text = text[2:-2].strip()
+    return text
+
+
+def _alias_hyphens(expr: str, names: set[str]) -> tuple[str, dict[str, str]]:
+    """Polyaxon writes ``{{ some-io-param == "x" }}``; Jinja would read a subtraction. A
+    hyphenated word that is a known name becomes an alias (outside string literals)."""
+    aliases: dict[str, str] = {}
+
+    def swap(m: re.Match[str]) -> str:
+        word = m.group(1)
+        if word not in names:
+            return word
+        alias = aliases.setdefault(word, f"__taskq_h{len(aliases)}")
+        return alias
+
+    parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr)
+    out = [p if i % 2 else _HYPHENATED.sub(swap, p) for i, p in enumerate(parts)]
+    return "".join(out), aliases
+
+
+def check_condition(source: str, *, field: str = "conditions") -> None:
+    """Refuse a condition that does not parse, at registration."""
+    expr, _ = _alias_hyphens(_expression(source), set())
+    try:
+        _env.compile_expression(re.sub(r"(\w)-(\w)", r"\1_\2", expr))
+    except TemplateError as exc:
+        raise TemplateFailure(f"{field}: syntax error: {exc}") from None
+
+
+def evaluate_condition(source: str, context: dict[str, Any], *,
+                       field: str = "conditions") -> bool:
+    """True or False; a runtime error (an undefined name, ...) raises TemplateFailure."""
+    expr, aliases = _alias_hyphens(_expression(source), set(context))
+    scope = dict(context)
+    for word, alias in aliases.items():
+        scope[alias] = context[word]
+    try:
+        with _time_limit(MAX_SECONDS):
+            value = _env.compile_expression(expr, undefined_to_none=False)(**scope)
+    except _Timeout:
+        raise TemplateFailure(f"{field}: evaluation took longer than {MAX_SECONDS}s") from None
+    except TemplateFailure as exc:
+        raise TemplateFailure(f"{field}: {exc}") from None
+    except Exception as exc:
+        raise TemplateFailure(f"{field}: {type(exc).__name__}: {exc}") from None
+    return to_bool(value, field=field)
+
+
+def to_bool(value: Any, *, field: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in {"true", "1", "yes", "y"}:
+        return True
+    if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "n", ""}:
+        return False
+    raise TemplateFailure(f"{field}: evaluated to {value!r}, which is not a boolean")

@@ -438,7 +438,7 @@ class Store:
 
     def record_firing(self, *, trigger: dict[str, Any], dedup_key: str, event: ev.Event,
                       run: dict[str, Any] | None, outbox: dict[str, Any] | None,
-                      error: str | None = None) -> FiringRecord:
+                      error: str | None = None, skipped: str | None = None) -> FiringRecord:
         """Firing row + cloned run + outbox row, atomically; a repeat returns the first."""
         now = utcnow()
         with self.tx() as conn:
@@ -448,8 +448,8 @@ class Store:
                 .returning(FIRINGS.c.id),
                 dict(trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
                      event_kind=event.kind, run_uuid=run["uuid"] if run else None,
-                     outcome="error" if error else "fired", reason=error,
-                     created_at=now)).scalar()
+                     outcome="error" if error else "skipped" if skipped else "fired",
+                     reason=error or skipped, created_at=now)).scalar()
             if firing_id is None:
                 existing = conn.execute(select(Firing.id, Firing.run_uuid).where(
                     Firing.trigger_id == trigger["id"], Firing.dedup_key == dedup_key)).one()
@@ -472,6 +472,36 @@ class Store:
             return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
                      "run_uuid": f.run_uuid, "outcome": f.outcome, "reason": f.reason,
                      "at": _iso(f.created_at)} for f in rows]
+
+    def firings_for_run(self, run_uuid: str) -> list[dict[str, Any]]:
+        """What each trigger and hook did about this run's events: fired, skipped, error."""
+        stmt = (select(Firing, Trigger.name.label("trigger_name"), Trigger.kind)
+                .join(Trigger, Trigger.id == Firing.trigger_id)
+                .where(Firing.dedup_key.like(f"runs.{run_uuid}:%")).order_by(Firing.id))
+        with self.read() as conn:
+            return [{"trigger": f.trigger_name, "kind": f.kind, "event_kind": f.event_kind,
+                     "outcome": f.outcome, "reason": f.reason, "run_uuid": f.run_uuid,
+                     "at": _iso(f.created_at)} for f in conn.execute(stmt)]
+
+    def upsert_trigger(self, *, name: str, namespace: str, kind: str, spec: dict[str, Any],
+                       job: str, params: dict[str, Any], queue: str | None) -> bool:
+        """Create, or update if the spec changed (version + 1). True when anything changed."""
+        existing = self.get_trigger(name, namespace)
+        if existing is None:
+            try:
+                self.add_trigger(name=name, namespace=namespace, kind=kind, spec=spec, job=job,
+                                 params=params, queue=queue)
+            except AlreadyExists:
+                return False  # created concurrently by another process: same spec
+            return True
+        if (existing["spec"], existing["job"], existing["params"], existing["queue"],
+                existing["kind"]) == (spec, job, params, queue, kind):
+            return False
+        with self.tx() as conn:
+            conn.execute(update(Trigger).where(Trigger.id == existing["id"]).values(
+                spec=spec, job=job, params=params, queue=queue, kind=kind,
+                version=Trigger.version + 1, updated_at=utcnow()))
+        return True
 
     def outbox_item(self, run_uuid: str) -> OutboxItem | None:
         stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)

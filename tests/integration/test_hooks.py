@@ -1,0 +1,110 @@
+"""Hooks end to end: real workers, real Redis, SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import taskq
+from taskq import Hook, ValidationError
+from taskq.lifecycle import Status
+from tests.conftest import wait_for
+from tests.integration.test_exactly_once import drained
+from workers import examples
+
+pytestmark = pytest.mark.integration
+
+EVAL_IF_GOOD = Hook(trigger="succeeded", conditions="{{ loss < 0.2 }}", hub_ref="evaluate",
+                    params={"uuid": "{{ globals.uuid }}"})
+
+
+def hook_runs(main_uuid: str) -> list[taskq.RunRecord]:
+    return [r for r in taskq.list_runs(job="evaluate", limit=200)
+            if (r.trigger_context or {}).get("run", {}).get("uuid") == main_uuid]
+
+
+def finished(run_uuid: str, timeout: float = 30) -> taskq.RunRecord:
+    return wait_for(lambda: (x := taskq.get_run(run_uuid)) and x.done and x, timeout)
+
+
+def test_seed_example_condition_on_logged_output(stack, settings, r) -> None:
+    """`trigger: succeeded` + `conditions: '{{ loss < 0.2 }}'` runs `evaluate` only when
+    the training's output is below 0.2; otherwise the hook is recorded as skipped."""
+    stack.standard()
+    taskq.add_hook(job="train", hook=EVAL_IF_GOOD)
+    good = taskq.submit(examples.train, params={"learning_rate": 0.05, "epochs": 3,
+                                                "seconds": 0.1})
+    bad = taskq.submit(examples.train, params={"learning_rate": 0.001, "epochs": 1,
+                                               "seconds": 0.1})
+    evaluation = wait_for(lambda: next(iter(hook_runs(good.uuid)), None), 30)
+    evaluation = finished(evaluation.uuid)
+    finished(bad.uuid)
+    wait_for(lambda: drained(r), 20)
+    assert evaluation.status == Status.SUCCEEDED
+    assert evaluation.params["uuid"] == good.uuid
+    ctx = evaluation.outputs["context"]  # the default context, seen through current.context
+    assert ctx["uuid"] == good.uuid and ctx["status"] == "succeeded" and ctx["name"] == "train"
+    assert ctx["outputs"]["loss"] < 0.2 and ctx["duration"] > 0
+    assert hook_runs(bad.uuid) == []
+    firings = taskq.Client().rt.store.firings_for_run(bad.uuid)
+    skipped = [f for f in firings if f["kind"] == "hook"]
+    assert skipped[0]["outcome"] == "skipped"
+    assert "evaluated to false" in skipped[0]["reason"]
+
+
+def test_hook_statuses_and_run_scoped_hooks(stack, settings, r) -> None:
+    stack.standard()
+    taskq.add_hook(job="train", hook={"hubRef": "evaluate", "trigger": "failed",
+                                      "disableDefaults": True,
+                                      "params": {"uuid": "{{ globals.uuid }}",
+                                                 "note": {"value": "x", "contextOnly": True}}})
+    ok = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1})
+    broken = taskq.submit(examples.train, params={"fail": True})
+    only_this = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1},
+                             hooks=[{"hubRef": "evaluate", "trigger": "done"}])
+    evaluation = finished(wait_for(lambda: next(iter(hook_runs(broken.uuid)), None), 30).uuid)
+    assert evaluation.outputs["context"] == {"note": "x"}  # defaults disabled
+    per_run = wait_for(lambda: next(iter(hook_runs(only_this.uuid)), None), 30)
+    finished(per_run.uuid)
+    finished(ok.uuid)
+    wait_for(lambda: drained(r), 20)
+    time.sleep(0.5)
+    assert hook_runs(ok.uuid) == []
+    assert len(hook_runs(broken.uuid)) == 1
+    assert [h.trigger for h in hook_runs(only_this.uuid)] == [f"{only_this.uuid}.hook.0"]
+
+
+def test_unresolvable_hook_is_recorded_with_its_reason(stack, settings, r) -> None:
+    """A condition that fails at run time is recorded with its message (Polyaxon loses it),
+    and the evaluator keeps going."""
+    stack.standard()
+    taskq.add_hook(job="train", hook=Hook(hub_ref="evaluate", trigger="succeeded",
+                                          conditions="{{ accuracy > 0.5 }}"))
+    taskq.add_hook(job="train", hook=Hook(hub_ref="evaluate", trigger="done",
+                                          params={"uuid": "{{ globals.uuid }}"}))
+    run = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1})
+    wait_for(lambda: hook_runs(run.uuid), 30)
+    wait_for(lambda: drained(r), 20)
+    firings = {f["trigger"]: f for f in taskq.Client().rt.store.firings_for_run(run.uuid)}
+    failed = firings["train.hook.evaluate.succeeded"]
+    assert failed["outcome"] == "error" and "'accuracy' is undefined" in failed["reason"]
+    assert firings["train.hook.evaluate.done"]["outcome"] == "fired"
+
+
+@pytest.mark.parametrize(("hook", "message"), [
+    ({"hubRef": "nope"}, "job: unknown job 'nope'"),
+    ({"hubRef": "evaluate", "params": {"x": 1}}, "hook.params.x: job 'evaluate' has no input"),
+    ({"hubRef": "evaluate", "conditions": "{{ a < }}"}, "hook.conditions"),
+    ({"hubRef": "evaluate", "connection": "slack-connection"},
+     "hook.connection: undefined connection 'slack-connection'"),
+    ({"hubRef": "evaluate", "queue": "a/b/c"}, "hook.queue"),
+    ({"hubRef": "evaluate", "presets": ["nope"]}, "hook.presets: unknown preset 'nope'"),
+    ({"hubRef": "evaluate", "namespace": "team-a"}, "hook.namespace"),
+    ({"hubRef": "evaluate", "trigger": "running"}, "hook.trigger"),
+])
+def test_bad_hooks_are_refused_at_registration(settings, hook, message) -> None:
+    with pytest.raises(ValidationError) as err:
+        taskq.add_hook(job="train", hook=hook)
+    assert str(err.value).startswith(message), str(err.value)
+    assert [t for t in taskq.list_triggers() if t["kind"] == "hook"] == []
