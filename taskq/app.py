@@ -54,7 +54,7 @@ def create_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         enable_utc=True,
-        imports=["taskq.tasks", *settings.imports],
+        imports=["taskq.tasks", "taskq.notifiers", *settings.imports],
         beat_schedule=beat_schedule(settings),
         beat_max_loop_interval=5,
     )

@@ -31,7 +31,7 @@ def sync_job_templates(rt: Runtime) -> int:
         rt.store.upsert_job_template(
             name=jd.name, namespace=jd.namespace, queue=jd.queue, task_name=jd.task_name,
             inputs=jd.inputs, outputs=jd.outputs, project=jd.project,
-            description=jd.description)
+            description=jd.description, presets=jd.presets)
     client = Client.__new__(Client)
     client.rt = rt
     for jd in jobs.values():
@@ -73,6 +73,8 @@ class Client:
 
     def _template(self, job: str, namespace: str) -> dict[str, Any]:
         template = self.rt.store.find_job_template(job, namespace)
+        if template is None and job in ("webhook", "slack"):
+            import taskq.notifiers  # noqa: F401  - the built-in notifier jobs
         if template is None and job in registered_jobs():
             sync_job_templates(self.rt)
             template = self.rt.store.find_job_template(job, namespace)
@@ -100,7 +102,8 @@ class Client:
         try:
             route = routing.resolve(namespace=ns, trigger_queue=queue,
                                     template_queue=template["queue"],
-                                    default_queue=self.settings.default_queue)
+                                    default_queue=self.settings.default_queue,
+                                    agents=self.settings.agents)
         except routing.RoutingError as exc:
             raise ValidationError(str(exc)) from None
         defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
@@ -195,14 +198,17 @@ class Client:
             known = ", ".join(sorted(self.settings.connections)) or "none configured"
             raise ValidationError(f"hook.connection: undefined connection "
                                   f"{spec.connection!r} (known: {known})")
+        target = self._template(spec.hub_ref, namespace)
         try:
-            spec = apply_presets(spec, self.settings.presets)
+            # The target job's presets first, then the hook's: the hook's override them.
+            combined = spec.model_copy(update={"presets": (*target.get("presets", ()),
+                                                           *spec.presets)})
+            spec = apply_presets(combined, self.settings.presets)
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
-        target = self._template(spec.hub_ref, namespace)
         if spec.queue is not None:
             try:
-                routing.parse_queue(spec.queue, field="hook.queue")
+                routing.parse_queue(spec.queue, field="hook.queue", agents=self.settings.agents)
             except routing.RoutingError as exc:
                 raise ValidationError(str(exc)) from None
         inputs, _ = split_params(spec.params)
@@ -253,7 +259,7 @@ class Client:
         self._template(job_name, ns)
         if queue is not None:
             try:
-                routing.parse_queue(queue)
+                routing.parse_queue(queue, agents=self.settings.agents)
             except routing.RoutingError as exc:
                 raise ValidationError(str(exc)) from None
         if params is not None and not isinstance(params, dict):

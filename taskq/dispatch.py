@@ -66,7 +66,8 @@ class Plan:
 
 def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
                 default_queue: str, key: str,
-                metrics: list[dict[str, Any]] | None = None) -> Plan:
+                metrics: list[dict[str, Any]] | None = None,
+                agents: dict[str, dict[str, Any]] | None = None) -> Plan:
     """Pure: what the firing would create, or why it cannot (error) or should not (skipped)."""
     if template is None:
         return Plan(None, None, f"job {rule.job!r} has no template in namespace "
@@ -88,7 +89,7 @@ def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
             params = render_params(rule.params, context)
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
                                 template_queue=template.get("queue"),
-                                default_queue=default_queue)
+                                default_queue=default_queue, agents=agents)
     except (TemplateFailure, routing.RoutingError, JobError) as exc:
         return Plan(None, None, str(exc))
     defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
@@ -124,7 +125,8 @@ def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
     """Record and publish one firing. With ``published`` given, the outbox row is not marked
     here; the caller marks the collected uuids later in one transaction (see ``publish``)."""
     key = dedup_key(event)
-    plan = plan_firing(rule, event, template, rt.settings.default_queue, key, metrics)
+    plan = plan_firing(rule, event, template, rt.settings.default_queue, key, metrics,
+                       rt.settings.agents)
     trigger = {"id": rule.id, "name": rule.name}
     record = rt.store.record_firing(trigger=trigger, dedup_key=key, event=event, run=plan.run,
                                     outbox=plan.outbox, error=plan.error,
@@ -166,7 +168,8 @@ def publish(rt: Runtime, item: OutboxItem, *, mark: bool = True) -> bool:
     """
     headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
     try:
-        rt.celery.send_task(item.task_name, kwargs=item.params, task_id=item.run_uuid,
+        rt.celery_for(item.agent).send_task(item.task_name, kwargs=item.params,
+                                            task_id=item.run_uuid,
                             queue=item.queue, headers=headers)
     except Exception as exc:  # broker down: the relay retries, nothing is lost
         log.warning("taskq: publishing run %s failed, relay will retry: %s", item.run_uuid, exc)

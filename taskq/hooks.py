@@ -124,7 +124,8 @@ def default_context(run: dict[str, Any]) -> dict[str, Any]:
     created, started, finished = (ts(run.get("created_at")), ts(run.get("started_at")),
                                   ts(run.get("finished_at")))
     return {
-        "uuid": run["uuid"], "name": run["job"], "kind": "job", "status": run["status"],
+        "uuid": run.get("uuid"), "name": run.get("job"), "kind": "job",
+        "status": run.get("status"),
         "inputs": run.get("params") or {}, "outputs": run.get("outputs") or {},
         "condition": run.get("reason"), "started_at": run.get("started_at"),
         "finished_at": run.get("finished_at"),

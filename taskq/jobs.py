@@ -39,6 +39,8 @@ class JobDef:
     description: str | None = None
     #: Hooks run after every run of this job (stored when a worker or client syncs jobs).
     hooks: tuple[Any, ...] = ()
+    #: Preset names applied to any hook that runs this job, before the hook's own presets.
+    presets: tuple[str, ...] = ()
 
     @property
     def task_name(self) -> str:
@@ -82,6 +84,7 @@ def job(
     namespace: str = constants.DEFAULT_NAMESPACE,
     project: str | None = None,
     hooks: list[Any] | None = None,
+    presets: list[str] | None = None,
     **celery_options: Any,
 ) -> Any:
     """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works)."""
@@ -97,7 +100,8 @@ def job(
                     inputs=_normalise_io(inputs, "inputs", job_name),
                     outputs=_normalise_io(outputs, "outputs", job_name),
                     description=(func.__doc__ or "").strip() or None,
-                    hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])))
+                    hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])),
+                    presets=tuple(presets or ()))
         _registry[job_name] = jd
 
         @functools.wraps(func)

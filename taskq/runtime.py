@@ -52,6 +52,22 @@ class Runtime:
                 _apps[key] = create_app(self.settings)
             return _apps[key]
 
+    def celery_for(self, agent: str) -> Any:
+        """The app that publishes to ``agent``'s broker (taskq's own for the default)."""
+        if agent == "default":
+            return self.celery
+        conf = self.settings.agents.get(agent)
+        if conf is None:
+            raise LookupError(f"agent {agent!r} is not configured")
+        from taskq.app import create_app
+
+        agent_settings = self.settings.model_copy(update={"broker": conf["broker_url"]})
+        key = agent_settings.model_dump_json()
+        with _lock:
+            if key not in _apps:
+                _apps[key] = create_app(agent_settings)
+            return _apps[key]
+
     @cached_property
     def store(self) -> Store:
         return Store(self.settings.resolved_database_url())

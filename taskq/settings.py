@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     #: {"name": {"kind": "webhook"|"slack", "url_env": "VAR", "secret_env": "VAR"}};
     #: URLs and secrets are read from those environment variables when used.
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Agents: other brokers runs can be routed to with ``queue: "<agent>/<queue>"``:
+    #: {"name": {"broker_url": "redis://...", "default_queue": "...", "queues": [...]}}.
+    #: An empty ``queues`` list allows any queue.
+    agents: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: This process's Celery broker, when it differs from ``redis_url`` (a worker of another
+    #: agent: it consumes from that agent's broker but writes events to taskq's Redis).
+    broker: str | None = None
     #: How many evaluator loops should run at once across all workers.
     evaluators: int = 1
     #: How long one evaluator task keeps its loop before handing over (seconds).
@@ -137,7 +144,7 @@ class Settings(BaseSettings):
 
     def broker_url(self) -> str:
         """Kombu spells a unix socket ``redis+socket://``; redis-py spells it ``unix://``."""
-        url = self.resolved_redis_url()
+        url = self.broker or self.resolved_redis_url()
         if not url.startswith("unix://"):
             return url
         parts = urlsplit(url)

@@ -135,10 +135,12 @@ class Store:
 
     def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
                             inputs: dict[str, Any], outputs: dict[str, Any],
-                            project: str | None, description: str | None) -> None:
+                            project: str | None, description: str | None,
+                            presets: Sequence[str] = ()) -> None:
         now = utcnow()
         values = dict(queue=queue, task_name=task_name, inputs=inputs, outputs=outputs,
-                      project=project, description=description, updated_at=now)
+                      project=project, description=description, presets=list(presets),
+                      updated_at=now)
         stmt = self._insert_ignore(JobTemplate).values(
             name=name, namespace=namespace, created_at=now, **values
         ).on_conflict_do_update(index_elements=["namespace", "name"], set_=values)
@@ -154,7 +156,7 @@ class Store:
         t = row
         return {"name": t.name, "namespace": t.namespace, "queue": t.queue,
                 "task_name": t.task_name, "inputs": t.inputs, "outputs": t.outputs,
-                "project": t.project}
+                "project": t.project, "presets": list(t.presets or [])}
 
     def find_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
         """A namespace's own template, else the shared one in the default namespace."""

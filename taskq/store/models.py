@@ -40,6 +40,8 @@ class JobTemplate(Base):
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     description: Mapped[str | None] = mapped_column(Text)
+    #: Preset names applied to every hook that runs this job (before the hook's own).
+    presets: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -12,10 +12,14 @@ pytestmark = pytest.mark.acceptance
 EXAMPLE = str(ROOT / "config" / "examples" / "hooks.yaml")
 
 
+CONNECTIONS = '{"slack-connection": {"kind": "slack", "url_env": "SLACK_WEBHOOK_URL"}}'
+
+
 def test_apply_registers_and_is_idempotent(settings) -> None:
-    env = env_for(settings)
+    env = env_for(settings, TASKQ_CONNECTIONS=CONNECTIONS)
     first = run_cli("apply", "-f", EXAMPLE, env=env)
     assert first.returncode == 0, first.stderr
+    assert "hook train.hook.slack.failed: on train failed -> slack" in first.stdout
     assert "hook train.hook.evaluate.succeeded: on train succeeded -> evaluate" in first.stdout
     assert "trigger tensorboard-on-train-running: added" in first.stdout
     again = run_cli("apply", "-f", EXAMPLE, env=env)
@@ -24,6 +28,13 @@ def test_apply_registers_and_is_idempotent(settings) -> None:
                                env=env).stdout)
     assert shown["kind"] == "hook" and shown["version"] == 1
     assert shown["spec"]["hook"]["conditions"] == "{{ loss < 0.2 }}"
+
+
+def test_apply_refuses_an_undefined_connection(settings) -> None:
+    out = run_cli("apply", "-f", EXAMPLE, env=env_for(settings))
+    assert out.returncode == 1
+    assert out.stderr.startswith(
+        "error: hooks[0]: hook.connection: undefined connection 'slack-connection'"), out.stderr
 
 
 def test_apply_refuses_a_bad_file_naming_the_entry(settings, tmp_path) -> None:

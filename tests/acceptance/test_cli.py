@@ -19,8 +19,8 @@ def cli_env(settings):
 def test_db_upgrade_is_idempotent(cli_env) -> None:
     out = run_cli("db", "upgrade", env=cli_env)
     assert out.returncode == 0, out.stderr
-    assert "revision 0001" in out.stdout
-    assert run_cli("db", "current", env=cli_env).stdout.strip() == "0001"
+    assert "revision 0002" in out.stdout
+    assert run_cli("db", "current", env=cli_env).stdout.strip() == "0002"
 
 
 @pytest.mark.parametrize(("args", "message"), [

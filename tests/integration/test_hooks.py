@@ -108,3 +108,23 @@ def test_bad_hooks_are_refused_at_registration(settings, hook, message) -> None:
         taskq.add_hook(job="train", hook=hook)
     assert str(err.value).startswith(message), str(err.value)
     assert [t for t in taskq.list_triggers() if t["kind"] == "hook"] == []
+
+
+def test_presets_template_first_then_the_hooks_own(settings) -> None:
+    from taskq.settings import configure
+
+    configure(settings, presets={"gpu-pool": {"queue": "gpu", "params": {"uuid": "from-gpu"}},
+                                 "viz-pool": {"queue": "viz"}})
+    store = taskq.Client().rt.store
+    template = store.get_job_template("evaluate", "default")
+    assert template is not None
+    store.upsert_job_template(name="evaluate", namespace="default", queue=template["queue"],
+                              task_name=template["task_name"], inputs=template["inputs"],
+                              outputs=template["outputs"], project=None, description=None,
+                              presets=["gpu-pool"])
+    plain = taskq.add_hook(job="train", hook={"hubRef": "evaluate"})
+    assert plain["queue"] == "gpu" and plain["params"] == {"uuid": "from-gpu"}
+    own = taskq.add_hook(job="train", hook={"hubRef": "evaluate", "trigger": "failed",
+                                            "presets": ["viz-pool"],
+                                            "params": {"uuid": "mine"}})
+    assert own["queue"] == "viz" and own["params"] == {"uuid": "mine"}
