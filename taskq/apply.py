@@ -69,9 +69,11 @@ def apply_file(client: Client, path: str) -> list[str]:
         if existing is not None and _same(existing, entry):
             done.append(f"trigger {existing['name']}: unchanged")
             continue
-        if existing is not None:  # replaced: a new id, so its firings start afresh
-            client.delete_trigger(entry["name"], entry.get("namespace"))
         try:
+            if existing is not None:
+                # Check the new entry in full first: a typo never deletes the old trigger.
+                client.add_trigger(**entry, dry_run=True)
+                client.delete_trigger(entry["name"], entry.get("namespace"))
             row = client.add_trigger(**entry)
         except (ValidationError, TypeError) as exc:
             raise ValidationError(f"{where}: {exc}") from None

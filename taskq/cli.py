@@ -242,9 +242,12 @@ def triggers_list(namespace: str | None) -> None:
     table = Table("name", "namespace", "on", "job", "queue", "enabled", "version")
     for t in _client().list_triggers(namespace):
         spec = t["spec"]
-        table.add_row(t["name"], t["namespace"], f"{spec.get('ref')} {','.join(spec['kinds'])}",
-                      t["job"], t["queue"] or "", "yes" if t["enabled"] else "no",
-                      str(t["version"]))
+        if t["kind"] == "hook":
+            on = f"{spec.get('ref')} {spec.get('hook', {}).get('trigger')} (hook)"
+        else:
+            on = f"{spec.get('ref')} {','.join(spec.get('kinds', []))}"
+        table.add_row(t["name"], t["namespace"], on, t["job"], t["queue"] or "",
+                      "yes" if t["enabled"] else "no", str(t["version"]))
     console.print(table)
 
 

@@ -4,6 +4,7 @@ environment; ``taskq.Client(settings)`` is the same API with explicit configurat
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
@@ -17,6 +18,8 @@ from taskq.runtime import Runtime, get_runtime
 from taskq.settings import Settings
 from taskq.store.manager import OutboxItem
 from taskq.templating import TemplateFailure, check_params
+
+log = logging.getLogger(__name__)
 
 
 class ValidationError(ValueError):
@@ -32,12 +35,24 @@ def sync_job_templates(rt: Runtime) -> int:
             name=jd.name, namespace=jd.namespace, queue=jd.queue, task_name=jd.task_name,
             inputs=jd.inputs, outputs=jd.outputs, project=jd.project,
             description=jd.description, presets=jd.presets)
+    global _syncing
     client = Client.__new__(Client)
     client.rt = rt
-    for jd in jobs.values():
-        if jd.hooks:
-            client.set_job_hooks(jd.name, list(jd.hooks), namespace=jd.namespace)
+    _syncing = True
+    try:
+        for jd in jobs.values():
+            try:
+                client.set_job_hooks(jd.name, list(jd.hooks), namespace=jd.namespace)
+            except ValidationError as exc:  # one job's bad hook must not block the others
+                log.error("taskq: hooks of job %r not stored: %s", jd.name, exc)
+    finally:
+        _syncing = False
     return len(jobs)
+
+
+#: Set while job templates are being stored, so a hook that names a job not stored yet
+#: cannot start a second, recursive sync.
+_syncing = False
 
 
 def _job_name(job: Any) -> str:
@@ -75,7 +90,9 @@ class Client:
         template = self.rt.store.find_job_template(job, namespace)
         if template is None and job in ("webhook", "slack"):
             import taskq.notifiers  # noqa: F401  - the built-in notifier jobs
-        if template is None and job in registered_jobs():
+        local = registered_jobs().get(job)
+        if (template is None and local is not None and not _syncing
+                and local.namespace in (namespace, constants.DEFAULT_NAMESPACE)):
             sync_job_templates(self.rt)
             template = self.rt.store.find_job_template(job, namespace)
         if template is None:
@@ -110,7 +127,8 @@ class Client:
                     if isinstance(v, dict) and "default" in v}
         run_params = {**defaults, **(params or {})}
         run_uuid = str(uuid.uuid4())
-        for i, hook in enumerate(hooks or []):
+        checked = [self._check_hook(h, ns) for h in hooks or []]  # all valid, or none stored
+        for i, hook in enumerate(checked):
             self._register_hook(f"runs.{run_uuid}", ns, hook, name=f"{run_uuid}.hook.{i}")
         queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
                                           project=template.get("project"), queue=route.queue,
@@ -162,90 +180,43 @@ class Client:
         ns = self._namespace(namespace)
         job_name = _job_name(job)
         self._template(job_name, ns)
-        spec = self._check_hook(hook, ns)
-        return self._register_hook(f"jobs.{job_name}", ns, spec,
+        spec = self._check_hook(hook, ns, attached_job=job_name)
+        # An unnamed hook gets a readable name; it never silently replaces a different hook
+        # of the same name (give it a `name` to update it in place).
+        return self._register_hook(f"jobs.{job_name}", ns, spec, replace=name is not None,
                                    name=name or f"{job_name}.hook.{spec.hub_ref}."
                                                 f"{spec.trigger}")
 
     def set_job_hooks(self, job: str, hooks: list[Hook | dict[str, Any]],
                       namespace: str = constants.DEFAULT_NAMESPACE) -> None:
         """The hooks a job declares in code, kept in step: added, changed, or removed."""
-        prefix = f"{job}.hooks."
-        wanted = {f"{prefix}{i}": h for i, h in enumerate(hooks)}
-        for name, hook in wanted.items():
-            self._register_hook(f"jobs.{job}", namespace, hook, name=name)
-        for t in self.rt.store.list_triggers(namespace):
-            if t["kind"] == "hook" and t["name"].startswith(prefix) and t["name"] not in wanted:
-                self.rt.store.delete_trigger(t["name"], namespace)
-        self._bump()
+        from taskq import registration
 
-    def _check_hook(self, hook: Hook | dict[str, Any], namespace: str) -> Hook:
-        from pydantic import ValidationError as PydanticError
+        registration.set_job_hooks(self, job, hooks, namespace)
 
-        from taskq.dispatch import validate_inputs
-        from taskq.hooks import apply_presets, split_params
-        from taskq.jobs import JobError
+    def _check_hook(self, hook: Hook | dict[str, Any], namespace: str,
+                    attached_job: str | None = None) -> Hook:
+        from taskq import registration
 
-        try:
-            spec = hook if isinstance(hook, Hook) else Hook.model_validate(hook)
-        except PydanticError as exc:
-            raise ValidationError(_first_error("hook", exc)) from None
-        if spec.namespace is not None and spec.namespace != namespace:
-            raise ValidationError(f"hook.namespace: {spec.namespace!r} differs from the "
-                                  f"namespace of what it is attached to ({namespace!r}); "
-                                  "a hook never crosses namespaces")
-        if spec.connection is not None and spec.connection not in self.settings.connections:
-            known = ", ".join(sorted(self.settings.connections)) or "none configured"
-            raise ValidationError(f"hook.connection: undefined connection "
-                                  f"{spec.connection!r} (known: {known})")
-        target = self._template(spec.hub_ref, namespace)
-        try:
-            # The target job's presets first, then the hook's: the hook's override them.
-            combined = spec.model_copy(update={"presets": (*target.get("presets", ()),
-                                                           *spec.presets)})
-            spec = apply_presets(combined, self.settings.presets)
-        except ValueError as exc:
-            raise ValidationError(str(exc)) from None
-        if spec.queue is not None:
-            try:
-                routing.parse_queue(spec.queue, field="hook.queue", agents=self.settings.agents)
-            except routing.RoutingError as exc:
-                raise ValidationError(str(exc)) from None
-        inputs, _ = split_params(spec.params)
-        literal = {k: v for k, v in inputs.items()
-                   if not (isinstance(v, str) and ("{{" in v or "{%" in v))}
-        declared = target.get("inputs") or {}
-        missing = [n for n, d in declared.items()
-                   if d.get("required") and "default" not in d and n not in inputs]
-        try:
-            check_params(inputs)
-            if missing:
-                raise JobError(f"params.{missing[0]}: job {spec.hub_ref!r} requires it")
-            validate_inputs({"inputs": declared}, {k: None for k in inputs}, job=spec.hub_ref,
-                            check_required=False)
-            validate_inputs({"inputs": declared}, literal, job=spec.hub_ref,
-                            check_required=False)
-        except (TemplateFailure, JobError) as exc:
-            raise ValidationError(f"hook.{exc}") from None
-        return spec
+        return registration.check_hook(self, hook, namespace, attached_job)
 
-    def _register_hook(self, ref: str, namespace: str, hook: Hook | dict[str, Any], *,
-                       name: str) -> dict[str, Any]:
-        spec = self._check_hook(hook, namespace)
-        self.rt.store.upsert_trigger(name=name, namespace=namespace, kind="hook",
-                                     spec={"ref": ref, "hook": spec.spec()}, job=spec.hub_ref,
-                                     params=spec.params, queue=spec.queue)
-        self._bump()
-        row = self.rt.store.get_trigger(name, namespace)
-        assert row is not None
-        return row
+    def _register_hook(self, ref: str, namespace: str, hook: Hook, *, name: str,
+                       replace: bool = True) -> dict[str, Any]:
+        from taskq import registration
+
+        return registration.register_hook(self, ref, namespace, hook, name=name,
+                                          replace=replace)
 
     # -- triggers -------------------------------------------------------------------------
 
     def add_trigger(self, *, name: str, event: EventTrigger | dict[str, Any], job: Any,
                     params: dict[str, Any] | None = None, queue: str | None = None,
-                    namespace: str | None = None, enabled: bool = True) -> dict[str, Any]:
-        """Register an event trigger; it takes effect in running evaluators at once."""
+                    namespace: str | None = None, enabled: bool = True,
+                    dry_run: bool = False) -> dict[str, Any]:
+        """Register an event trigger; it takes effect in running evaluators at once.
+
+        ``dry_run`` validates everything and stores nothing (``taskq apply`` checks a whole
+        entry before replacing the old one)."""
         from pydantic import ValidationError as PydanticError
 
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
@@ -270,6 +241,10 @@ class Client:
             raise ValidationError(str(exc)) from None
         from taskq.store.manager import AlreadyExists
 
+        if dry_run:
+            return {"name": name, "namespace": ns, "kind": "event",
+                    "spec": spec.model_dump(mode="json"), "job": job_name,
+                    "params": params or {}, "queue": queue, "enabled": enabled}
         try:
             row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",
                                             spec=spec.model_dump(mode="json"), job=job_name,

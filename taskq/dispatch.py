@@ -80,6 +80,7 @@ def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
             if skipped:
                 return Plan(None, None, None, skipped)
             inputs, extra_context = hooks.split_params(rule.params)
+            extra_context = render_params(extra_context, context)
             if not rule.hook.disable_defaults:
                 extra_context = {**hooks.default_context(context["run"] or {}),
                                  **extra_context}

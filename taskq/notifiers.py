@@ -62,7 +62,13 @@ def _connection(name: str, kind: str) -> tuple[str, str | None]:
         raise NotifyError(f"connection {name!r}: environment variable "
                           f"{conf.get('url_env')!r} with its URL is not set on this worker")
     secret_env = conf.get("secret_env")
-    return url, os.environ.get(str(secret_env)) if secret_env else None
+    if not secret_env:
+        return url, None
+    secret = os.environ.get(str(secret_env))
+    if not secret:  # configured to sign: never send unsigned instead
+        raise NotifyError(f"connection {name!r}: environment variable {secret_env!r} with its "
+                          "signing secret is not set on this worker")
+    return url, secret
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -88,7 +94,7 @@ def post(url: str, payload: dict[str, Any], *, secret: str | None, connection: s
             last = f"HTTP {resp.status_code}"
             if resp.status_code not in RETRY_STATUSES:
                 break
-        except httpx.HTTPError as exc:  # the URL may hold a token: never echo it
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:  # the URL may hold a token
             last = type(exc).__name__
         if delay is not None:
             time.sleep(delay)

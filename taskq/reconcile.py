@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 WATERMARK = "reconcile.watermark"
 WATERMARK_SETTLE_SECONDS = 120.0
+#: Hooks attached to one run are deleted this long after the run ended.
+RUN_HOOK_RETENTION_SECONDS = 7 * 24 * 3600.0
 
 
 @dataclass(frozen=True)
@@ -91,5 +93,7 @@ def _reconcile(rt: Runtime, batch: int) -> ReconcileResult:
         settled = min(settled, oldest - 1)
     watermark = max(watermark, settled)
     store.set_cursor(WATERMARK, str(watermark))
+    if store.prune_run_hooks(finished_before=store.recent_before(RUN_HOOK_RETENTION_SECONDS)):
+        r.incr(constants.TRIGGERS_VERSION)
     return ReconcileResult(confirmed, reemitted, watermark)
 

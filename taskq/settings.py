@@ -114,6 +114,17 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("agents")
+    @classmethod
+    def _agents_shape(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, conf in value.items():
+            if not isinstance(conf.get("broker_url"), str) or not conf["broker_url"]:
+                raise ValueError(f"agent {name!r} needs a broker_url")
+            queues = conf.get("queues", [])
+            if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
+                raise ValueError(f"agent {name!r}: queues must be a list of queue names")
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -45,10 +45,50 @@ def _bounded_range(*args: int) -> range:
     return r
 
 
+_WIDTH = re.compile(r"\d+")
+
+
+def _check_format_widths(fmt: str) -> None:
+    """``'%099999999d' % 1`` or ``'{:>99999999}'.format(1)``: refuse widths over the cap."""
+    for number in _WIDTH.findall(fmt):
+        if len(number) > 6 or int(number) > MAX_OUTPUT_CHARS:
+            raise TemplateFailure(f"format width {number} exceeds {MAX_OUTPUT_CHARS}")
+
+
+def _bounded_str_call(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    """Size checks for the str methods whose result can dwarf their inputs."""
+    obj = getattr(obj, "__wrapped__", obj)  # Jinja wraps str.format in a sandboxed formatter
+    owner = getattr(obj, "__self__", None)
+    name = getattr(obj, "__name__", "")
+    if not isinstance(owner, str):
+        return
+    if name == "replace" and len(args) >= 2:
+        old, new = str(args[0]), str(args[1])
+        hits = owner.count(old) if old else len(owner) + 1
+        if len(owner) + hits * max(0, len(new) - len(old)) > MAX_OUTPUT_CHARS:
+            raise TemplateFailure("replace would build more than "
+                                  f"{MAX_OUTPUT_CHARS} characters")
+    elif name == "join" and args:
+        items = list(args[0])[: MAX_RANGE + 1]
+        if len(items) > MAX_RANGE:
+            raise TemplateFailure(f"join of more than {MAX_RANGE} items")
+        total = sum(len(str(i)) for i in items) + len(owner) * max(0, len(items) - 1)
+        if total > MAX_OUTPUT_CHARS:
+            raise TemplateFailure(f"join would build more than {MAX_OUTPUT_CHARS} characters")
+    elif name in ("format", "format_map"):
+        _check_format_widths(owner)
+    elif name == "expandtabs":
+        raise TemplateFailure("expandtabs is not allowed in templates")
+
+
 class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    intercepted_binops = frozenset({"*", "**"})
+    intercepted_binops = frozenset({"*", "**", "%"})
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%":
+            if isinstance(left, str):
+                _check_format_widths(left)
+            return left % right
         if operator == "*":
             for seq, n in ((left, right), (right, left)):
                 if (isinstance(seq, str | list | tuple) and isinstance(n, int)
@@ -64,6 +104,7 @@ class _BoundedSandbox(ImmutableSandboxedEnvironment):
 
     def call(self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         _check_int_args(args, kwargs)
+        _bounded_str_call(__obj, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
 
@@ -86,6 +127,50 @@ _env = _BoundedSandbox(undefined=StrictUndefined, autoescape=False)
 _env.globals["range"] = _bounded_range
 _env.globals.pop("lipsum", None)
 _env.filters = {name: _bounded_filter(f) for name, f in _env.filters.items()}
+
+
+def _filter_guard(name: str, check: Any) -> None:
+    inner = _env.filters[name]
+
+    @functools.wraps(inner)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        check(*args, **kwargs)
+        return inner(*args, **kwargs)
+
+    _env.filters[name] = guarded
+
+
+def _plain(args: tuple[Any, ...]) -> list[Any]:
+    """Filter arguments without the eval context Jinja passes to some filters first."""
+    return [a for a in args if not hasattr(a, "environment")]
+
+
+def _replace_check(*args: Any, **kwargs: Any) -> None:
+    values = _plain(args)
+    if len(values) >= 3:
+        _bounded_str_call(str(values[0]).replace, (str(values[1]), str(values[2])), {})
+
+
+def _join_check(*args: Any, **kwargs: Any) -> None:
+    values = _plain(args)
+    seq = values[0] if values else []
+    sep = str(values[1]) if len(values) > 1 else str(kwargs.get("d", ""))
+    _bounded_str_call(sep.join, (list(seq)[: MAX_RANGE + 1],), {})
+
+
+def _indent_check(s: Any, width: Any = 4, *args: Any, **kwargs: Any) -> None:
+    size = len(str(width)) if isinstance(width, str) else int(width)
+    if size * (str(s).count("\n") + 1) + len(str(s)) > MAX_OUTPUT_CHARS:
+        raise TemplateFailure(f"indent would build more than {MAX_OUTPUT_CHARS} characters")
+
+
+def _format_check(value: Any, *args: Any, **kwargs: Any) -> None:
+    _check_format_widths(str(value))
+
+
+for _name, _check in (("replace", _replace_check), ("join", _join_check),
+                      ("indent", _indent_check), ("format", _format_check)):
+    _filter_guard(_name, _check)
 
 
 class _Timeout(Exception):
@@ -178,30 +263,35 @@ def _expression(source: str) -> str:
     return text
 
 
-def _alias_hyphens(expr: str, names: set[str]) -> tuple[str, dict[str, str]]:
+def _alias_hyphens(expr: str, names: set[str] | None) -> tuple[str, dict[str, str]]:
     """Polyaxon writes ``{{ some-io-param == "x" }}``; Jinja would read a subtraction. A
-    hyphenated word that is a known name becomes an alias (outside string literals)."""
+    hyphenated word that is a known name (any, with ``names=None``) becomes an alias,
+    outside string literals."""
     aliases: dict[str, str] = {}
 
     def swap(m: re.Match[str]) -> str:
         word = m.group(1)
-        if word not in names:
+        if names is not None and word not in names:
             return word
-        alias = aliases.setdefault(word, f"__taskq_h{len(aliases)}")
+        alias = aliases.setdefault(word, f"__taskq_hyphenated_{len(aliases)}")
         return alias
 
-    parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr)
+    parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr, flags=re.S)
     out = [p if i % 2 else _HYPHENATED.sub(swap, p) for i, p in enumerate(parts)]
     return "".join(out), aliases
 
 
 def check_condition(source: str, *, field: str = "conditions") -> None:
     """Refuse a condition that does not parse, at registration."""
-    expr, _ = _alias_hyphens(_expression(source), set())
+    expr, _ = _alias_hyphens(_expression(source), None)
     try:
-        _env.compile_expression(re.sub(r"(\w)-(\w)", r"\1_\2", expr))
+        _env.compile_expression(expr)
     except TemplateError as exc:
         raise TemplateFailure(f"{field}: syntax error: {exc}") from None
+
+
+#: Names Jinja binds itself; a run's param or output so named is reached through an alias.
+_RESERVED = ("self", "loop", "caller", "varargs", "kwargs")
 
 
 def evaluate_condition(source: str, context: dict[str, Any], *,
@@ -211,9 +301,17 @@ def evaluate_condition(source: str, context: dict[str, Any], *,
     scope = dict(context)
     for word, alias in aliases.items():
         scope[alias] = context[word]
+    for word in _RESERVED:
+        if word in context:
+            alias = f"__taskq_reserved_{word}"
+            parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr, flags=re.S)
+            expr = "".join(p if i % 2 else re.sub(rf"(?<![\w.]){word}\b", alias, p)
+                           for i, p in enumerate(parts))
+            scope[alias] = context[word]
     try:
         with _time_limit(MAX_SECONDS):
-            value = _env.compile_expression(expr, undefined_to_none=False)(**scope)
+            # One positional mapping: a name such as "self" must not clash with the call.
+            value = _env.compile_expression(expr, undefined_to_none=False)(scope)
     except _Timeout:
         raise TemplateFailure(f"{field}: evaluation took longer than {MAX_SECONDS}s") from None
     except TemplateFailure as exc:

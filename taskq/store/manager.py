@@ -479,7 +479,8 @@ class Store:
         """What each trigger and hook did about this run's events: fired, skipped, error."""
         stmt = (select(Firing, Trigger.name.label("trigger_name"), Trigger.kind)
                 .join(Trigger, Trigger.id == Firing.trigger_id)
-                .where(Firing.dedup_key.like(f"runs.{run_uuid}:%")).order_by(Firing.id))
+                .where(Firing.dedup_key.startswith(f"runs.{run_uuid}:", autoescape=True))
+                .order_by(Firing.id))
         with self.read() as conn:
             return [{"trigger": f.trigger_name, "kind": f.kind, "event_kind": f.event_kind,
                      "outcome": f.outcome, "reason": f.reason, "run_uuid": f.run_uuid,
@@ -496,14 +497,36 @@ class Store:
             except AlreadyExists:
                 return False  # created concurrently by another process: same spec
             return True
-        if (existing["spec"], existing["job"], existing["params"], existing["queue"],
-                existing["kind"]) == (spec, job, params, queue, kind):
+        if existing["kind"] != kind:
+            raise AlreadyExists(f"name: {name!r} is already a trigger of kind "
+                                f"{existing['kind']!r} in namespace {namespace!r}")
+        if (existing["spec"], existing["job"], existing["params"], existing["queue"]) == (
+                spec, job, params, queue):
             return False
         with self.tx() as conn:
             conn.execute(update(Trigger).where(Trigger.id == existing["id"]).values(
                 spec=spec, job=job, params=params, queue=queue, kind=kind,
                 version=Trigger.version + 1, updated_at=utcnow()))
         return True
+
+    def prune_run_hooks(self, *, finished_before: datetime) -> int:
+        """Delete hooks attached to single runs once those runs ended long enough ago, so
+        per-run hooks do not grow the rule set forever. Their firing rows go with them; the
+        hook runs they created stay, with their lineage."""
+        hooks = [t for t in self.list_triggers() if t["kind"] == "hook"
+                 and str((t["spec"] or {}).get("ref", "")).startswith("runs.")]
+        if not hooks:
+            return 0
+        uuids = {t["spec"]["ref"][len("runs."):] for t in hooks}
+        with self.read() as conn:
+            done = {r.uuid for r in conn.execute(select(Run.uuid).where(
+                Run.uuid.in_(uuids), Run.finished_at.is_not(None),
+                Run.finished_at < finished_before))}
+        stale = [t["id"] for t in hooks if t["spec"]["ref"][len("runs."):] in done]
+        if stale:
+            with self.tx() as conn:
+                conn.execute(delete(Trigger).where(Trigger.id.in_(stale)))
+        return len(stale)
 
     def outbox_item(self, run_uuid: str) -> OutboxItem | None:
         stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)

@@ -123,7 +123,9 @@ class Firing(Base):
     """One row per (trigger, dedup key): the uniqueness that makes dispatch exactly-once."""
 
     __tablename__ = "firings"
-    __table_args__ = (UniqueConstraint("trigger_id", "dedup_key", name="uq_firings_trigger_key"),)
+    __table_args__ = (UniqueConstraint("trigger_id", "dedup_key", name="uq_firings_trigger_key"),
+                      # `taskq runs show`: every firing about one run, by key prefix.
+                      Index("ix_firings_dedup_key", "dedup_key"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))

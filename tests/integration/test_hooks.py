@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -90,6 +91,11 @@ def test_unresolvable_hook_is_recorded_with_its_reason(stack, settings, r) -> No
     failed = firings["train.hook.evaluate.succeeded"]
     assert failed["outcome"] == "error" and "'accuracy' is undefined" in failed["reason"]
     assert firings["train.hook.evaluate.done"]["outcome"] == "fired"
+    from tests.conftest import env_for, run_cli
+
+    shown = json.loads(run_cli("runs", "show", run.uuid, env=env_for(settings)).stdout)
+    errors = [f for f in shown["firings"] if f["outcome"] == "error"]
+    assert errors and "'accuracy' is undefined" in errors[0]["reason"]
 
 
 @pytest.mark.parametrize(("hook", "message"), [
@@ -128,3 +134,70 @@ def test_presets_template_first_then_the_hooks_own(settings) -> None:
                                             "presets": ["viz-pool"],
                                             "params": {"uuid": "mine"}})
     assert own["queue"] == "viz" and own["params"] == {"uuid": "mine"}
+
+
+def test_hooks_declared_with_the_job_are_synced_by_workers(stack, settings, tmp_path,
+                                                          r) -> None:
+    """`@taskq.job(hooks=[...])`: a worker importing the module stores the hooks; a final
+    event appended twice still runs the hook once."""
+    from taskq.events import Event
+    from tests.conftest import ROOT, env_for, run_cli
+
+    module = tmp_path / "hooked_jobs.py"
+    module.write_text(
+        "import taskq\n\n"
+        "@taskq.job(queue='train', hooks=[{'hubRef': 'evaluate', 'trigger': 'failed',\n"
+        "                                  'params': {'uuid': '{{ globals.uuid }}'}}])\n"
+        "def fragile() -> None:\n"
+        "    raise RuntimeError('boom')\n")
+    env = {"TASKQ_IMPORTS": "workers.examples,hooked_jobs", "PYTHONPATH": f"{tmp_path}:{ROOT}"}
+    stack.evaluator(wait=False, **env)
+    stack.worker("train", ["train"], wait=False, **env)
+    stack.worker("viz", ["viz"], wait=False, **env)
+    for p in stack.procs:
+        p.wait_ready(90)
+    hook = wait_for(lambda: taskq.Client().get_trigger("fragile.hooks.0"), 20)
+    assert hook["kind"] == "hook" and hook["spec"]["ref"] == "jobs.fragile"
+    run = taskq.submit("fragile")
+    evaluation = wait_for(lambda: next(iter(hook_runs(run.uuid)), None), 30)
+    finished(evaluation.uuid)
+    from sqlalchemy import select
+
+    from taskq.store.models import RunEvent
+
+    with taskq.Client().rt.store.read() as conn:
+        body = conn.execute(select(RunEvent.body).where(
+            RunEvent.run_uuid == run.uuid, RunEvent.status == "failed")).scalar_one()
+    bus = taskq.Client().rt.bus
+    bus.append(Event.model_validate(body))
+    bus.append(Event.model_validate(body))
+    wait_for(lambda: drained(r), 20)
+    time.sleep(0.5)
+    assert len(hook_runs(run.uuid)) == 1
+    shown = json.loads(run_cli("runs", "show", run.uuid, env=env_for(settings, **env)).stdout)
+    assert [f["outcome"] for f in shown["firings"] if f["kind"] == "hook"] == ["fired"]
+
+
+def test_hook_loops_and_silent_overwrites_are_refused(settings) -> None:
+    with pytest.raises(ValidationError, match="leads back to 'train'"):
+        taskq.add_hook(job="train", hook={"hubRef": "train"})
+    taskq.add_hook(job="evaluate", hook={"hubRef": "tensorboard"})
+    with pytest.raises(ValidationError, match="'evaluate' leads back to 'tensorboard'"):
+        taskq.add_hook(job="tensorboard", hook={"hubRef": "evaluate"})
+    taskq.add_hook(job="train", hook={"hubRef": "evaluate", "trigger": "failed"})
+    with pytest.raises(ValidationError, match="a different hook named"):
+        taskq.add_hook(job="train", hook={"hubRef": "evaluate", "trigger": "failed",
+                                          "conditions": "{{ loss > 1 }}"})
+    named = taskq.add_hook(job="train", name="train.hook.evaluate.failed",
+                           hook={"hubRef": "evaluate", "trigger": "failed",
+                                 "conditions": "{{ loss > 1 }}"})
+    assert named["version"] == 2
+
+
+def test_triggers_list_shows_hooks(settings) -> None:
+    from tests.conftest import env_for, run_cli
+
+    taskq.add_hook(job="train", hook={"hubRef": "evaluate", "trigger": "succeeded"})
+    out = run_cli("triggers", "list", env=env_for(settings, COLUMNS="200"))
+    assert out.returncode == 0, out.stderr
+    assert "jobs.train succeeded (hook)" in " ".join(out.stdout.split())

@@ -118,3 +118,16 @@ def test_presets_apply_in_order_and_the_hook_wins() -> None:
     assert hook.params == {"a": 9, "b": 2} and hook.queue == "gpu"
     with pytest.raises(ValueError, match=r"hook\.presets: unknown preset 'nope'"):
         apply_presets(Hook(hub_ref="x", presets=("nope",)), presets)
+
+
+@pytest.mark.parametrize("source", ["{{ loss < 1e-5 }}", "{{ x > 1E-3 }}", "{{ 10-x > 0 }}",
+                                    "{{ 0.2-margin < 1 }}"])
+def test_numbers_with_exponents_and_subtraction_parse(source: str) -> None:
+    from taskq.templating import check_condition
+
+    check_condition(source)
+    assert evaluate_condition(source, {"loss": 1e-6, "x": 1, "margin": 0.1}) in (True, False)
+
+
+def test_a_param_named_self_is_reachable() -> None:
+    assert evaluate_condition("{{ self > 1 }}", {"self": 2})

@@ -207,3 +207,33 @@ def test_nested_loops_are_interrupted() -> None:
     with pytest.raises(TemplateFailure, match="longer than"):
         render(src, {}, field="params.x")
     assert time.monotonic() - started < MAX_SECONDS + 1.0
+
+
+@pytest.mark.parametrize("payload", [
+    "{{ ('%020000000d' % 1) | length > 0 }}",
+    "{{ '{:>20000000}'.format(1) }}",
+    "{{ 'ab'.center(60000).replace('', 'x' * 60000) }}",
+    "{{ 'ab' | replace('', 'x' * 60000) }}",
+    "{{ range(10000) | join('x' * 60000) }}",
+    "{{ ('\\n' * 60000) | indent(60000) }}",
+    "{{ '%-20000000s' | format('x') }}",
+    "{{ 'x\\tx'.expandtabs(60000) }}",
+])
+def test_string_builders_are_bounded_before_they_run(payload: str) -> None:
+    """Formatting widths, replace, join and indent could each build gigabytes in one C
+    call, which no time limit interrupts: they are refused up front."""
+    started = time.monotonic()
+    with pytest.raises(TemplateFailure):
+        render(payload, {}, field="params.x")
+    assert time.monotonic() - started < 0.5
+
+
+@pytest.mark.parametrize(("payload", "expected"), [
+    ("{{ '%05d' % 3 }}", "00003"),
+    ("{{ '{}-{}'.format(1, 2) }}", "1-2"),
+    ("{{ [1, 2] | join(',') }}", "1,2"),
+    ("{{ 'a-b' | replace('-', '+') }}", "a+b"),
+    ("{{ 'x' | indent(2) }}", "x"),
+])
+def test_ordinary_string_building_still_works(payload: str, expected: str) -> None:
+    assert render(payload, {}, field="params.x") == expected
