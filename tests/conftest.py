@@ -38,9 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
     """Pick the test Redis before anything imports taskq.app, so nothing in the test process
     ever falls back to the embedded default in the working directory."""
     explicit = os.environ.get("TASKQ_TEST_REDIS_URL")
+    force_bundled = os.environ.get("TASKQ_TEST_BUNDLED_REDIS") == "1"
     if explicit:
         url = explicit
-    elif _redis_answers(f"redis://127.0.0.1:6379/{TEST_DB_INDEX}"):
+    elif not force_bundled and _redis_answers(f"redis://127.0.0.1:6379/{TEST_DB_INDEX}"):
         url = f"redis://127.0.0.1:6379/{TEST_DB_INDEX}"
     else:
         import tempfile

@@ -201,3 +201,21 @@ def test_triggers_list_shows_hooks(settings) -> None:
     out = run_cli("triggers", "list", env=env_for(settings, COLUMNS="200"))
     assert out.returncode == 0, out.stderr
     assert "jobs.train succeeded (hook)" in " ".join(out.stdout.split())
+
+
+def test_a_hook_never_sees_another_namespace(stack, settings, r) -> None:
+    stack.evaluator(wait=False)
+    stack.worker("train", ["train", "team-a--train"], wait=False)
+    stack.worker("viz", ["viz", "team-a--viz"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    taskq.add_hook(job="train", namespace="team-a",
+                   hook={"hubRef": "evaluate", "params": {"uuid": "{{ globals.uuid }}"}})
+    theirs = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1})
+    mine = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1},
+                        namespace="team-a")
+    evaluation = finished(wait_for(lambda: next(iter(hook_runs(mine.uuid)), None), 30).uuid)
+    finished(theirs.uuid)
+    wait_for(lambda: drained(r), 20)
+    assert evaluation.namespace == "team-a" and evaluation.queue == "team-a--viz"
+    assert hook_runs(theirs.uuid) == []
