@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from taskq import constants, faults, hooks, routing
+from taskq import chaining, constants, faults, hooks, routing
 from taskq.events import RUN_STATUS_PREFIX, Event
 from taskq.jobs import JobError, validate_params
 from taskq.rules import Rule
@@ -46,11 +47,24 @@ def clone_uuid(trigger_id: int, key: str) -> str:
     return str(uuid.uuid5(_RUN_NS, f"{trigger_id}:{key}"))
 
 
-def template_context(rule: Rule, event: Event) -> dict[str, Any]:
-    run = event.payload if event.ref.startswith("runs.") else None
-    ev = event.model_dump(mode="json")
-    context: dict[str, Any] = {"trigger": {"name": rule.name, "event": ev, "run": run},
-                               "event": ev, "run": run}
+def template_context(rule: Rule, event: Event,
+                     events: dict[str, Event] | None = None) -> dict[str, Any]:
+    """What params may template over: ``trigger.name|event|run|events|runs``, and the
+    latest ``event``/``run``; ``globals`` for Polyaxon's spelling; ``fields`` merged from
+    published events."""
+    lineage = chaining.lineage(rule, event, events)
+    latest = lineage["event"]
+    run = lineage["run"]
+    fields: dict[str, Any] = {}
+    for item in reversed(lineage["events"]):
+        fields.update(((item["event"].get("payload") or {}).get("fields")) or {})
+    runs = {item["key"]: item["event"]["payload"] for item in lineage["events"]
+            if item["type"] == "run"}
+    events_by_key = {item["key"]: item["event"] for item in lineage["events"]}
+    context: dict[str, Any] = {
+        "trigger": {"name": rule.name, "event": latest, "run": run, "runs": runs,
+                    "events": events_by_key, "type": lineage["type"]},
+        "event": latest, "run": run, "fields": fields}
     if run is not None:
         context["globals"] = hooks.default_context(run)  # Polyaxon's globals.uuid, ...
     return context
@@ -67,12 +81,15 @@ class Plan:
 def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
                 default_queue: str, key: str,
                 metrics: list[dict[str, Any]] | None = None,
-                agents: dict[str, dict[str, Any]] | None = None) -> Plan:
-    """Pure: what the firing would create, or why it cannot (error) or should not (skipped)."""
+                agents: dict[str, dict[str, Any]] | None = None,
+                events: dict[str, Event] | None = None) -> Plan:
+    """Pure: what the firing would create, or why it cannot (error) or should not (skipped).
+
+    ``events`` are the events of a satisfied join by input key (else just ``event``)."""
     if template is None:
         return Plan(None, None, f"job {rule.job!r} has no template in namespace "
                                 f"{rule.namespace!r} (is a worker importing it running?)")
-    context = template_context(rule, event)
+    context = template_context(rule, event, events)
     extra_context: dict[str, Any] = {}
     try:
         if rule.hook is not None:
@@ -87,7 +104,8 @@ def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
             params = render_params(inputs, context)
             params = validate_inputs(template, params, job=rule.job)
         else:
-            params = render_params(rule.params, context)
+            mapped = chaining.mapped_params(rule, events or {}, event, template)
+            params = {**mapped, **render_params(rule.params, context)}
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
                                 template_queue=template.get("queue"),
                                 default_queue=default_queue, agents=agents)
@@ -96,8 +114,8 @@ def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None,
     defaults = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
                 if isinstance(v, dict) and "default" in v}
     run_uuid = clone_uuid(rule.id, key)
-    trigger_context: dict[str, Any] = {"trigger": rule.name, "event": context["event"],
-                                       "run": context["run"]}
+    trigger_context: dict[str, Any] = {"trigger": rule.name, "kind": rule.kind,
+                                       **chaining.lineage(rule, event, events)}
     if rule.hook is not None:
         trigger_context["hook"] = rule.hook.spec()
         trigger_context["context"] = extra_context
@@ -120,6 +138,33 @@ def validate_inputs(template: dict[str, Any], params: dict[str, Any], *,
     return validate_params(declared, params, job=job, check_required=check_required)
 
 
+#: How a rule of a given kind turns a matched event into a firing. The default (``fire``,
+#: or ``fire_join`` for an AND join) covers event triggers and hooks; a kind with its own
+#: launch semantics registers one with ``firing_strategy``.
+Strategy = Callable[..., "FiringRecord | None"]
+_STRATEGIES: dict[str, Strategy] = {}
+
+
+def firing_strategy(kind: str) -> Callable[[Strategy], Strategy]:
+    def register(fn: Strategy) -> Strategy:
+        _STRATEGIES[kind] = fn
+        return fn
+
+    return register
+
+
+def fire_rule(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
+              published: list[str] | None = None,
+              metrics: list[dict[str, Any]] | None = None) -> FiringRecord | None:
+    """Route a matched (rule, event) to its kind's strategy; None while a join waits."""
+    strategy = _STRATEGIES.get(rule.kind)
+    if strategy is not None:
+        return strategy(rt, rule, event, template, published=published, metrics=metrics)
+    if rule.is_join:
+        return fire_join(rt, rule, event, template, published=published)
+    return fire(rt, rule, event, template, published=published, metrics=metrics)
+
+
 def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
          published: list[str] | None = None,
          metrics: list[dict[str, Any]] | None = None) -> FiringRecord:
@@ -132,15 +177,52 @@ def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
     record = rt.store.record_firing(trigger=trigger, dedup_key=key, event=event, run=plan.run,
                                     outbox=plan.outbox, error=plan.error,
                                     skipped=plan.skipped)
+    deliver(rt, rule, event, record, plan, published)
+    return record
+
+
+def fire_join(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
+              published: list[str] | None = None) -> FiringRecord | None:
+    """Arm the input ``event`` satisfies; fire once every input is armed (in one
+    transaction with the arm, so a crash or a second evaluator cannot fire it twice)."""
+    matched = rule.input_for(event)
+    if matched is None:
+        return None
+    plans: list[Plan] = []
+
+    def planner(events: dict[str, Event]) -> Plan:
+        keys = sorted(e.id for e in events.values())
+        plan = plan_firing(rule, event, template, rt.settings.default_queue,
+                           "join:" + ",".join(keys), agents=rt.settings.agents,
+                           events=events)
+        plans.append(plan)
+        return plan
+
+    record = rt.store.join_and_fire(
+        trigger={"id": rule.id, "name": rule.name}, input_key=matched.key,
+        dedup_key=dedup_key(event), event=event,
+        keys=[i.key for i in rule.all_inputs()],
+        expired_before=chaining.reset_boundary(rule.options.get("reset"), event.timestamp),
+        plan=planner)
+    if record is not None:
+        deliver(rt, rule, event, record, plans[-1] if plans else None, published)
+    return record
+
+
+def deliver(rt: Runtime, rule: Rule, event: Event, record: FiringRecord, plan: Plan | None,
+            published: list[str] | None) -> None:
+    """After the firing committed: publish its run (or the one a first pass left
+    unpublished) and append the run's queued event."""
     faults.crash_point(faults.AFTER_RECORD)
-    if plan.error and record.created:
+    if plan is not None and plan.error and record.created:
         log.warning("taskq: trigger %r did not fire for %s: %s", rule.name, event.id, plan.error)
     if record.outbox_pending and record.run_uuid:
-        if record.created and plan.run and plan.outbox:
+        item: OutboxItem | None
+        if record.created and plan is not None and plan.run and plan.outbox:
             item = OutboxItem(run_uuid=record.run_uuid, params=plan.run["params"], attempts=0,
                               **plan.outbox)
         else:
-            item = rt.store.outbox_item(record.run_uuid)  # type: ignore[assignment]
+            item = rt.store.outbox_item(record.run_uuid)
         sent = item is not None and publish(rt, item, mark=published is None)
         if sent and published is not None and item is not None:
             published.append(item.run_uuid)
@@ -148,7 +230,6 @@ def fire(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
         # After the publish: the worker need not wait for it. Stream order may then differ
         # from commit order; run_events ids are the order of record.
         append_quietly(rt, record.queued_event)
-    return record
 
 
 def append_quietly(rt: Runtime, event: Event) -> None:

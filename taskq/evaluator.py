@@ -10,20 +10,35 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from taskq import constants
+from taskq import chaining, constants
 from taskq.bus import Entry, consumer_name
-from taskq.dispatch import fire
-from taskq.events import EventError
-from taskq.hooks import Hook
-from taskq.rules import EventTrigger, Rule, RuleIndex
+from taskq.dispatch import fire_rule
+from taskq.events import Event, EventError
+from taskq.rules import Rule, RuleIndex, rule_from_row
 
 if TYPE_CHECKING:
     from taskq.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+#: Modules that register trigger kinds (rule builders, firing strategies, event handlers).
+KIND_MODULES = (chaining,)
+
+#: Called with every decoded event after the rules fired (pipelines advance their
+#: operations here). A handler must be idempotent: it may see an event again after a crash
+#: or redelivery. An exception leaves the entry pending, to be evaluated again.
+EventHandler = Callable[["Runtime", Event], None]
+_HANDLERS: list[EventHandler] = []
+
+
+def event_handler(fn: EventHandler) -> EventHandler:
+    if fn not in _HANDLERS:
+        _HANDLERS.append(fn)
+    return fn
 
 #: How often the rule set is re-checked in the database even if no version bump was seen.
 DB_RECHECK_SECONDS = 5.0
@@ -53,20 +68,6 @@ def load_rules(rt: Runtime) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, 
             if found:
                 templates[key] = found
     return RuleIndex(rules), templates
-
-
-def rule_from_row(t: dict[str, Any]) -> Rule:
-    if t["kind"] == "hook":
-        hook = Hook.model_validate(t["spec"]["hook"])
-        event = EventTrigger(ref=t["spec"]["ref"], kinds=hook.kinds())
-        return Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=event,
-                    job=hook.hub_ref, params=hook.params, queue=t["queue"],
-                    version=t["version"], hook=hook)
-    if t["kind"] != "event":
-        raise ValueError(f"unknown trigger kind {t['kind']!r}")
-    return Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
-                event=EventTrigger.model_validate(t["spec"]), job=t["job"],
-                params=t["params"], queue=t["queue"], version=t["version"])
 
 
 @dataclass
@@ -138,12 +139,16 @@ class Evaluator:
             if rule.hook is not None and rule.hook.conditions:
                 run = self.rt.store.get_run(event.payload.get("uuid", ""))
                 metrics = run["metrics"] if run else []
-            record = fire(self.rt, rule, event, template, published=self._unmarked,
-                          metrics=metrics)
+            record = fire_rule(self.rt, rule, event, template, published=self._unmarked,
+                               metrics=metrics)
+            if record is None:
+                continue  # a join still waiting for its other inputs
             if record.created:
                 self.stats.fired += 1
             else:
                 self.stats.duplicates += 1
+        for handler in _HANDLERS:
+            handler(self.rt, event)
         self.stats.processed += 1
         return True
 

@@ -26,6 +26,14 @@ RUN_STATUS_KINDS: frozenset[str] = frozenset(
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
 _NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
 _REF_RE = re.compile(rf"^(runs|jobs|models|datasets|events)\.({_NAME_RE})$")
+#: Trigger side only: ``jobs.*``, ``models.*``, ``datasets.*``, ``events.*`` match every
+#: entity of that family (filters narrow them); events always name one entity.
+_WILDCARD_RE = re.compile(r"^(jobs|models|datasets|events)\.\*$")
+WILDCARD = "*"
+
+#: An event published by user code, the CLI or the HTTP endpoint: ref ``events.<name>``,
+#: payload ``{"name": ..., "fields": {...}}``.
+CUSTOM_EVENT_KIND = "custom_event"
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
@@ -63,6 +71,18 @@ def validate_ref(ref: str) -> str:
         except ValueError:
             raise EventError(f"ref {ref!r} is malformed: {name!r} is not a run uuid") from None
     return ref
+
+
+def validate_trigger_ref(ref: str) -> str:
+    """What a trigger may listen to: a ref, or a whole family (``models.*``)."""
+    if isinstance(ref, str) and _WILDCARD_RE.match(ref):
+        return ref
+    return validate_ref(ref)
+
+
+def family_wildcard(ref: str) -> str:
+    """``models.m1`` -> ``models.*``: the index key of a family-wide trigger."""
+    return f"{ref.partition('.')[0]}.{WILDCARD}"
 
 
 def validate_namespace(namespace: str) -> str:
@@ -152,6 +172,15 @@ def new_event_id() -> str:
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def custom_event(name: str, fields: dict[str, Any] | None = None, *,
+                 namespace: str = constants.DEFAULT_NAMESPACE, event_id: str | None = None,
+                 source: str | None = None) -> Event:
+    """An external event. ``fields`` is the payload users map onto job params."""
+    return Event(id=event_id or new_event_id(), kind=CUSTOM_EVENT_KIND, ref=f"events.{name}",
+                 namespace=namespace, timestamp=now(),
+                 payload={"name": name, "fields": dict(fields or {}), "source": source})
 
 
 def run_status_event(

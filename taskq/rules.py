@@ -8,16 +8,17 @@ event grows with the rules that match it, not with the number of rules stored.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taskq.events import Event, validate_kind, validate_ref
+from taskq.events import Event, family_wildcard, validate_kind, validate_trigger_ref
 from taskq.hooks import Hook
 
 KindRefKey = tuple[str, str, str]
+Mode = Literal["all", "any"]
 
 
 class EventTrigger(BaseModel):
@@ -38,7 +39,7 @@ class EventTrigger(BaseModel):
         if v.startswith("{{") and v.endswith("}}"):
             # Polyaxon's docstring spells refs as "{{ ops.x }}"; accept the braces.
             v = v[2:-2].strip()
-        return validate_ref(v)
+        return validate_trigger_ref(v)
 
     @field_validator("kinds", mode="before")
     @classmethod
@@ -48,6 +49,37 @@ class EventTrigger(BaseModel):
         if not isinstance(v, list | tuple):
             raise ValueError(f"must be a list of event kinds, got {type(v).__name__}")
         return tuple(dict.fromkeys(validate_kind(k) for k in v))
+
+
+def lookup_refs(event: Event) -> tuple[str, ...]:
+    """Every trigger ref that can address ``event``: its own, its job's, and the family's."""
+    refs = event.match_refs()
+    wildcard = "jobs.*" if event.ref.startswith("runs.") else family_wildcard(event.ref)
+    return (*refs, wildcard)
+
+
+class EventFilter(Protocol):
+    """A pure predicate narrowing what an input's (kind, ref) key already matched: tags,
+    name patterns, projects, metric thresholds. Must not do I/O."""
+
+    def accepts(self, event: Event) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing a rule listens to. A rule with several inputs and mode ``all`` fires once
+    each input has seen an event (an AND join); with mode ``any``, on each of them."""
+
+    key: str  # how current.trigger[key] names it: the upstream job or the event name
+    namespace: str  # where the events come from (may differ from the rule's, if allowed)
+    event: EventTrigger
+    filter: EventFilter | None = field(default=None, compare=False)
+
+    def accepts(self, event: Event) -> bool:
+        return (event.namespace == self.namespace
+                and bool(set(event.match_kinds()) & set(self.event.kinds))
+                and self.event.ref in lookup_refs(event)
+                and (self.filter is None or self.filter.accepts(event)))
 
 
 @dataclass(frozen=True)
@@ -64,9 +96,68 @@ class Rule:
     version: int = 1
     #: Set for hooks: the status filter is in ``event``; conditions and context are here.
     hook: Hook | None = field(default=None, compare=False)
+    #: The stored trigger kind (event, hook, or a kind registered with ``rule_builder``).
+    kind: str = "event"
+    #: Empty means one input: ``event`` in the rule's own namespace.
+    inputs: tuple[Input, ...] = field(default=(), compare=False)
+    mode: Mode = "any"
+    #: Kind-specific settings the planner reads (param mappings, reset, launch options).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    filter: EventFilter | None = field(default=None, compare=False)
+
+    def all_inputs(self) -> tuple[Input, ...]:
+        return self.inputs or (Input(key=self.event.ref.partition(".")[2],
+                                     namespace=self.namespace, event=self.event,
+                                     filter=self.filter),)
 
     def index_keys(self) -> list[KindRefKey]:
-        return [(self.namespace, kind, self.event.ref) for kind in self.event.kinds]
+        return [(i.namespace, kind, i.event.ref) for i in self.all_inputs()
+                for kind in i.event.kinds]
+
+    def input_for(self, event: Event) -> Input | None:
+        """The input this event satisfies (filters applied), or None."""
+        return next((i for i in self.all_inputs() if i.accepts(event)), None)
+
+    @property
+    def is_join(self) -> bool:
+        return self.mode == "all" and len(self.all_inputs()) > 1
+
+
+RuleBuilder = Callable[[dict[str, Any]], Rule]
+_BUILDERS: dict[str, RuleBuilder] = {}
+
+
+def rule_builder(kind: str) -> Callable[[RuleBuilder], RuleBuilder]:
+    """Register how a stored trigger of ``kind`` becomes a Rule (one module per kind)."""
+
+    def register(fn: RuleBuilder) -> RuleBuilder:
+        _BUILDERS[kind] = fn
+        return fn
+
+    return register
+
+
+def rule_from_row(t: dict[str, Any]) -> Rule:
+    builder = _BUILDERS.get(t["kind"])
+    if builder is None:
+        raise ValueError(f"unknown trigger kind {t['kind']!r}")
+    return builder(t)
+
+
+@rule_builder("event")
+def _event_rule(t: dict[str, Any]) -> Rule:
+    return Rule(id=t["id"], name=t["name"], namespace=t["namespace"],
+                event=EventTrigger.model_validate(t["spec"]), job=t["job"],
+                params=t["params"], queue=t["queue"], version=t["version"])
+
+
+@rule_builder("hook")
+def _hook_rule(t: dict[str, Any]) -> Rule:
+    hook = Hook.model_validate(t["spec"]["hook"])
+    event = EventTrigger(ref=t["spec"]["ref"], kinds=hook.kinds())
+    return Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=event,
+                job=hook.hub_ref, params=hook.params, queue=t["queue"],
+                version=t["version"], hook=hook, kind="hook")
 
 
 class RuleIndex:
@@ -85,10 +176,15 @@ class RuleIndex:
         return self._count
 
     def match(self, event: Event) -> list[Rule]:
-        """Rules that fire for ``event``, each once, in a stable order (by rule id)."""
+        """Rules that fire for ``event``, each once, in a stable order (by rule id).
+
+        Family-wide refs (``models.*``) are one more key per event; their filters then
+        decide, so the cost still follows the rules of that family, not all rules."""
         found: dict[int, Rule] = {}
+        refs = lookup_refs(event)
         for kind in event.match_kinds():
-            for ref in event.match_refs():
+            for ref in refs:
                 for rule in self._by_key.get((event.namespace, kind, ref), ()):
-                    found.setdefault(rule.id, rule)
+                    if rule.id not in found and rule.input_for(event) is not None:
+                        found[rule.id] = rule
         return [found[k] for k in sorted(found)]

@@ -80,14 +80,17 @@ class Run(Base):
 
 
 class RunEvent(Base):
-    """Every committed status change, in commit order: the source of truth behind the stream."""
+    """Every committed event, in commit order: the source of truth behind the stream.
+
+    Run-status changes carry their run's uuid; published events and registry changes
+    (models, datasets) have none."""
 
     __tablename__ = "run_events"
     __table_args__ = (Index("ix_run_events_unconfirmed", "confirmed", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    run_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    run_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
     kind: Mapped[str] = mapped_column(String(128))
     status: Mapped[str | None] = mapped_column(String(32))
     previous_status: Mapped[str | None] = mapped_column(String(32))
@@ -165,3 +168,31 @@ class Cursor(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(String(256))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class JoinArm(Base):
+    """One event an AND-join trigger has seen and not yet used: the partially satisfied
+    state of ``trigger_on_finish=[a, b]`` / ``trigger_on=[x, y]``, kept in SQL so it
+    survives restarts. Unique per (trigger, dedup key): a redelivered event arms once."""
+
+    __tablename__ = "join_arms"
+    __table_args__ = (UniqueConstraint("trigger_id", "dedup_key", name="uq_join_arms_key"),
+                      Index("ix_join_arms_state", "trigger_id", "state", "id"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
+    input_key: Mapped[str] = mapped_column(String(256))
+    dedup_key: Mapped[str] = mapped_column(String(256))
+    event_id: Mapped[str] = mapped_column(String(64))
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: armed | consumed (by ``firing_id``) | expired (by the trigger's reset)
+    state: Mapped[str] = mapped_column(String(16))
+    firing_id: Mapped[int | None] = mapped_column(BigId)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# -- pipelines (migration 0004) ----------------------------------------------------------
+
+
+# -- registries: models, datasets, polling (migration 0005) ------------------------------

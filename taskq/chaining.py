@@ -1,0 +1,321 @@
+"""Job chaining and external events (Metaflow's ``@trigger_on_finish`` and ``@trigger``).
+
+Pure: specs, the rules they become, the lineage a cloned run records, payload fields mapped
+to params, and the reset window. The I/O (arming a join in SQL) is in
+:mod:`taskq.store.joins`; the firing in :mod:`taskq.dispatch`.
+
+A finish trigger listens to ``run_status_succeeded`` of each upstream job; an event trigger
+to ``custom_event`` of ``events.<name>``. Several inputs are joined with ``mode``: ``all``
+(AND, the default: one new event on every input, the latest per input wins) or ``any``
+(OR: every event fires). A ``reset`` drops partially satisfied state, like Argo Events'
+conditionsReset: a number of seconds (events older than that, counted back from the newest,
+no longer count), or a cron string (events before its most recent tick no longer count).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from taskq.events import (
+    CUSTOM_EVENT_KIND,
+    RUN_STATUS_PREFIX,
+    Event,
+    EventError,
+    status_kind,
+    validate_namespace,
+)
+from taskq.jobs import JobError
+from taskq.lifecycle import Status
+from taskq.rules import EventTrigger, Input, Rule, rule_builder
+
+FINISH = "finish"
+EVENTS = "events"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+# -- specs: what users write --------------------------------------------------------------
+
+
+class Upstream(BaseModel):
+    """One job whose successful runs a finish trigger waits for."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    job: str = Field(min_length=1, max_length=128)
+    #: Another namespace's job; allowed only where ``watch_namespaces`` grants it.
+    namespace: str | None = None
+
+    @field_validator("job")
+    @classmethod
+    def _job(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"job name {v!r} is malformed (letters, digits, '_', '.', '-')")
+        return v
+
+
+class EventInput(BaseModel):
+    """One published event an event trigger waits for, and which payload fields become
+    which params (``{param: field}``; a list means same-named fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    parameters: dict[str, str] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(f"event name {v!r} is malformed (letters, digits, '_', '.', '-')")
+        return v
+
+    @field_validator("parameters", mode="before")
+    @classmethod
+    def _parameters(cls, v: Any) -> Any:
+        if isinstance(v, list | tuple):
+            out: dict[str, str] = {}
+            for item in v:
+                param, field = (item, item) if isinstance(item, str) else tuple(item)
+                if param in out:
+                    raise ValueError(f"param {param!r} is mapped twice")
+                out[param] = field
+            return out
+        return v
+
+    @field_validator("parameters")
+    @classmethod
+    def _fields(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for param, field in (v or {}).items():
+            if not _FIELD.match(field):
+                raise ValueError(f"field {field!r} for param {param!r} is malformed")
+        return v
+
+
+Reset = float | str | None
+
+
+class JoinSpec(BaseModel):
+    """What a finish or event trigger stores (``triggers.spec``)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    inputs: tuple[dict[str, Any], ...] = Field(min_length=1)
+    mode: Literal["all", "any"] = "all"
+    reset: float | str | None = None
+    #: input key -> {param: payload field}
+    parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
+
+    @field_validator("reset")
+    @classmethod
+    def _reset(cls, v: Reset) -> Reset:
+        check_reset(v)
+        return v
+
+    @model_validator(mode="after")
+    def _keys_unique(self) -> JoinSpec:
+        keys = [i["key"] for i in self.inputs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"inputs: {sorted({k for k in keys if keys.count(k) > 1})[0]!r} "
+                             "is listed twice")
+        return self
+
+
+def parse_upstream(value: Any, own_namespace: str) -> Upstream:
+    """``"training"``, ``"other-ns.training"`` (a namespace prefix: namespaces have no
+    dots) or ``{"job": ..., "namespace": ...}``."""
+    if isinstance(value, Upstream):
+        return value
+    if isinstance(value, str):
+        head, dot, tail = value.partition(".")
+        if dot and tail:
+            try:
+                validate_namespace(head)
+                return Upstream(job=tail, namespace=head)
+            except EventError:
+                pass
+        return Upstream(job=value)
+    if isinstance(value, dict):
+        if "name" in value and "job" not in value:
+            value = {"job": value["name"], **{k: v for k, v in value.items() if k != "name"}}
+        return Upstream.model_validate(value)
+    raise ValueError(f"expected a job name or a mapping, got {type(value).__name__}")
+
+
+def parse_event(value: Any) -> EventInput:
+    if isinstance(value, EventInput):
+        return value
+    if isinstance(value, str):
+        return EventInput(name=value)
+    if isinstance(value, dict):
+        return EventInput.model_validate(value)
+    raise ValueError(f"expected an event name or a mapping, got {type(value).__name__}")
+
+
+def finish_spec(upstream: list[Upstream], *, namespace: str, mode: str, reset: Reset
+                ) -> JoinSpec:
+    inputs = []
+    for u in upstream:
+        ns = u.namespace or namespace
+        key = u.job if ns == namespace else f"{ns}.{u.job}"
+        inputs.append({"key": key, "namespace": ns, "ref": f"jobs.{u.job}",
+                       "kinds": [status_kind(Status.SUCCEEDED)]})
+    return JoinSpec(inputs=tuple(inputs), mode=mode, reset=reset)  # type: ignore[arg-type]
+
+
+def events_spec(events: list[EventInput], *, namespace: str, mode: str, reset: Reset
+                ) -> JoinSpec:
+    inputs = tuple({"key": e.name, "namespace": namespace, "ref": f"events.{e.name}",
+                    "kinds": [CUSTOM_EVENT_KIND]} for e in events)
+    params = {e.name: dict(e.parameters) for e in events if e.parameters is not None}
+    return JoinSpec(inputs=inputs, mode=mode, reset=reset,  # type: ignore[arg-type]
+                    parameters=params)
+
+
+def check_mapping(spec: JoinSpec, declared: dict[str, Any], job: str) -> None:
+    """Mapped params must be inputs the target job declares (refused at registration)."""
+    for key, mapping in spec.parameters.items():
+        for param in mapping:
+            if param not in declared:
+                raise JobError(f"trigger_on.{key}.parameters.{param}: job {job!r} has no "
+                               f"input {param!r}")
+
+
+# -- rules --------------------------------------------------------------------------------
+
+
+@rule_builder(FINISH)
+@rule_builder(EVENTS)
+def _join_rule(t: dict[str, Any]) -> Rule:
+    spec = JoinSpec.model_validate(t["spec"])
+    inputs = tuple(Input(key=i["key"], namespace=i["namespace"],
+                         event=EventTrigger(ref=i["ref"], kinds=i["kinds"]))
+                   for i in spec.inputs)
+    return Rule(id=t["id"], name=t["name"], namespace=t["namespace"], event=inputs[0].event,
+                job=t["job"], params=t["params"], queue=t["queue"], version=t["version"],
+                kind=t["kind"], inputs=inputs, mode=spec.mode,
+                options={"reset": spec.reset, "parameters": spec.parameters})
+
+
+# -- lineage: what the cloned run records and current.trigger reads ----------------------
+
+
+def event_type(event: Event) -> str:
+    return "run" if event.kind.startswith(RUN_STATUS_PREFIX) else "event"
+
+
+def trigger_type(rule: Rule, events: list[Event]) -> str:
+    """Metaflow's names: RUN, MANY-RUNS (AND), ONE-OF-RUNS (OR), EVENT, MANY-EVENTS,
+    ONE-OF-EVENTS; MIXED for an AND of runs and events (Metaflow cannot express one)."""
+    kinds = {event_type(e) for e in events}
+    if len(kinds) > 1:
+        return "MIXED"
+    base = "RUN" if kinds == {"run"} else "EVENT"
+    if len(rule.all_inputs()) == 1:
+        return base
+    return f"MANY-{base}S" if rule.mode == "all" else f"ONE-OF-{base}S"
+
+
+def lineage(rule: Rule, event: Event, events: dict[str, Event] | None = None
+            ) -> dict[str, Any]:
+    """``type``, the latest ``event`` and ``run``, and every ``events`` item (key, type,
+    event), newest first."""
+    if not events:
+        matched = rule.input_for(event)
+        events = {matched.key if matched else event.ref.partition(".")[2]: event}
+    items = sorted(events.items(), key=lambda kv: kv[1].timestamp, reverse=True)
+    dumped: list[dict[str, Any]] = [
+        {"key": k, "type": event_type(e), "event": e.model_dump(mode="json")}
+        for k, e in items]
+    latest_run = next((d["event"]["payload"] for d in dumped if d["type"] == "run"), None)
+    return {"type": trigger_type(rule, [e for _, e in items]), "event": dumped[0]["event"],
+            "run": latest_run, "events": dumped}
+
+
+def mapped_params(rule: Rule, events: dict[str, Event], event: Event,
+                  template: dict[str, Any]) -> dict[str, Any]:
+    """Payload fields of published events as params: the trigger's mapping, else every
+    field named like a declared input. A missing field falls back to the input's default;
+    a required input without one makes the firing an error with that reason."""
+    if not events:
+        matched = rule.input_for(event)
+        events = {matched.key: event} if matched else {}
+    declared: dict[str, Any] = template.get("inputs") or {}
+    mappings: dict[str, dict[str, str]] = rule.options.get("parameters") or {}
+    out: dict[str, Any] = {}
+    for key, ev in events.items():
+        if ev.kind != CUSTOM_EVENT_KIND:
+            continue
+        fields = (ev.payload.get("fields") or {}) if isinstance(ev.payload, dict) else {}
+        mapping = mappings.get(key)
+        if mapping is None:
+            mapping = {name: name for name in declared if name in fields}
+        for param, field in mapping.items():
+            if field in fields:
+                out[param] = fields[field]
+                continue
+            decl = declared.get(param) or {}
+            if decl.get("required") and "default" not in decl:
+                raise JobError(f"params.{param}: event {key!r} has no field {field!r} and "
+                               f"job {rule.job!r} has no default for it")
+    return out
+
+
+# -- reset windows ------------------------------------------------------------------------
+
+
+def check_reset(reset: Reset) -> None:
+    if reset is None:
+        return
+    if isinstance(reset, bool) or not isinstance(reset, int | float | str):
+        raise ValueError("reset: seconds (a number) or a cron string")
+    if isinstance(reset, int | float):
+        if reset <= 0:
+            raise ValueError("reset: must be a positive number of seconds")
+        return
+    _crontab(reset)
+
+
+def _crontab(expr: str) -> Any:
+    from celery.schedules import crontab
+
+    parts = expr.split()
+    if len(parts) != 5:
+        raise ValueError(f"reset: {expr!r} is not a cron string (five fields: minute hour "
+                         "day-of-month month day-of-week)")
+    minute, hour, dom, month, dow = parts
+    try:
+        return crontab(minute=minute, hour=hour, day_of_month=dom, month_of_year=month,
+                       day_of_week=dow)
+    except Exception as exc:  # celery raises ValueError or its own ParseException
+        raise ValueError(f"reset: {expr!r} is not a valid cron string: {exc}") from None
+
+
+def reset_boundary(reset: Reset, at: datetime) -> datetime | None:
+    """Events before this instant no longer count towards a join (None: no reset)."""
+    if reset is None:
+        return None
+    if isinstance(reset, int | float):
+        return at - timedelta(seconds=float(reset))
+    return previous_tick(_crontab(reset), at)
+
+
+def previous_tick(cron: Any, at: datetime) -> datetime | None:
+    """The latest instant <= ``at`` (UTC, minute precision) the cron expression names.
+    Day-of-month and day-of-week must both match, as in Celery's crontab."""
+    day = at.replace(second=0, microsecond=0)
+    for back in range(0, 366 * 5):
+        d = day - timedelta(days=back)
+        if (d.month not in cron.month_of_year or d.day not in cron.day_of_month
+                or d.isoweekday() % 7 not in cron.day_of_week):
+            continue
+        hours = [h for h in sorted(cron.hour, reverse=True) if back or h <= at.hour]
+        for h in hours:
+            minutes = [m for m in sorted(cron.minute, reverse=True)
+                       if back or h < at.hour or m <= at.minute]
+            if minutes:
+                return d.replace(hour=h, minute=minutes[0])
+    return None

@@ -1,0 +1,242 @@
+"""The store's foundation: engine, transactions, and the write primitives that several
+parts of the store share (a run with its queued event and outbox row, an event row, a
+firing). Public methods live in :mod:`taskq.store.manager` and its mixins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+
+from taskq import events as ev
+from taskq.lifecycle import Status
+from taskq.store.engine import get_engine
+from taskq.store.models import Firing, Outbox, Run, RunEvent
+
+
+class NotFound(LookupError):
+    pass
+
+
+class AlreadyExists(ValueError):
+    pass
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    # SQLite hands back naive datetimes; everything taskq stores is UTC.
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    value = _aware(value)
+    return value.isoformat() if value else None
+
+
+# Hot paths (status transitions, firings, the outbox) use Core tables, not ORM entities: the
+# ORM's bulk-insert machinery costs about a millisecond per statement, which is the whole
+# latency budget of a firing.
+RUNS = cast(Table, Run.__table__)
+RUN_EVENTS = cast(Table, RunEvent.__table__)
+FIRINGS = cast(Table, Firing.__table__)
+OUTBOX = cast(Table, Outbox.__table__)
+
+RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
+    "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
+    "outputs", "trigger_name", "attempts", "created_at", "started_at", "finished_at"))
+
+
+def run_summary(row: Any) -> dict[str, Any]:
+    """The run as it travels in events and reaches templates: JSON-safe, no metrics blob."""
+    m = row._mapping
+    started, finished, created = (_aware(m["started_at"]), _aware(m["finished_at"]),
+                                  _aware(m["created_at"]))
+    duration = (finished - started).total_seconds() if started and finished else None
+    return {
+        "uuid": m["uuid"], "job": m["job"], "project": m["project"],
+        "namespace": m["namespace"], "status": m["status"], "reason": m["status_reason"],
+        "queue": m["queue"], "params": m["params"] or {}, "outputs": m["outputs"] or {},
+        "trigger": m["trigger_name"], "attempts": m["attempts"],
+        "created_at": _iso(created), "started_at": _iso(started),
+        "finished_at": _iso(finished), "duration": duration,
+    }
+
+
+@dataclass(frozen=True)
+class Transition:
+    run: dict[str, Any]
+    event: ev.Event
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    firing_id: int
+    run_uuid: str | None
+    created: bool  # False: this (trigger, key) had already fired
+    outbox_pending: bool
+    queued_event: ev.Event | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    run_uuid: str
+    task_name: str
+    queue: str
+    agent: str
+    params: dict[str, Any]
+    attempts: int
+
+
+
+class StoreBase:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine: Engine = get_engine(url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction: on SQLite it does not take the write lock."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(taskq_read_only=True)
+            with conn.begin():
+                yield conn
+
+    def _insert_ignore(self, table: Any) -> Any:
+        mod = postgresql if self.dialect == "postgresql" else sqlite
+        return mod.insert(table)
+
+    def _for_update(self, stmt: Any) -> Any:
+        return stmt.with_for_update() if self.dialect == "postgresql" else stmt
+
+    def _insert_run(self, conn: Connection, *, uuid: str, job: str, namespace: str,
+                    project: str | None, queue: str, params: dict[str, Any],
+                    tags: Sequence[str] = (), trigger: dict[str, Any] | None = None,
+                    firing_id: int | None = None, event_ids: Sequence[str] = (),
+                    trigger_context: dict[str, Any] | None = None) -> ev.Event:
+        """Insert a run that goes out through the outbox, hence already ``queued``.
+
+        The outbox row committed in the same transaction guarantees the Celery publish, so
+        the run is queued from this commit on; recording it here (not in after_task_publish)
+        keeps a write, and its row lock, off the path to the worker's start.
+        """
+        now = utcnow()
+        status = Status.QUEUED.value
+        conn.execute(insert(RUNS), dict(
+            uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
+            status=status, status_reason=None, params=params, outputs={}, metrics=[],
+            tags=list(tags), celery_task_id=uuid,
+            trigger_id=trigger["id"] if trigger else None,
+            trigger_name=trigger["name"] if trigger else None,
+            firing_id=firing_id, event_ids=list(event_ids), trigger_context=trigger_context,
+            attempts=0, created_at=now, updated_at=now, started_at=None, finished_at=None,
+        ))
+        summary = {
+            "uuid": uuid, "job": job, "project": project, "namespace": namespace,
+            "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
+            "trigger": trigger["name"] if trigger else None, "attempts": 0,
+            "created_at": now.isoformat(), "started_at": None, "finished_at": None,
+            "duration": None, "previous_status": Status.CREATED.value,
+        }
+        event = ev.run_status_event(event_id=ev.new_event_id(), run=summary,
+                                    status=Status.QUEUED, timestamp=now)
+        self._insert_event(conn, event, previous=Status.CREATED.value)
+        return event
+
+    def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
+                      ignore_duplicate: bool = False) -> bool:
+        is_run = event.ref.startswith("runs.") and event.kind.startswith(ev.RUN_STATUS_PREFIX)
+        values = dict(
+            event_id=event.id, run_uuid=event.payload.get("uuid") if is_run else None,
+            kind=event.kind, status=event.payload.get("status") if is_run else None,
+            previous_status=previous, namespace=event.namespace,
+            body=event.model_dump(mode="json"), created_at=event.timestamp, confirmed=False)
+        if not ignore_duplicate:
+            conn.execute(insert(RUN_EVENTS), values)
+            return True
+        stmt = self._insert_ignore(RUN_EVENTS).on_conflict_do_nothing(
+            index_elements=["event_id"]).returning(RUN_EVENTS.c.id)
+        return conn.execute(stmt, values).scalar() is not None
+
+    def _record_firing_in(self, conn: Connection, *, trigger: dict[str, Any], dedup_key: str,
+                          event: ev.Event, run: dict[str, Any] | None,
+                          outbox: dict[str, Any] | None, error: str | None = None,
+                          skipped: str | None = None,
+                          event_ids: Sequence[str] | None = None) -> FiringRecord:
+        """The firing row (unique per trigger + dedup key), and with it the cloned run and
+        its outbox row, inside the caller's transaction. A repeat returns the first."""
+        firing_id = conn.execute(
+            self._insert_ignore(FIRINGS)
+            .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
+            .returning(FIRINGS.c.id),
+            dict(trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
+                 event_kind=event.kind, run_uuid=run["uuid"] if run else None,
+                 outcome="error" if error else "skipped" if skipped else "fired",
+                 reason=error or skipped, created_at=utcnow())).scalar()
+        if firing_id is None:
+            existing = conn.execute(select(FIRINGS.c.id, FIRINGS.c.run_uuid).where(
+                FIRINGS.c.trigger_id == trigger["id"], FIRINGS.c.dedup_key == dedup_key)).one()
+            pending = existing.run_uuid is not None and conn.execute(
+                select(OUTBOX.c.id).where(OUTBOX.c.run_uuid == existing.run_uuid,
+                                          OUTBOX.c.published.is_(False))).first() is not None
+            return FiringRecord(existing.id, existing.run_uuid, False, pending)
+        queued = None
+        if run is not None and outbox is not None:
+            queued = self._insert_run(conn, firing_id=firing_id, trigger=trigger,
+                                      event_ids=list(event_ids or [event.id]), **run)
+            self._insert_outbox(conn, run_uuid=run["uuid"], **outbox)
+        return FiringRecord(firing_id, run["uuid"] if run else None, True, run is not None,
+                            queued)
+
+    def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
+                       agent: str) -> None:
+        conn.execute(insert(OUTBOX), dict(
+            run_uuid=run_uuid, task_name=task_name, queue=queue, agent=agent,
+            published=False, attempts=0, last_error=None, created_at=utcnow(),
+            published_at=None))
+
+    def recent_before(self, seconds: float) -> datetime:
+        return utcnow() - timedelta(seconds=seconds)
+
+
+def _run_dict(r: Any) -> dict[str, Any]:
+    return {
+        "uuid": r.uuid, "job": r.job, "project": r.project, "namespace": r.namespace,
+        "status": r.status, "reason": r.status_reason, "queue": r.queue,
+        "params": r.params or {}, "outputs": r.outputs or {}, "metrics": r.metrics or [],
+        "tags": r.tags or [], "celery_task_id": r.celery_task_id,
+        "trigger": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
+        "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
+        "attempts": r.attempts, "created_at": _iso(r.created_at),
+        "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
+    }
+
+
+def _trigger_dict(t: Any) -> dict[str, Any]:
+    return {"id": t.id, "name": t.name, "namespace": t.namespace, "kind": t.kind,
+            "spec": t.spec, "job": t.job, "params": t.params or {}, "queue": t.queue,
+            "enabled": t.enabled, "version": t.version, "created_at": _iso(t.created_at)}
+
+
+def _outbox_item(row: Any) -> OutboxItem:
+    return OutboxItem(run_uuid=row.run_uuid, task_name=row.task_name, queue=row.queue,
+                      agent=row.agent, params=row.params or {}, attempts=row.attempts)
