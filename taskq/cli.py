@@ -168,7 +168,7 @@ def runs() -> None:
 def _runs_table(rows: list[Any]) -> Table:
     table = Table("uuid", "job", "status", "queue", "trigger", "created", "reason")
     for r in rows:
-        table.add_row(r.uuid, r.job, r.status.value, r.queue, r.trigger or "",
+        table.add_row(r.uuid, r.job, r.status.value, r.queue, r.trigger_name or "",
                       (r.created_at or "")[:19], (r.reason or "")[:60])
     return table
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from taskq import constants, routing
 from taskq.events import EventError, validate_namespace
 from taskq.hooks import Hook
 from taskq.jobs import registered_jobs
-from taskq.records import RunRecord, run_record
+from taskq.records import RunRecord, loader, run_record
 from taskq.rules import EventTrigger
 from taskq.runtime import Runtime, get_runtime
 from taskq.settings import Settings
@@ -138,19 +139,24 @@ class Client:
         publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template["task_name"],
                                     queue=route.queue, agent=route.agent, params=run_params,
                                     attempts=0))
-        run = run_record(self.rt.store.get_run(run_uuid))
+        run = self.get_run(run_uuid)
         assert run is not None
         return run
 
     def get_run(self, run_uuid: str) -> RunRecord | None:
-        return run_record(self.rt.store.get_run(str(run_uuid)))
+        return self._load(str(run_uuid))
+
+    @property
+    def _load(self) -> Callable[[str], RunRecord | None]:
+        return loader(self.rt.store.get_run)
 
     def list_runs(self, *, job: Any = None, namespace: str | None = None,
                   status: str | None = None, trigger: str | None = None,
                   limit: int = 50) -> list[RunRecord]:
         rows = self.rt.store.list_runs(job=_job_name(job) if job else None, namespace=namespace,
                                        status=status, trigger=trigger, limit=limit)
-        return [RunRecord.model_validate(r) for r in rows]
+        load = self._load
+        return [r for r in (run_record(row, load) for row in rows) if r is not None]
 
     def stop_run(self, run_uuid: str, reason: str = "stopped by user") -> bool:
         """Stop a run: a pending one is marked stopped at once and never starts; a running

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from taskq.lineage import Trigger
+
 FLUSH_EVERY = 1.0
 
 
@@ -25,14 +27,6 @@ class RunInfo:
     name: str
     params: dict[str, Any]
 
-
-@dataclass(frozen=True)
-class TriggerInfo:
-    """What started this run: the trigger's name, the event, and the upstream run if any."""
-
-    name: str
-    event: dict[str, Any]
-    run: dict[str, Any] | None
 
 
 @dataclass
@@ -45,7 +39,7 @@ class RunContext:
     metrics: list[dict[str, Any]] = field(default_factory=list)
     _flushed: int = 0
     _last_flush: float = field(default_factory=time.monotonic)
-    _trigger: TriggerInfo | bool | None = False
+    _trigger: Trigger | bool | None = False
     _context: dict[str, Any] | None = None
 
     def unflushed_metrics(self) -> list[dict[str, Any]]:
@@ -97,16 +91,19 @@ class Current:
         return RunInfo(uuid=ctx.uuid, name=ctx.job, params=dict(ctx.params))
 
     @property
-    def trigger(self) -> TriggerInfo | None:
+    def trigger(self) -> Trigger | None:
+        """What started this run (None for a run started by hand): ``.event``, ``.events``,
+        ``.run``, ``.runs``, ``.data``, ``.type``, and ``trigger[name]``."""
         ctx = self._ctx()
         if ctx._trigger is False:
+            from taskq.records import loader
             from taskq.runtime import get_runtime
 
-            row = get_runtime().store.get_run(ctx.uuid)
+            store = get_runtime().store
+            row = store.get_run(ctx.uuid)
             tc = (row or {}).get("trigger_context")
-            ctx._trigger = (TriggerInfo(name=tc["trigger"], event=tc["event"], run=tc.get("run"))
-                            if tc else None)
-        return ctx._trigger if isinstance(ctx._trigger, TriggerInfo) else None
+            ctx._trigger = Trigger(tc, loader(store.get_run)) if tc else None
+        return ctx._trigger if isinstance(ctx._trigger, Trigger) else None
 
     @property
     def context(self) -> dict[str, Any]:

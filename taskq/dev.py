@@ -65,8 +65,8 @@ def _view(client: Any, events: list[str], train_uuid: str) -> Group:
     table = Table("job", "uuid", "status", "queue", "trigger", "started", "finished",
                   title="runs")
     for r in client.list_runs(limit=8):
-        mark = "[bold]" if r.uuid == train_uuid or r.trigger == TRIGGER else ""
-        table.add_row(f"{mark}{r.job}", r.uuid[:8], r.status.value, r.queue, r.trigger or "",
+        mark = "[bold]" if r.uuid == train_uuid or r.trigger_name == TRIGGER else ""
+        table.add_row(f"{mark}{r.job}", r.uuid[:8], r.status.value, r.queue, r.trigger_name or "",
                       (r.started_at or "")[11:23], (r.finished_at or "")[11:23])
     ev_table = Table("events (newest last)", title="stream")
     for line in events[-10:]:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from taskq.lifecycle import FINAL, Status
+from taskq.lineage import Data, Trigger
 
 
 class RunRecord(BaseModel):
@@ -24,7 +26,8 @@ class RunRecord(BaseModel):
     metrics: list[dict[str, Any]]
     tags: list[str]
     celery_task_id: str | None
-    trigger: str | None
+    #: The trigger or hook that created this run (None for a run started by hand).
+    trigger_name: str | None
     trigger_id: int | None
     firing_id: int | None
     event_ids: list[str]
@@ -34,6 +37,8 @@ class RunRecord(BaseModel):
     started_at: str | None
     finished_at: str | None
 
+    _load_run: Callable[[str], RunRecord | None] | None = PrivateAttr(default=None)
+
     @property
     def done(self) -> bool:
         return self.status in FINAL
@@ -42,6 +47,44 @@ class RunRecord(BaseModel):
     def name(self) -> str:
         return self.job
 
+    @property
+    def trigger(self) -> Trigger | None:
+        """What started this run, like ``taskq.current.trigger`` inside it; chains walk:
+        ``run.trigger.run.trigger.run``."""
+        if not self.trigger_context:
+            return None
+        return Trigger(self.trigger_context, self._loader())
 
-def run_record(row: dict[str, Any] | None) -> RunRecord | None:
-    return RunRecord.model_validate(row) if row is not None else None
+    @property
+    def data(self) -> Data:
+        """This run's outputs as attributes (``run.data.model``)."""
+        outputs = self.outputs
+        return Data(self.uuid, lambda: outputs)
+
+    def _loader(self) -> Callable[[str], RunRecord | None]:
+        if self._load_run is not None:
+            return self._load_run
+        from taskq.runtime import get_runtime
+
+        store = get_runtime().store
+        return loader(store.get_run)
+
+
+def loader(get_row: Callable[[str], dict[str, Any] | None]
+           ) -> Callable[[str], RunRecord | None]:
+    """Loads runs through ``get_row`` and hands the same loader to each, so a chain of
+    triggers is walked with the store (and settings) it started from."""
+
+    def load(uuid: str) -> RunRecord | None:
+        return run_record(get_row(uuid), load)
+
+    return load
+
+
+def run_record(row: dict[str, Any] | None,
+               load: Callable[[str], RunRecord | None] | None = None) -> RunRecord | None:
+    if row is None:
+        return None
+    record = RunRecord.model_validate(row)
+    record._load_run = load
+    return record

@@ -50,7 +50,7 @@ def tensorboard(uuid: str = "", seconds: float = 0.2) -> str:
     """Pretend to serve a Tensorboard for the training run ``uuid``."""
     _mark("tensorboard")
     trig = current.trigger
-    source = trig.run["uuid"] if trig and trig.run else uuid
+    source = trig.run.uuid if trig and trig.run else uuid
     time.sleep(float(seconds))
     current.set_output("url", f"http://tensorboard.local/{source}")
     return source

@@ -224,7 +224,7 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "status": r.status, "reason": r.status_reason, "queue": r.queue,
         "params": r.params or {}, "outputs": r.outputs or {}, "metrics": r.metrics or [],
         "tags": r.tags or [], "celery_task_id": r.celery_task_id,
-        "trigger": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
+        "trigger_name": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
         "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
         "attempts": r.attempts, "created_at": _iso(r.created_at),
         "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),

@@ -73,7 +73,7 @@ def test_hook_statuses_and_run_scoped_hooks(stack, settings, r) -> None:
     time.sleep(0.5)
     assert hook_runs(ok.uuid) == []
     assert len(hook_runs(broken.uuid)) == 1
-    assert [h.trigger for h in hook_runs(only_this.uuid)] == [f"{only_this.uuid}.hook.0"]
+    assert [h.trigger_name for h in hook_runs(only_this.uuid)] == [f"{only_this.uuid}.hook.0"]
 
 
 def test_unresolvable_hook_is_recorded_with_its_reason(stack, settings, r) -> None:

@@ -45,7 +45,7 @@ def test_tensorboard_starts_while_train_runs(stack, settings) -> None:
     assert board.started_at < train.finished_at
     assert board.params["uuid"] == train.uuid
     # Lineage: which trigger, which event.
-    assert board.trigger == "tb-on-running" and board.trigger_id == trig["id"]
+    assert board.trigger_name == "tb-on-running" and board.trigger_id == trig["id"]
     running_event = [e for e in taskq.Client().rt.store.run_events(train.uuid)
                      if e["status"] == "running"]
     assert board.event_ids == [running_event[0]["event_id"]]

@@ -1,0 +1,197 @@
+"""What started a run, as ``taskq.current.trigger`` and ``RunRecord.trigger`` show it.
+
+Built from the lineage the firing recorded with the run (``runs.trigger_context``), so it
+reads the same inside the job, from the client, and for a run started with ``taskq run
+--trigger`` to test locally. Upstream runs are loaded from the database only when asked for,
+and their outputs (``.data``) only when an attribute is read: Metaflow documents ``.data``
+and ``.type`` but never shipped them; here they work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from taskq.records import RunRecord
+
+RunLoader = Callable[[str], "RunRecord | None"]
+
+
+@dataclass(frozen=True)
+class TriggerEvent:
+    """One triggering event: ``name`` is the upstream job (``type`` "run") or the published
+    event's name (``type`` "event")."""
+
+    name: str
+    timestamp: datetime
+    type: str
+    id: str
+    kind: str
+    payload: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def fields(self) -> dict[str, Any]:
+        """A published event's payload fields (empty for a run)."""
+        return dict(self.payload.get("fields") or {}) if self.type == "event" else {}
+
+    @property
+    def run_uuid(self) -> str | None:
+        return self.payload.get("uuid") if self.type == "run" else None
+
+
+class Data:
+    """A run's outputs as attributes (``trigger.data.model``), read on first access."""
+
+    def __init__(self, uuid: str, load: Callable[[], dict[str, Any]]) -> None:
+        self._uuid = uuid
+        self._load = load
+        self._outputs: dict[str, Any] | None = None
+
+    def _all(self) -> dict[str, Any]:
+        if self._outputs is None:
+            self._outputs = dict(self._load())
+        return self._outputs
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        outputs = self._all()
+        if name not in outputs:
+            known = ", ".join(sorted(outputs)) or "none"
+            raise AttributeError(f"run {self._uuid} has no output {name!r} (outputs: {known})")
+        return outputs[name]
+
+    def __getitem__(self, name: str) -> Any:
+        return self._all()[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._all()
+
+    def keys(self) -> list[str]:
+        return list(self._all())
+
+    def __repr__(self) -> str:
+        return f"Data(run={self._uuid})"
+
+
+class Trigger:
+    """Metaflow's ``current.trigger``: ``event``/``events``, ``run``/``runs``, ``data``,
+    ``type``, and ``trigger[key]`` by upstream job name or event name."""
+
+    def __init__(self, context: dict[str, Any], load_run: RunLoader) -> None:
+        self._context = context
+        self._load_run = load_run
+        self._runs: dict[str, RunRecord | None] = {}
+        items = context.get("events") or [
+            {"key": _key_of(context.get("event") or {}), "type": _type_of(context),
+             "event": context.get("event") or {}}]
+        self._events = [_event(item) for item in items]
+
+    # -- what started it -------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The trigger's (or hook's) name; ``local`` for ``taskq run --trigger``."""
+        return str(self._context.get("trigger") or "")
+
+    @property
+    def type(self) -> str:
+        return str(self._context.get("type") or ("RUN" if self.run_events else "EVENT"))
+
+    @property
+    def events(self) -> list[TriggerEvent]:
+        """Every triggering event, newest first."""
+        return list(self._events)
+
+    @property
+    def event(self) -> TriggerEvent | None:
+        """The newest triggering event (the only one, unless a join fired)."""
+        return self._events[0] if self._events else None
+
+    @property
+    def run_events(self) -> list[TriggerEvent]:
+        return [e for e in self._events if e.type == "run"]
+
+    @property
+    def runs(self) -> list[RunRecord]:
+        """The triggering runs, newest first (each loaded when first asked for)."""
+        return [r for r in (self._run(e) for e in self.run_events) if r is not None]
+
+    @property
+    def run(self) -> RunRecord | None:
+        """The newest triggering run, or None if only published events started this one."""
+        first = next(iter(self.run_events), None)
+        return self._run(first) if first else None
+
+    @property
+    def data(self) -> Data | None:
+        """Shorthand for ``trigger.run.data``: the upstream run's outputs, loaded lazily."""
+        first = next(iter(self.run_events), None)
+        if first is None or first.run_uuid is None:
+            return None
+
+        def load() -> dict[str, Any]:
+            run = self._run(first)
+            return run.outputs if run is not None else {}  # a deleted run has none
+
+        return Data(first.run_uuid, load)
+
+    @property
+    def hook(self) -> dict[str, Any] | None:
+        return self._context.get("hook")
+
+    # -- by name ---------------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        """A triggering run by its job's name, else a triggering event by its name."""
+        for e in self._events:
+            if e.type == "run" and (e.name == key or e.payload.get("job") == key):
+                run = self._run(e)
+                if run is not None:
+                    return run
+        for e in self._events:
+            if e.type == "event" and e.name == key:
+                return e
+        raise KeyError(f"no triggering run or event named {key!r} "
+                       f"(have: {', '.join(e.name for e in self._events) or 'none'})")
+
+    def __contains__(self, key: object) -> bool:
+        return any(e.name == key or e.payload.get("job") == key for e in self._events)
+
+    def __iter__(self) -> Iterator[TriggerEvent]:
+        return iter(self._events)
+
+    def __repr__(self) -> str:
+        return f"Trigger(name={self.name!r}, type={self.type}, events={len(self._events)})"
+
+    def _run(self, e: TriggerEvent) -> RunRecord | None:
+        uuid = e.run_uuid
+        if uuid is None:
+            return None
+        if uuid not in self._runs:
+            self._runs[uuid] = self._load_run(uuid)
+        return self._runs[uuid]
+
+
+def _type_of(context: dict[str, Any]) -> str:
+    kind = str((context.get("event") or {}).get("kind") or "")
+    return "run" if kind.startswith("run_status_") else "event"
+
+
+def _key_of(event: dict[str, Any]) -> str:
+    payload = event.get("payload") or {}
+    return str(payload.get("job") or payload.get("name") or event.get("ref", "")
+               .partition(".")[2])
+
+
+def _event(item: dict[str, Any]) -> TriggerEvent:
+    body = item.get("event") or {}
+    ts = body.get("timestamp")
+    when = datetime.fromisoformat(ts) if isinstance(ts, str) else ts
+    return TriggerEvent(name=str(item.get("key") or _key_of(body)),
+                        timestamp=when or datetime.min, type=str(item.get("type") or "event"),
+                        id=str(body.get("id") or ""), kind=str(body.get("kind") or ""),
+                        payload=dict(body.get("payload") or {}))
