@@ -160,6 +160,41 @@ def submit_cmd(job: str, params: tuple[str, ...], queue: str | None,
     console.print(f"run [bold]{run.uuid}[/] of {run.job} on queue {run.queue}: {run.status}")
 
 
+@main.command("run")
+@click.argument("job", required=False)
+@click.option("-f", "--file", "path", type=click.Path(dir_okay=False),
+              help="a pipeline YAML (kind: component, run: {kind: dag, ...})")
+@click.option("--param", "-p", "params", multiple=True, help="KEY=VALUE (JSON values parsed)")
+@click.option("--trigger", "triggers", multiple=True,
+              help="run as if triggered: JOB/RUN-UUID, an event name, or an event as JSON "
+                   "'{\"name\": ..., \"fields\": {...}}' (repeatable)")
+@click.option("--namespace")
+@friendly
+def run_cmd(job: str | None, path: str | None, params: tuple[str, ...],
+            triggers: tuple[str, ...], namespace: str | None) -> None:
+    """Run JOB here, in this process, as if triggered (for testing), or start the pipeline
+    in FILE."""
+    _import_jobs()
+    if path:
+        if job or triggers:
+            raise CliError("give either JOB (with --trigger) or -f FILE, not both",
+                           "`taskq run --help` shows both forms")
+        from taskq.pipelines.cli import run_file
+
+        run_file(path, _kv(params, "param"), namespace)
+        return
+    if not job:
+        raise CliError("nothing to run", "give a JOB, or -f PIPELINE.yaml")
+    from taskq.local import run_locally
+
+    run = run_locally(_client(), job, params=_kv(params, "param"), triggers=list(triggers),
+                      namespace=namespace)
+    console.print(f"run [bold]{run.uuid}[/] of {run.job}: {run.status}"
+                  + (f" ({run.reason})" if run.reason else ""), highlight=False)
+    if run.status.value != "succeeded":
+        sys.exit(1)
+
+
 @main.group()
 def runs() -> None:
     """Inspect runs."""

@@ -1,0 +1,2 @@
+"""DAG pipelines shaped like a Polyaxonfile (``kind: dag``): operations, dependencies,
+trigger policies, events and conditions."""
