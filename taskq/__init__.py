@@ -16,8 +16,8 @@ from taskq.settings import Settings
 
 __all__ = [
     "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
-    "ValidationError", "add_hook", "add_trigger", "current", "get_run", "job", "list_runs",
-    "list_triggers", "submit",
+    "ValidationError", "add_event_trigger", "add_finish_trigger", "add_hook", "add_trigger",
+    "current", "get_run", "job", "list_runs", "list_triggers", "publish_event", "submit",
 ]
 
 
@@ -48,3 +48,17 @@ def add_hook(**kwargs: Any) -> dict[str, Any]:
 
 def list_triggers(namespace: str | None = None) -> list[dict[str, Any]]:
     return _client().list_triggers(namespace)
+
+
+def add_finish_trigger(**kwargs: Any) -> dict[str, Any]:
+    return _client().add_finish_trigger(**kwargs)
+
+
+def add_event_trigger(**kwargs: Any) -> dict[str, Any]:
+    return _client().add_event_trigger(**kwargs)
+
+
+def publish_event(name: str, payload: dict[str, Any] | None = None,
+                  namespace: str | None = None, event_id: str | None = None) -> str:
+    """Publish an external event (``trigger_on=[name]`` jobs start); returns its id."""
+    return _client().publish_event(name, payload, namespace=namespace, event_id=event_id)

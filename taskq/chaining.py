@@ -34,6 +34,7 @@ from taskq.rules import EventTrigger, Input, Rule, rule_builder
 
 FINISH = "finish"
 EVENTS = "events"
+JOIN = "join"  # finish and events together (an AND across runs and published events)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
@@ -155,24 +156,82 @@ def parse_event(value: Any) -> EventInput:
     raise ValueError(f"expected an event name or a mapping, got {type(value).__name__}")
 
 
-def finish_spec(upstream: list[Upstream], *, namespace: str, mode: str, reset: Reset
-                ) -> JoinSpec:
+def _as_list(value: Any, what: str) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str | dict | Upstream | EventInput):
+        return [value]
+    if isinstance(value, list | tuple):
+        return list(value)
+    raise ValueError(f"{what}: expected a name or a list of names, got {type(value).__name__}")
+
+
+def _first(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        msg = str(first["msg"]).removeprefix("Value error, ")
+        return f"{loc}: {msg}" if loc else msg
+    return str(exc)
+
+
+def parse(namespace: str, on_finish: Any, on: Any, mode: Any = "all", reset: Reset = None
+          ) -> tuple[list[Upstream], list[EventInput], str, Reset]:
+    """Check what a user wrote; errors name the argument and the item."""
+    if mode not in ("all", "any"):
+        raise ValueError(f"mode: {mode!r} is not 'all' (AND) or 'any' (OR)")
+    check_reset(reset)
+    upstream, events = [], []
+    for i, item in enumerate(_as_list(on_finish, "trigger_on_finish")):
+        try:
+            upstream.append(parse_upstream(item, namespace))
+        except ValueError as exc:
+            raise ValueError(f"trigger_on_finish[{i}]: {_first(exc)}") from None
+    for i, item in enumerate(_as_list(on, "trigger_on")):
+        try:
+            events.append(parse_event(item))
+        except ValueError as exc:
+            raise ValueError(f"trigger_on[{i}]: {_first(exc)}") from None
+    if not upstream and not events:
+        raise ValueError("trigger_on_finish / trigger_on: name at least one job or event")
+    return upstream, events, mode, reset
+
+
+def declared(namespace: str, on_finish: Any, on: Any, options: dict[str, Any]
+             ) -> dict[str, Any]:
+    """``@taskq.job(trigger_on_finish=..., trigger_on=..., trigger_options=...)``, checked."""
+    unknown = sorted(set(options) - {"mode", "reset"})
+    if unknown:
+        raise ValueError(f"trigger_options: unknown option {unknown[0]!r} (known: mode, reset)")
+    try:
+        upstream, events, mode, reset = parse(namespace, on_finish, on,
+                                              options.get("mode", "all"), options.get("reset"))
+    except ValueError as exc:
+        msg = str(exc)
+        raise ValueError(msg if msg.startswith("trigger_") else f"trigger_options.{msg}"
+                         ) from None
+    return {"upstream": [u.model_dump() for u in upstream],
+            "events": [e.model_dump() for e in events], "mode": mode, "reset": reset}
+
+
+def build_spec(namespace: str, upstream: list[Upstream], events: list[EventInput], *,
+               mode: str, reset: Reset) -> tuple[str, JoinSpec]:
+    """The stored kind (finish, events, or join for both) and spec."""
     inputs = []
     for u in upstream:
         ns = u.namespace or namespace
         key = u.job if ns == namespace else f"{ns}.{u.job}"
         inputs.append({"key": key, "namespace": ns, "ref": f"jobs.{u.job}",
                        "kinds": [status_kind(Status.SUCCEEDED)]})
-    return JoinSpec(inputs=tuple(inputs), mode=mode, reset=reset)  # type: ignore[arg-type]
-
-
-def events_spec(events: list[EventInput], *, namespace: str, mode: str, reset: Reset
-                ) -> JoinSpec:
-    inputs = tuple({"key": e.name, "namespace": namespace, "ref": f"events.{e.name}",
-                    "kinds": [CUSTOM_EVENT_KIND]} for e in events)
+    for e in events:
+        inputs.append({"key": e.name, "namespace": namespace, "ref": f"events.{e.name}",
+                       "kinds": [CUSTOM_EVENT_KIND]})
     params = {e.name: dict(e.parameters) for e in events if e.parameters is not None}
-    return JoinSpec(inputs=inputs, mode=mode, reset=reset,  # type: ignore[arg-type]
+    kind = JOIN if upstream and events else FINISH if upstream else EVENTS
+    spec = JoinSpec(inputs=tuple(inputs), mode=mode, reset=reset,  # type: ignore[arg-type]
                     parameters=params)
+    return kind, spec
 
 
 def check_mapping(spec: JoinSpec, declared: dict[str, Any], job: str) -> None:
@@ -189,6 +248,7 @@ def check_mapping(spec: JoinSpec, declared: dict[str, Any], job: str) -> None:
 
 @rule_builder(FINISH)
 @rule_builder(EVENTS)
+@rule_builder(JOIN)
 def _join_rule(t: dict[str, Any]) -> Rule:
     spec = JoinSpec.model_validate(t["spec"])
     inputs = tuple(Input(key=i["key"], namespace=i["namespace"],

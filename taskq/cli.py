@@ -279,6 +279,11 @@ def triggers_list(namespace: str | None) -> None:
         spec = t["spec"]
         if t["kind"] == "hook":
             on = f"{spec.get('ref')} {spec.get('hook', {}).get('trigger')} (hook)"
+        elif "inputs" in spec:
+            joiner = " and " if spec.get("mode") == "all" else " or "
+            on = joiner.join(i["ref"] if i["namespace"] == t["namespace"]
+                             else f"{i['namespace']}/{i['ref']}" for i in spec["inputs"])
+            on += f" ({t['kind']})"
         else:
             on = f"{spec.get('ref')} {','.join(spec.get('kinds', []))}"
         table.add_row(t["name"], t["namespace"], on, t["job"], t["queue"] or "",
@@ -354,6 +359,42 @@ def events_tail(count: int, from_start: bool) -> None:
                               f"{event.ref} ns={event.namespace}", highlight=False)
             if count and seen >= count:
                 return
+
+
+@events.command("publish")
+@click.argument("name")
+@click.option("--field", "-f", "fields", multiple=True, help="KEY=VALUE (JSON values parsed)")
+@click.option("--namespace")
+@click.option("--id", "event_id", help="an id of yours: publishing it again is one event")
+@friendly
+def events_publish(name: str, fields: tuple[str, ...], namespace: str | None,
+                   event_id: str | None) -> None:
+    """Publish event NAME: jobs with trigger_on=[NAME] start."""
+    event = _client().publish_event(name, _kv(fields, "field"), namespace=namespace,
+                                    event_id=event_id)
+    console.print(f"published [bold]{name}[/] ({event})", highlight=False)
+
+
+@events.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8085, show_default=True, type=int)
+@friendly
+def events_serve(host: str, port: int) -> None:
+    """HTTP endpoint for outside systems: POST /events or /events/NAME (authenticated)."""
+    from taskq.server import AuthConfig, serve
+
+    settings = get_settings()
+    token, secret = settings.events_token, settings.events_hmac_secret
+    try:
+        auth = AuthConfig(token.get_secret_value() if token else None,
+                          secret.get_secret_value() if secret else None)
+    except ValueError as exc:
+        raise CliError(str(exc), "export TASKQ_EVENTS_TOKEN=<a long random string>") from None
+    client = _client()
+    client.rt.store  # noqa: B018  - fail here, not on the first request, if the DB is wrong
+    console.print(f"taskq events: listening on http://{host}:{port} (POST /events, "
+                  "/events/<name>; GET /openapi.json)", highlight=False)
+    serve(client, auth, host, port)
 
 
 @events.command("dead")

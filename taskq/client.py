@@ -30,6 +30,8 @@ class ValidationError(ValueError):
 def sync_job_templates(rt: Runtime) -> int:
     """Store the templates of every job this process has imported (upsert by name), then
     the hooks declared with ``@taskq.job(hooks=[...])``."""
+    from taskq import registration
+
     jobs = registered_jobs()
     for jd in jobs.values():
         rt.store.upsert_job_template(
@@ -46,6 +48,10 @@ def sync_job_templates(rt: Runtime) -> int:
                 client.set_job_hooks(jd.name, list(jd.hooks), namespace=jd.namespace)
             except ValidationError as exc:  # one job's bad hook must not block the others
                 log.error("taskq: hooks of job %r not stored: %s", jd.name, exc)
+            try:
+                registration.set_job_triggers(client, jd.name, jd.triggers, jd.namespace)
+            except ValidationError as exc:
+                log.error("taskq: trigger of job %r not stored: %s", jd.name, exc)
     finally:
         _syncing = False
     return len(jobs)
@@ -260,6 +266,47 @@ class Client:
         self._bump()
         return row
 
+    def add_finish_trigger(self, *, name: str, job: Any, upstream: Any, mode: str = "all",
+                           reset: float | str | None = None,
+                           params: dict[str, Any] | None = None, queue: str | None = None,
+                           namespace: str | None = None) -> dict[str, Any]:
+        """Run ``job`` when ``upstream`` jobs succeed (Metaflow's ``@trigger_on_finish``):
+        with several and mode "all", once each has a new successful run; "any": on each."""
+        from taskq import registration
+
+        return registration.add_chaining_trigger(
+            self, name=name, job=_job_name(job), on_finish=upstream, mode=mode, reset=reset,
+            params=params, queue=queue, namespace=namespace)
+
+    def add_event_trigger(self, *, name: str, job: Any, events: Any, mode: str = "all",
+                          reset: float | str | None = None,
+                          params: dict[str, Any] | None = None, queue: str | None = None,
+                          namespace: str | None = None) -> dict[str, Any]:
+        """Run ``job`` when events are published (Metaflow's ``@trigger``); each event is a
+        name or ``{"name": ..., "parameters": {param: field}}``."""
+        from taskq import registration
+
+        return registration.add_chaining_trigger(
+            self, name=name, job=_job_name(job), on=events, mode=mode, reset=reset,
+            params=params, queue=queue, namespace=namespace)
+
+    def publish_event(self, name: str, payload: dict[str, Any] | None = None,
+                      namespace: str | None = None, event_id: str | None = None) -> str:
+        """Publish an external event; returns its id. With ``event_id`` a retried publish
+        is the same event, evaluated once."""
+        from taskq import external
+
+        ns = self._namespace(namespace)
+        try:
+            return external.publish(self.rt, name, payload, namespace=ns, event_id=event_id,
+                                    source="python").id
+        except external.EventInputError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def job(self, name: Any, namespace: str | None = None) -> JobView:
+        """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""
+        return JobView(self, _job_name(name), self._namespace(namespace))
+
     def _bump(self) -> None:
         try:
             self.rt.redis.incr(constants.TRIGGERS_VERSION)
@@ -270,7 +317,12 @@ class Client:
         return self.rt.store.list_triggers(namespace)
 
     def get_trigger(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        return self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        row = self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        if row is not None and (row["spec"] or {}).get("mode") == "all" and len(
+                (row["spec"] or {}).get("inputs", [])) > 1:
+            # An AND join explains itself: which inputs have an event waiting.
+            row["waiting"] = self.rt.store.join_state(row["id"])
+        return row
 
     def firings(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
         trig = self.get_trigger(name, namespace)
@@ -289,6 +341,23 @@ class Client:
     def delete_trigger(self, name: str, namespace: str | None = None) -> None:
         self.rt.store.delete_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
         self._bump()
+
+
+class JobView:
+    """Runs of one job, newest first."""
+
+    def __init__(self, client: Client, name: str, namespace: str) -> None:
+        self.client, self.name, self.namespace = client, name, namespace
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        return self.client.list_runs(job=self.name, namespace=self.namespace, limit=limit)
+
+    @property
+    def latest_run(self) -> RunRecord | None:
+        return next(iter(self.runs(limit=1)), None)
+
+    def __repr__(self) -> str:
+        return f"JobView({self.name!r}, namespace={self.namespace!r})"
 
 
 def _first_error(field: str, exc: Exception) -> str:

@@ -18,6 +18,7 @@ from taskq import chaining, constants
 from taskq.bus import Entry, consumer_name
 from taskq.dispatch import fire_rule
 from taskq.events import Event, EventError
+from taskq.local import is_local
 from taskq.rules import Rule, RuleIndex, rule_from_row
 
 if TYPE_CHECKING:
@@ -127,7 +128,7 @@ class Evaluator:
                        f"last error: {self.stats.last_error}")
             self.stats.dead_lettered += 1
             return False
-        for rule in self.index.match(event):
+        for rule in ([] if is_local(event) else self.index.match(event)):
             template = self.templates.get((rule.namespace, rule.job))
             if template is None:  # registered after the rules were loaded
                 template = self.rt.store.find_job_template(rule.job, rule.namespace)

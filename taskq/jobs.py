@@ -41,6 +41,9 @@ class JobDef:
     hooks: tuple[Any, ...] = ()
     #: Preset names applied to any hook that runs this job, before the hook's own presets.
     presets: tuple[str, ...] = ()
+    #: ``trigger_on_finish`` / ``trigger_on`` as declared (checked at import; stored as the
+    #: trigger ``<job>.trigger`` whenever a worker or client syncs its jobs).
+    triggers: dict[str, Any] | None = None
 
     @property
     def task_name(self) -> str:
@@ -85,9 +88,18 @@ def job(
     project: str | None = None,
     hooks: list[Any] | None = None,
     presets: list[str] | None = None,
+    trigger_on_finish: str | list[Any] | None = None,
+    trigger_on: str | list[Any] | None = None,
+    trigger_options: dict[str, Any] | None = None,
     **celery_options: Any,
 ) -> Any:
-    """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works)."""
+    """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works).
+
+    ``trigger_on_finish`` (job names) and ``trigger_on`` (event names, or
+    ``{"name": ..., "parameters": {param: field}}``) start this job when those jobs succeed
+    or those events are published; ``trigger_options`` takes ``mode`` ("all", the default,
+    or "any") and ``reset`` (seconds or a cron string), as Metaflow's ``options``.
+    """
 
     def register(func: Callable[..., Any]) -> Any:
         from taskq.app import app
@@ -101,7 +113,9 @@ def job(
                     outputs=_normalise_io(outputs, "outputs", job_name),
                     description=(func.__doc__ or "").strip() or None,
                     hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])),
-                    presets=tuple(presets or ()))
+                    presets=tuple(presets or ()),
+                    triggers=_declared_triggers(job_name, namespace, trigger_on_finish,
+                                                trigger_on, trigger_options))
         _registry[job_name] = jd
 
         @functools.wraps(func)
@@ -143,6 +157,22 @@ def _hook(value: Any, job: str, index: int) -> Any:
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise JobError(f"job {job!r} hooks[{index}].{loc}: {first['msg']}") from None
+
+
+def _declared_triggers(job: str, namespace: str, on_finish: Any, on: Any,
+                       options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate at import time, so a typo fails where it is written."""
+    if on_finish is None and on is None:
+        if options:
+            raise JobError(f"job {job!r} trigger_options: given without trigger_on_finish "
+                           "or trigger_on")
+        return None
+    from taskq import chaining
+
+    try:
+        return chaining.declared(namespace, on_finish, on, options or {})
+    except ValueError as exc:
+        raise JobError(f"job {job!r} {exc}") from None
 
 
 _COERCE: dict[str, Any] = {"str": str, "int": int, "float": float, "dict": dict, "list": list}

@@ -1,12 +1,123 @@
-"""``taskq run JOB --trigger ...``: run a job in this process as if a trigger started it."""
+"""``taskq run JOB --trigger ...``: run a job here, in this process, as if triggered.
+
+Each ``--trigger`` is ``JOB/RUN-UUID`` (a successful run of that job, as a finish trigger
+would see it), an event name, or an event as JSON ``{"name": ..., "fields": {...}}``, so
+finish and event triggers can both be tried locally. The run is recorded like any other
+(tagged ``local`` and ``development``) and ``current.trigger`` inside it reads the same as
+in a triggered run; triggers and hooks do not fire on its events, so trying a job never
+starts production work.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
 
+from taskq import chaining, external
+from taskq.events import Event, custom_event, new_event_id, now, run_status_event
+from taskq.jobs import registered_jobs
+from taskq.lifecycle import Status
 from taskq.records import RunRecord
+from taskq.rules import EventTrigger, Input, Rule
+
+if TYPE_CHECKING:
+    from taskq.client import Client
+
+LOCAL_TAGS = ("local", "development")
 
 
-def run_locally(client: Any, job: str, *, params: dict[str, Any], triggers: list[str],
+def is_local(event: Event) -> bool:
+    """A run event of a ``taskq run`` run: recorded, but it fires nothing."""
+    tags = event.payload.get("tags") if event.ref.startswith("runs.") else None
+    return isinstance(tags, list) and "local" in tags
+
+
+def parse_trigger(client: Client, text: str, namespace: str) -> tuple[str, Event]:
+    """One ``--trigger`` value as (input key, event)."""
+    from taskq.client import ValidationError
+
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise ValidationError(f"--trigger: not valid JSON: {exc}") from None
+        if not isinstance(data, dict) or set(data) - {"name", "fields"}:
+            raise ValidationError('--trigger: expected {"name": ..., "fields": {...}}')
+        try:
+            fields = external.check(data.get("name"), data.get("fields"))
+        except external.EventInputError as exc:
+            raise ValidationError(f"--trigger: {exc}") from None
+        return data["name"], custom_event(data["name"], fields, namespace=namespace,
+                                          source="local")
+    if "/" in text:
+        job, _, run_uuid = text.partition("/")
+        run = client.get_run(run_uuid)
+        if run is None or run.job != job:
+            raise ValidationError(f"--trigger: no run {run_uuid!r} of job {job!r}")
+        if run.status != Status.SUCCEEDED:
+            raise ValidationError(f"--trigger: run {run_uuid} is {run.status.value}; a finish "
+                                  "trigger only ever sees successful runs")
+        return job, _as_event(client, run)
+    try:
+        external.check(text, None)
+    except external.EventInputError as exc:
+        raise ValidationError(f"--trigger: {exc}") from None
+    return text, custom_event(text, {}, namespace=namespace, source="local")
+
+
+def _as_event(client: Client, run: RunRecord) -> Event:
+    recorded = [e for e in client.rt.store.run_events(run.uuid) if e["status"] == run.status]
+    summary = {k: v for k, v in run.model_dump(mode="json").items()
+               if k in ("uuid", "job", "project", "namespace", "status", "reason", "queue",
+                        "params", "outputs", "tags", "created_at", "started_at",
+                        "finished_at")}
+    return run_status_event(event_id=recorded[-1]["event_id"] if recorded else new_event_id(),
+                            run=summary, status=run.status, timestamp=now())
+
+
+def run_locally(client: Client, job: str, *, params: dict[str, Any], triggers: list[str],
                 namespace: str | None) -> RunRecord:
-    raise NotImplementedError
+    """Record the run with the lineage the triggers would give it, then execute it through
+    Celery's ``apply`` here (signals included), and return it finished."""
+    from taskq.client import ValidationError
+    from taskq.dispatch import append_quietly
+
+    ns = client._namespace(namespace)
+    template = client._template(job, ns)
+    jd = registered_jobs().get(job)
+    if jd is None:
+        raise ValidationError(f"job: {job!r} is not imported here (add its module to "
+                              "TASKQ_IMPORTS)")
+    events = dict(parse_trigger(client, t, ns) for t in triggers)
+    context: dict[str, Any] | None = None
+    run_params = {k: v["default"] for k, v in (template.get("inputs") or {}).items()
+                  if isinstance(v, dict) and "default" in v}
+    if events:
+        inputs = tuple(Input(key=k, namespace=ns, event=EventTrigger(
+            ref=e.ref if not e.ref.startswith("runs.") else f"jobs.{k}", kinds=[e.kind]))
+            for k, e in events.items())
+        rule = Rule(id=0, name="local", namespace=ns, event=inputs[0].event, job=job,
+                    kind="local", inputs=inputs, mode="all")
+        latest = max(events.values(), key=lambda e: e.timestamp)
+        context = {"trigger": "local", "kind": "local",
+                   **chaining.lineage(rule, latest, events)}
+        try:
+            run_params.update(chaining.mapped_params(rule, events, latest, template))
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+    run_params.update(params)
+    run_uuid = str(uuid.uuid4())
+    queued = client.rt.store.create_run(
+        uuid=run_uuid, job=job, namespace=ns, project=template.get("project"), queue="local",
+        agent="default", task_name=template["task_name"], params=run_params,
+        tags=list(LOCAL_TAGS), trigger_context=context, outbox=False)
+    append_quietly(client.rt, queued)
+    from taskq.app import app
+
+    task = app.tasks[jd.task_name]
+    task.apply(kwargs=run_params, task_id=run_uuid)
+    run = client.get_run(run_uuid)
+    assert run is not None
+    return run

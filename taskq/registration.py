@@ -1,4 +1,5 @@
-"""Checking and storing hooks: everything refused here is refused before anything runs.
+"""Checking and storing hooks and chaining triggers: everything refused here is refused
+before anything runs.
 
 Kept apart from the client so the client stays a thin API; all functions take the Client
 whose settings and store they use.
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError as PydanticError
 
-from taskq import routing
+from taskq import chaining, routing
 from taskq.client import ValidationError, _first_error
 from taskq.hooks import Hook, apply_presets, split_params
 from taskq.jobs import JobError
@@ -81,11 +82,7 @@ def check_hook(client: Client, hook: Hook | dict[str, Any], namespace: str,
 def _refuse_cycles(client: Client, job: str, target: str, namespace: str) -> None:
     """A job-level hook whose chain of hooks leads back to its own job would start runs
     without end: refused."""
-    edges: dict[str, set[str]] = {}
-    for t in client.rt.store.list_triggers(namespace):
-        ref = str((t["spec"] or {}).get("ref", ""))
-        if t["kind"] == "hook" and ref.startswith("jobs."):
-            edges.setdefault(ref[len("jobs."):], set()).add(t["job"])
+    edges = _job_edges(client, namespace)
     seen, stack = set(), [target]
     while stack:
         current = stack.pop()
@@ -95,6 +92,21 @@ def _refuse_cycles(client: Client, job: str, target: str, namespace: str) -> Non
         if current not in seen:
             seen.add(current)
             stack.extend(edges.get(current, ()))
+
+
+def _job_edges(client: Client, namespace: str) -> dict[str, set[str]]:
+    """Which job starts which, through job hooks and finish triggers of one namespace."""
+    edges: dict[str, set[str]] = {}
+    for t in client.rt.store.list_triggers(namespace):
+        spec = t["spec"] or {}
+        ref = str(spec.get("ref", ""))
+        if t["kind"] == "hook" and ref.startswith("jobs."):
+            edges.setdefault(ref[len("jobs."):], set()).add(t["job"])
+        if t["kind"] in (chaining.FINISH, chaining.JOIN):
+            for i in spec.get("inputs", []):
+                if i.get("namespace") == namespace and str(i.get("ref")).startswith("jobs."):
+                    edges.setdefault(i["ref"][len("jobs."):], set()).add(t["job"])
+    return edges
 
 
 def register_hook(client: Client, ref: str, namespace: str, hook: Hook, *, name: str,
@@ -132,3 +144,71 @@ def set_job_hooks(client: Client, job: str, hooks: list[Hook | dict[str, Any]],
                 and (t["spec"] or {}).get("ref") == f"jobs.{job}"):
             client.rt.store.delete_trigger(t["name"], namespace)
             client._bump()
+
+
+def add_chaining_trigger(client: Client, *, name: str, job: str, on_finish: Any = None,
+                         on: Any = None, mode: str = "all", reset: Any = None,
+                         params: dict[str, Any] | None = None, queue: str | None = None,
+                         namespace: str | None = None, replace: bool = False
+                         ) -> dict[str, Any]:
+    """Check and store a finish / event trigger (Metaflow's @trigger_on_finish and
+    @trigger); with ``replace`` an existing one of the same name is updated in place."""
+    if not isinstance(name, str) or not name.strip() or len(name) > 128:
+        raise ValidationError("name: must be a non-empty string of at most 128 characters")
+    ns = client._namespace(namespace)
+    try:
+        upstream, events, mode, reset = chaining.parse(ns, on_finish, on, mode, reset)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+    allowed = client.settings.watch_namespaces.get(ns, [])
+    for u in upstream:
+        if u.namespace not in (None, ns) and u.namespace not in allowed:
+            raise ValidationError(
+                f"trigger_on_finish: namespace {ns!r} may not watch runs of {u.namespace!r} "
+                f"(allow it in watch_namespaces: {{{ns!r}: [{u.namespace!r}]}})")
+    target = client._template(job, ns)
+    kind, spec = chaining.build_spec(ns, upstream, events, mode=mode, reset=reset)
+    if any(u.job == job and u.namespace in (None, ns) for u in upstream):
+        raise ValidationError(f"trigger_on_finish: {job!r} may not start itself when it "
+                              "finishes (it would run without end)")
+    for u in upstream:
+        if u.namespace in (None, ns):
+            _refuse_cycles(client, u.job, job, ns)
+    try:
+        chaining.check_mapping(spec, target.get("inputs") or {}, job)
+        check_params(params or {})
+        if queue is not None:
+            routing.parse_queue(queue, agents=client.settings.agents)
+    except (JobError, TemplateFailure, routing.RoutingError) as exc:
+        raise ValidationError(str(exc)) from None
+    store = client.rt.store
+    body: dict[str, Any] = dict(name=name, namespace=ns, kind=kind,
+                                spec=spec.model_dump(mode="json"), job=job,
+                                params=params or {}, queue=queue)
+    try:
+        if replace:
+            store.upsert_trigger(**body)
+        else:
+            store.add_trigger(**body)
+    except AlreadyExists as exc:
+        raise ValidationError(str(exc)) from None
+    client._bump()
+    row = store.get_trigger(name, ns)
+    assert row is not None
+    return row
+
+
+def set_job_triggers(client: Client, job: str, declared: dict[str, Any] | None,
+                     namespace: str) -> None:
+    """The trigger a job declares in code (``<job>.trigger``), kept in step."""
+    name = f"{job}.trigger"
+    if declared is None:
+        existing = client.rt.store.get_trigger(name, namespace)
+        if existing is not None and existing["kind"] in (chaining.FINISH, chaining.EVENTS,
+                                                         chaining.JOIN):
+            client.rt.store.delete_trigger(name, namespace)
+            client._bump()
+        return
+    add_chaining_trigger(client, name=name, job=job, on_finish=declared["upstream"] or None,
+                         on=declared["events"] or None, mode=declared["mode"],
+                         reset=declared["reset"], namespace=namespace, replace=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -74,6 +74,13 @@ class Settings(BaseSettings):
     #: Namespaces triggers and runs may live in; anything else is refused at registration.
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [constants.DEFAULT_NAMESPACE])
+    #: Credentials of ``taskq events serve`` (set them in the environment, not in files):
+    #: a bearer token, and/or the secret of an HMAC-SHA256 body signature.
+    events_token: SecretStr | None = None
+    events_hmac_secret: SecretStr | None = None
+    #: Which other namespaces' runs a namespace's finish triggers may watch:
+    #: {"team-a": ["default"]}. Without an entry a namespace sees only its own runs.
+    watch_namespaces: dict[str, list[str]] = Field(default_factory=dict)
     #: Named bundles of hook settings: {"name": {"params": {...}, "queue": "...",
     #: "namespace": "..."}}, applied in the order a hook lists them.
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)

@@ -54,7 +54,7 @@ OUTBOX = cast(Table, Outbox.__table__)
 
 RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
     "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
-    "outputs", "trigger_name", "attempts", "created_at", "started_at", "finished_at"))
+    "outputs", "tags", "trigger_name", "attempts", "created_at", "started_at", "finished_at"))
 
 
 def run_summary(row: Any) -> dict[str, Any]:
@@ -67,7 +67,7 @@ def run_summary(row: Any) -> dict[str, Any]:
         "uuid": m["uuid"], "job": m["job"], "project": m["project"],
         "namespace": m["namespace"], "status": m["status"], "reason": m["status_reason"],
         "queue": m["queue"], "params": m["params"] or {}, "outputs": m["outputs"] or {},
-        "trigger": m["trigger_name"], "attempts": m["attempts"],
+        "tags": list(m["tags"] or []), "trigger": m["trigger_name"], "attempts": m["attempts"],
         "created_at": _iso(created), "started_at": _iso(started),
         "finished_at": _iso(finished), "duration": duration,
     }
@@ -153,7 +153,7 @@ class StoreBase:
         summary = {
             "uuid": uuid, "job": job, "project": project, "namespace": namespace,
             "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
-            "trigger": trigger["name"] if trigger else None, "attempts": 0,
+            "tags": list(tags), "trigger": trigger["name"] if trigger else None, "attempts": 0,
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
             "duration": None, "previous_status": Status.CREATED.value,
         }

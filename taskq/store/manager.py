@@ -87,13 +87,17 @@ class Store(JoinsMixin, StoreBase):
     # -- runs -----------------------------------------------------------------------------
     def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
                    queue: str, agent: str, task_name: str, params: dict[str, Any],
-                   tags: Sequence[str] = ()) -> ev.Event:
-        """A manual run: the run, its queued event and its outbox row in one transaction."""
+                   tags: Sequence[str] = (), trigger_context: dict[str, Any] | None = None,
+                   outbox: bool = True) -> ev.Event:
+        """A manual run: the run, its queued event and its outbox row in one transaction
+        (no outbox row for a run executed in the calling process: ``taskq run``)."""
         with self.tx() as conn:
             event = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
-                                     project=project, queue=queue, params=params, tags=tags)
-            self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
-                                agent=agent)
+                                     project=project, queue=queue, params=params, tags=tags,
+                                     trigger_context=trigger_context)
+            if outbox:
+                self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
+                                    agent=agent)
         return event
 
     def get_run(self, uuid: str) -> dict[str, Any] | None:
