@@ -60,6 +60,18 @@ def one_run(job: str, trigger: str | None = None, timeout: float = 30) -> taskq.
     return finished(run.uuid)
 
 
+def success_event(run_uuid: str) -> Any:
+    from sqlalchemy import select
+
+    from taskq.events import Event
+    from taskq.store.models import RunEvent
+
+    with taskq.Client().rt.store.read() as conn:
+        body = conn.execute(select(RunEvent.body).where(
+            RunEvent.run_uuid == run_uuid, RunEvent.status == "succeeded")).scalar_one()
+    return Event.model_validate(body)
+
+
 def drained(r: Any) -> bool:
     from taskq import constants
 
@@ -124,6 +136,10 @@ def test_and_join_survives_a_killed_evaluator(stack, chain, r) -> None:
     assert seen["data"] == upstream_data.uuid and seen["model"] == {"x": 1}
     assert seen["rows"] == 1000
     assert first.uuid not in {seen["training"], seen["data"]}
+    # The upstreams' success events appended again (a reconciler racing a slow XADD, a
+    # retried upstream): each arms nothing new, so no second report.
+    for run in (second, upstream_data):
+        taskq.Client().rt.bus.append(success_event(run.uuid))
     wait_for(lambda: drained(r), 20)
     assert len(runs_of("report")) == 1
     assert taskq.Client().get_trigger("report.trigger")["waiting"] == []
