@@ -20,6 +20,7 @@ from taskq import chaining, constants, faults, hooks, routing
 from taskq.events import RUN_STATUS_PREFIX, Event
 from taskq.jobs import JobError, validate_params
 from taskq.rules import Rule
+from taskq.store.joins import join_key
 from taskq.store.manager import FiringRecord, OutboxItem
 from taskq.templating import TemplateFailure, render_params
 
@@ -191,10 +192,10 @@ def fire_join(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | 
     plans: list[Plan] = []
 
     def planner(events: dict[str, Event]) -> Plan:
-        keys = sorted(e.id for e in events.values())
-        plan = plan_firing(rule, event, template, rt.settings.default_queue,
-                           "join:" + ",".join(keys), agents=rt.settings.agents,
-                           events=events)
+        # The clone's uuid comes from the same key the firing is unique on.
+        key = join_key([dedup_key(e) for e in events.values()])
+        plan = plan_firing(rule, event, template, rt.settings.default_queue, key,
+                           agents=rt.settings.agents, events=events)
         plans.append(plan)
         return plan
 

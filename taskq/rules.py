@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -106,6 +107,11 @@ class Rule:
     filter: EventFilter | None = field(default=None, compare=False)
 
     def all_inputs(self) -> tuple[Input, ...]:
+        return self._inputs
+
+    @cached_property
+    def _inputs(self) -> tuple[Input, ...]:
+        # Built once per rule (the matcher asks for every candidate of every event).
         return self.inputs or (Input(key=self.event.ref.partition(".")[2],
                                      namespace=self.namespace, event=self.event,
                                      filter=self.filter),)

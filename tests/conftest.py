@@ -193,6 +193,29 @@ def settings(redis_url: str, database_url: str, r: redis.Redis, tmp_path: Path) 
     return s
 
 
+@pytest.fixture
+def chaining_jobs(settings: Any) -> Iterator[None]:
+    """workers/chaining.py's jobs (training, data, prediction, report, dataflow, deploy) in
+    this process for one test only: their declared triggers must not be stored by the
+    job sync of other tests."""
+    import importlib
+
+    from taskq import jobs
+    from taskq.client import sync_job_templates
+    from taskq.runtime import get_runtime
+
+    module = importlib.import_module("workers.chaining")
+    defs = [obj.taskq_job for obj in vars(module).values() if hasattr(obj, "taskq_job")]
+    for jd in defs:
+        jobs._registry[jd.name] = jd
+    sync_job_templates(get_runtime())
+    try:
+        yield
+    finally:
+        for jd in defs:
+            jobs._registry.pop(jd.name, None)
+
+
 def env_for(settings: Any, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TASKQ_")}
     env.update({

@@ -12,12 +12,7 @@ pytestmark = pytest.mark.acceptance
 
 
 @pytest.fixture
-def cli_env(settings):
-    import workers.chaining  # noqa: F401
-    from taskq.client import sync_job_templates
-    from taskq.runtime import get_runtime
-
-    sync_job_templates(get_runtime())
+def cli_env(settings, chaining_jobs):
     return env_for(settings, TASKQ_IMPORTS="workers.examples,workers.chaining")
 
 

@@ -18,19 +18,13 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def chain(settings: Any) -> Any:
+def chain(settings: Any, chaining_jobs: None) -> Any:
     """The example settings plus workers/chaining.py (training, data, prediction, report,
     dataflow, deploy) in every process."""
-    from taskq.client import sync_job_templates
-    from taskq.runtime import get_runtime
     from taskq.settings import configure
 
-    s = configure(settings, imports=["workers.examples", "workers.chaining"],
-                  watch_namespaces={"team-a": ["default"]})
-    import workers.chaining  # noqa: F401
-
-    sync_job_templates(get_runtime())
-    return s
+    return configure(settings, imports=["workers.examples", "workers.chaining"],
+                     watch_namespaces={"team-a": ["default"]})
 
 
 def start(stack: Any, *extra: str) -> None:

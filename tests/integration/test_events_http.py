@@ -125,13 +125,9 @@ def test_good_and_bad_requests(server: str) -> None:
     assert missing.status_code == 404 and "no route" in missing.json()["error"]
 
 
-def test_http_events_start_a_job(stack: Any, settings: Any, server: str) -> None:
+def test_http_events_start_a_job(stack: Any, settings: Any, server: str,
+                                 chaining_jobs: None) -> None:
     """End to end: two POSTs complete dataflow's AND join; x comes from the payload."""
-    import workers.chaining  # noqa: F401
-    from taskq.client import sync_job_templates
-    from taskq.runtime import get_runtime
-
-    sync_job_templates(get_runtime())
     stack.evaluator(wait=False)
     stack.worker("viz", ["viz"], wait=False, TASKQ_IMPORTS="workers.examples,workers.chaining")
     for p in stack.procs:

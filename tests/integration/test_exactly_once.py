@@ -162,6 +162,7 @@ def test_whole_worker_killed_run_fails_once_not_stuck(stack, settings) -> None:
                       params={"uuid": "{{ trigger.run.uuid }}"})
     train = taskq.submit(examples.train, params={"seconds": 30, "epochs": 3})
     wait_for(lambda: taskq.get_run(train.uuid).status == Status.RUNNING, 20)
+    wait_for(lambda: marks("train") == [train.uuid], 20)  # its body is running, not just claimed
     first.kill(signal.SIGKILL)
     first.popen.wait(10)
     time.sleep(3)  # past the visibility timeout
