@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from taskq import datasets, models
 from taskq.client import Client, ValidationError
 from taskq.context import current
 from taskq.events import Event
@@ -12,12 +13,14 @@ from taskq.jobs import job
 from taskq.lifecycle import Status
 from taskq.records import RunRecord
 from taskq.rules import EventTrigger
+from taskq.scheduler import TriggerScheduler
 from taskq.settings import Settings
 
 __all__ = [
     "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
-    "ValidationError", "add_event_trigger", "add_finish_trigger", "add_hook", "add_trigger",
-    "current", "get_run", "job", "list_runs", "list_triggers", "publish_event", "submit",
+    "TriggerScheduler", "ValidationError", "add_event_trigger", "add_finish_trigger",
+    "add_hook", "add_trigger", "current", "datasets", "get_run", "job", "list_runs",
+    "list_triggers", "models", "publish_event", "submit", "tag_run",
 ]
 
 
@@ -62,3 +65,9 @@ def publish_event(name: str, payload: dict[str, Any] | None = None,
                   namespace: str | None = None, event_id: str | None = None) -> str:
     """Publish an external event (``trigger_on=[name]`` jobs start); returns its id."""
     return _client().publish_event(name, payload, namespace=namespace, event_id=event_id)
+
+
+def tag_run(run_uuid: str, add: list[str] | tuple[str, ...] = (),
+            remove: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Add / remove a run's tags (run triggers on tags fire); returns its tags."""
+    return _client().tag_run(run_uuid, add, remove)

@@ -26,6 +26,9 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
                                "schedule": settings.relay_every, "options": opts},
         "taskq-evaluator-keepalive": {"task": constants.EVALUATE_TASK,
                                       "schedule": settings.keepalive_every, "options": opts},
+        # Models, datasets and runs changed by other writers (each family when it is due).
+        "taskq-poll-entities": {"task": constants.POLL_TASK,
+                                "schedule": constants.POLL_TICK_SECONDS, "options": opts},
     }
 
 
@@ -54,7 +57,7 @@ def create_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         enable_utc=True,
-        imports=["taskq.tasks", "taskq.notifiers", *settings.imports],
+        imports=["taskq.tasks", "taskq.notifiers", "taskq.entity_tasks", *settings.imports],
         beat_schedule=beat_schedule(settings),
         beat_max_loop_interval=5,
     )

@@ -279,6 +279,8 @@ def triggers_list(namespace: str | None) -> None:
         spec = t["spec"]
         if t["kind"] == "hook":
             on = f"{spec.get('ref')} {spec.get('hook', {}).get('trigger')} (hook)"
+        elif t["kind"] in ("model", "dataset", "run"):
+            on = f"{spec.get('family')} ({t['kind']} trigger)"
         elif "inputs" in spec:
             joiner = " and " if spec.get("mode") == "all" else " or "
             on = joiner.join(i["ref"] if i["namespace"] == t["namespace"]
@@ -432,3 +434,9 @@ def dev_cmd(seconds: float, scenario: bool) -> None:
 
 
 
+
+
+from taskq.registry_cli import commands as _registry_commands  # noqa: E402
+
+for _command in _registry_commands():
+    main.add_command(_command)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from taskq import constants, routing
 from taskq.events import EventError, validate_namespace
@@ -19,6 +19,9 @@ from taskq.runtime import Runtime, get_runtime
 from taskq.settings import Settings
 from taskq.store.manager import OutboxItem
 from taskq.templating import TemplateFailure, check_params
+
+if TYPE_CHECKING:
+    from taskq.registry import Registry
 
 log = logging.getLogger(__name__)
 
@@ -302,6 +305,30 @@ class Client:
                                     source="python").id
         except external.EventInputError as exc:
             raise ValidationError(str(exc)) from None
+
+    # -- registries and entity triggers (docs/entity-triggers.md) -------------------------
+
+    @property
+    def models(self) -> Registry:
+        """The model registry: register, publish, archive, unarchive, add_tags, ..."""
+        from taskq.entities import Family
+        from taskq.registry import Registry
+
+        return Registry(self, Family.MODELS)
+
+    @property
+    def datasets(self) -> Registry:
+        from taskq.entities import Family
+        from taskq.registry import Registry
+
+        return Registry(self, Family.DATASETS)
+
+    def tag_run(self, run_uuid: str, add: list[str] | tuple[str, ...] = (),
+                remove: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Add / remove a run's tags (run triggers on tags fire); returns its tags."""
+        from taskq.registry import tag_run
+
+        return tag_run(self, run_uuid, add, remove)
 
     def job(self, name: Any, namespace: str | None = None) -> JobView:
         """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""

@@ -46,6 +46,20 @@ RUN_HEADER = "taskq_run"
 #: Set when the run's ``queued`` status was committed with its outbox row (the usual path),
 #: so after_task_publish need not write it again.
 QUEUED_HEADER = "taskq_queued"
+#: A re-enqueued run's incarnation (absent: 0); the start claim refuses any other.
+INCARNATION_HEADER = "taskq_incarnation"
+
+#: Entity polling (models, datasets, runs): one poller at a time, and its beat task.
+POLL_LOCK = f"{PREFIX}:lock:poll"
+POLL_TASK = "taskq.poll_entities"
+#: Beat period of the poll task (seconds); each family is polled when its own frequency,
+#: stored in the database, says it is due.
+POLL_TICK_SECONDS = 2.0
+#: Built-in jobs of entity triggers: a ``schedule_function`` call, and the scheduler loop
+#: that ``TriggerScheduler.start_remotely`` runs.
+FUNCTION_JOB = "taskq.function"
+SCHEDULER_JOB = "taskq.trigger-scheduler"
+SERVICES_QUEUE = "services"
 
 
 def job_task_name(job: str) -> str:

@@ -1,15 +1,17 @@
 """``taskq.current``: what a running job can ask about itself.
 
-Outputs and metrics are buffered in the worker child and written with the final status, in
-the same transaction, so a run's outputs are visible exactly when its success event is.
-Metrics are also flushed at most once a second while the job runs, so progress shows live.
+Outputs are buffered in the worker child and written with the final status, in the same
+transaction, so a run's outputs are visible exactly when its success event is.
+Metrics are flushed at most once a second while the job runs (so progress shows live) and
+once more just before the final status, each flush with its ``run_metric`` event in the same
+commit, so metric triggers see every flush.
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
-import math
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from taskq.lineage import Trigger
+
+log = logging.getLogger(__name__)
 
 FLUSH_EVERY = 1.0
 
@@ -118,18 +122,40 @@ class Current:
         return dict(ctx._context)
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Log one value of metric ``name`` (its title and series are both ``name``)."""
         if not isinstance(name, str) or not name:
             raise ValueError("log_metric: name must be a non-empty string")
-        number = float(value)
-        if math.isnan(number) or math.isinf(number):
-            raise ValueError(f"log_metric: value of {name!r} must be finite, got {value!r}")
-        ctx = self._ctx()
-        ctx.metrics.append({"name": name, "value": number, "step": step, "at": time.time()})
-        if time.monotonic() - ctx._last_flush >= FLUSH_EVERY:
-            from taskq.runtime import get_runtime
+        self._log(name, name, value, step, "log_metric")
 
-            get_runtime().store.save_progress(ctx.uuid, metrics=ctx.unflushed_metrics())
+    def log_scalar(self, title: str, series: str, value: float,
+                   step: int | None = None) -> None:
+        """Log one value of (title, series), ClearML's ``report_scalar``; metric triggers
+        watch ``trigger_on_metric=title``, ``trigger_on_variant=series``."""
+        for what, text in (("title", title), ("series", series)):
+            if not isinstance(text, str) or not text:
+                raise ValueError(f"log_scalar: {what} must be a non-empty string")
+        self._log(title, series, value, step, "log_scalar")
+
+    def _log(self, title: str, series: str, value: float, step: int | None,
+             caller: str) -> None:
+        from taskq.entities import metric_point
+
+        try:
+            point = metric_point(title, series, value, step, time.time())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{caller}: {exc}") from None
+        ctx = self._ctx()
+        ctx.metrics.append(point)
+        if time.monotonic() - ctx._last_flush >= FLUSH_EVERY:
+            flush_metrics(ctx)
             ctx._last_flush = time.monotonic()
+
+    def add_tags(self, *tags: str) -> None:
+        """Tag this run now (a ``run_tagged`` event: run triggers on tags may fire)."""
+        _tag(self._ctx().uuid, add=tags)
+
+    def remove_tags(self, *tags: str) -> None:
+        _tag(self._ctx().uuid, remove=tags)
 
     def set_output(self, name: str, value: Any) -> None:
         if not isinstance(name, str) or not name:
@@ -144,3 +170,45 @@ class Current:
 
 
 current = Current()
+
+
+def flush_metrics(ctx: RunContext) -> bool:
+    """Store the values logged since the last flush and their ``run_metric`` event in one
+    commit, then append the event. False (values kept for the next flush) on failure."""
+    from taskq.dispatch import append_quietly
+    from taskq.runtime import get_runtime
+
+    start = ctx._flushed
+    points = ctx.metrics[start:]
+    if not points:
+        return True
+    rt = get_runtime()
+    try:
+        event = rt.store.append_metrics(ctx.uuid, points)
+    except Exception as exc:
+        log.warning("taskq: storing metrics of %s failed (kept for the next flush): %s",
+                    ctx.uuid, exc)
+        return False
+    ctx._flushed = start + len(points)
+    if event is not None:
+        append_quietly(rt, event)
+    return True
+
+
+def final_metrics(ctx: RunContext | None) -> list[dict[str, Any]] | None:
+    """Called before a run's final status: flush through the event path; if that failed,
+    hand the values to the final transition (the poller then emits their change)."""
+    if ctx is None or flush_metrics(ctx):
+        return None
+    return ctx.unflushed_metrics() or None
+
+
+def _tag(run_uuid: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+    from taskq.dispatch import append_quietly
+    from taskq.entities import clean_tags
+    from taskq.runtime import get_runtime
+
+    rt = get_runtime()
+    event = rt.store.tag_run(run_uuid, add=clean_tags(add), remove=clean_tags(remove))
+    if event is not None:
+        append_quietly(rt, event)

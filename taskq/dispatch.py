@@ -40,7 +40,9 @@ def dedup_key(event: Event) -> str:
     reaches ``running`` again, or a transition appended twice, fires a trigger once.
     """
     if event.kind.startswith(RUN_STATUS_PREFIX) and event.ref.startswith("runs."):
-        return f"{event.ref}:{event.kind}"
+        # A run re-enqueued by a reuse_task trigger reaches its statuses again: a new key.
+        incarnation = event.payload.get("incarnation") or 0
+        return f"{event.ref}:{event.kind}" + (f":i{incarnation}" if incarnation else "")
     return f"event:{event.id}"
 
 
@@ -250,6 +252,8 @@ def publish(rt: Runtime, item: OutboxItem, *, mark: bool = True) -> bool:
     republished by the relay, and the worker's claim refuses the duplicate.
     """
     headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
+    if item.incarnation:
+        headers[constants.INCARNATION_HEADER] = str(item.incarnation)
     try:
         rt.celery_for(item.agent).send_task(item.task_name, kwargs=item.params,
                                             task_id=item.run_uuid,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from taskq import chaining, constants
+from taskq import chaining, constants, entity_launch, entity_triggers
 from taskq.bus import Entry, consumer_name
 from taskq.dispatch import fire_rule
 from taskq.events import Event, EventError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Modules that register trigger kinds (rule builders, firing strategies, event handlers).
-KIND_MODULES = (chaining,)
+KIND_MODULES = (chaining, entity_triggers, entity_launch)
 
 #: Called with every decoded event after the rules fired (pipelines advance their
 #: operations here). A handler must be idempotent: it may see an event again after a crash

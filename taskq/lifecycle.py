@@ -2,7 +2,9 @@
 
 The names are Polyaxon's V1Statuses so that hooks and DAG policies written for Polyaxon read
 the same here. ``done`` is a pseudo-status: it is never stored, it means "any final status".
-Final statuses are terminal: a late or duplicated signal can never resurrect a run.
+Final statuses are terminal: a late or duplicated signal can never resurrect a run. The one
+explicit exception is a ``reuse_task`` trigger re-enqueueing a finished run under a new
+incarnation (``Store._requeue``; docs/entity-triggers.md).
 """
 
 from __future__ import annotations

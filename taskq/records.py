@@ -33,6 +33,8 @@ class RunRecord(BaseModel):
     event_ids: list[str]
     trigger_context: dict[str, Any] | None
     attempts: int
+    #: Times a reuse_task trigger re-enqueued this run (0: never).
+    incarnation: int = 0
     created_at: str | None
     started_at: str | None
     finished_at: str | None

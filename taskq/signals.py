@@ -105,6 +105,19 @@ def _create_dev_run(task: Any, task_id: str, kwargs: dict[str, Any]) -> None:
     append_quietly(rt, queued)
 
 
+def _incarnation(task: Any) -> int:
+    """The run incarnation this message was sent for: 0 unless a reuse_task trigger
+    re-enqueued the run (then the header names the incarnation it is for)."""
+    req = task.request
+    raw = getattr(req, constants.INCARNATION_HEADER, None)
+    if raw is None:
+        raw = (getattr(req, "headers", None) or {}).get(constants.INCARNATION_HEADER)
+    try:
+        return int(raw or 0)
+    except (TypeError, ValueError):
+        return -1  # malformed: matches no incarnation, so it is refused
+
+
 @signals.task_prerun.connect(dispatch_uid="taskq.task_prerun")
 def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
               kwargs: dict[str, Any] | None = None, **_: Any) -> None:
@@ -128,16 +141,18 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
                 failures["task_prerun"] += 1
                 log.exception("taskq: recording invalid params of %s failed", task_id)
             return
+    incarnation = _incarnation(task)
     try:
-        applied = record(task_id, Status.RUNNING, attempt=attempt)
+        applied = record(task_id, Status.RUNNING, attempt=attempt, incarnation=incarnation)
         if not applied and get_runtime().store.get_run(task_id) is None:
             _create_dev_run(task, task_id, kwargs or {})
-            applied = record(task_id, Status.RUNNING, attempt=attempt)
+            applied = record(task_id, Status.RUNNING, attempt=attempt,
+                             incarnation=incarnation)
         if not applied:
             # This attempt already started elsewhere (a republished message): do not run it.
             task.request.taskq_skip = True
             if (task.request.delivery_info or {}).get("redelivered"):
-                _fail_if_orphaned(task_id)
+                _fail_if_orphaned(task_id, incarnation)
             else:
                 log.info("taskq: run %s attempt %s already started; skipping duplicate "
                          "delivery", task_id, attempt)
@@ -147,12 +162,13 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
         log.exception("taskq: claiming run %s failed; the message will be requeued", task_id)
 
 
-def _fail_if_orphaned(task_id: str) -> None:
+def _fail_if_orphaned(task_id: str, incarnation: int = 0) -> None:
     """The broker redelivers an unacknowledged message only after its visibility timeout:
     the worker that started this attempt died with it (SIGKILL, OOM, host loss). Fail the
     run so that it does not stay RUNNING forever and triggers on failure fire."""
     run = get_runtime().store.get_run(task_id)
-    if run is not None and run["status"] in (Status.RUNNING.value, Status.PROCESSING.value):
+    if (run is not None and run["status"] in (Status.RUNNING.value, Status.PROCESSING.value)
+            and run.get("incarnation", 0) == incarnation):  # not a later incarnation's
         record(task_id, Status.FAILED,
                reason="worker lost: the message was redelivered after the broker's "
                       "visibility timeout while the run was running")
@@ -175,8 +191,7 @@ def on_success(sender: Any = None, result: Any = None, **_: Any) -> None:
     ctx = context.take(req.id)
     try:
         record(req.id, Status.SUCCEEDED, attempt=_attempt(sender),
-               outputs=ctx.outputs if ctx else None,
-               metrics=ctx.unflushed_metrics() if ctx else None)
+               outputs=ctx.outputs if ctx else None, metrics=context.final_metrics(ctx))
     except Exception as exc:
         failures["task_success"] += 1
         log.exception("taskq: recording success of %s failed", req.id)
@@ -202,8 +217,7 @@ def on_failure(sender: Any = None, task_id: str | None = None, exception: Any = 
     try:
         record(task_id, Status.FAILED, reason=reason,
                attempt=_attempt(sender) if in_child else None,
-               outputs=ctx.outputs if ctx else None,
-               metrics=ctx.unflushed_metrics() if ctx else None)
+               outputs=ctx.outputs if ctx else None, metrics=context.final_metrics(ctx))
     except Exception:
         failures["task_failure"] += 1
         log.exception("taskq: recording failure of %s failed", task_id)

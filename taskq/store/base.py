@@ -54,7 +54,8 @@ OUTBOX = cast(Table, Outbox.__table__)
 
 RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
     "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
-    "outputs", "tags", "trigger_name", "attempts", "created_at", "started_at", "finished_at"))
+    "outputs", "tags", "trigger_name", "attempts", "created_at", "started_at", "finished_at",
+    "incarnation"))
 
 
 def run_summary(row: Any) -> dict[str, Any]:
@@ -70,6 +71,7 @@ def run_summary(row: Any) -> dict[str, Any]:
         "tags": list(m["tags"] or []), "trigger": m["trigger_name"], "attempts": m["attempts"],
         "created_at": _iso(created), "started_at": _iso(started),
         "finished_at": _iso(finished), "duration": duration,
+        "incarnation": m["incarnation"] or 0,
     }
 
 
@@ -96,6 +98,8 @@ class OutboxItem:
     agent: str
     params: dict[str, Any]
     attempts: int
+    #: The run's incarnation (sent as a header; see ``Run.incarnation``).
+    incarnation: int = 0
 
 
 
@@ -155,7 +159,7 @@ class StoreBase:
             "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
             "tags": list(tags), "trigger": trigger["name"] if trigger else None, "attempts": 0,
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
-            "duration": None, "previous_status": Status.CREATED.value,
+            "duration": None, "previous_status": Status.CREATED.value, "incarnation": 0,
         }
         event = ev.run_status_event(event_id=ev.new_event_id(), run=summary,
                                     status=Status.QUEUED, timestamp=now)
@@ -226,7 +230,8 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "tags": r.tags or [], "celery_task_id": r.celery_task_id,
         "trigger_name": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
         "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
-        "attempts": r.attempts, "created_at": _iso(r.created_at),
+        "attempts": r.attempts, "incarnation": r.incarnation or 0,
+        "created_at": _iso(r.created_at),
         "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
     }
 
@@ -239,4 +244,5 @@ def _trigger_dict(t: Any) -> dict[str, Any]:
 
 def _outbox_item(row: Any) -> OutboxItem:
     return OutboxItem(run_uuid=row.run_uuid, task_name=row.task_name, queue=row.queue,
-                      agent=row.agent, params=row.params or {}, attempts=row.attempts)
+                      agent=row.agent, params=row.params or {}, attempts=row.attempts,
+                      incarnation=getattr(row, "incarnation", 0) or 0)

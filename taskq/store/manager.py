@@ -34,6 +34,7 @@ from taskq.store.base import (
     run_summary,
     utcnow,
 )
+from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.models import Cursor, Firing, JobTemplate, Outbox, Run, RunEvent, Trigger
 
@@ -41,7 +42,7 @@ __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "
            "run_summary", "utcnow"]
 
 
-class Store(JoinsMixin, StoreBase):
+class Store(EntityRunsMixin, JoinsMixin, StoreBase):
     # -- job templates --------------------------------------------------------------------
 
     def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
@@ -125,21 +126,27 @@ class Store(JoinsMixin, StoreBase):
                    metrics: list[dict[str, Any]] | None = None,
                    event_id: str | None = None,
                    attempt: int | None = None,
-                   only_from: frozenset[Status] | None = None) -> Transition | None:
+                   only_from: frozenset[Status] | None = None,
+                   incarnation: int | None = None) -> Transition | None:
         """Apply ``new`` if the lifecycle allows it; write the event row in the same commit.
 
         ``attempt`` (1 for the first delivery, Celery's ``retries + 1`` after) makes worker
         signals exact: RUNNING is claimed only by the next attempt, so a redelivered message
         for an attempt that already started is refused; other statuses apply only from the
         attempt that is current. Returns None when the change does not apply (a duplicate or
-        late signal): the normal, idempotent outcome, not an error.
+        late signal): the normal, idempotent outcome, not an error. ``incarnation`` (the
+        message's) must equal the run's: a stale message of a run that a trigger re-enqueued
+        (``reuse_task``) is refused.
         """
         now = utcnow()
         with self.tx() as conn:
             row = conn.execute(self._for_update(
-                select(RUNS.c.status, RUNS.c.outputs, RUNS.c.metrics, RUNS.c.attempts)
+                select(RUNS.c.status, RUNS.c.outputs, RUNS.c.metrics, RUNS.c.attempts,
+                       RUNS.c.incarnation)
                 .where(RUNS.c.uuid == uuid))).first()
             if row is None:
+                return None
+            if incarnation is not None and (row.incarnation or 0) != incarnation:
                 return None
             current = Status(row.status)
             if only_from is not None and current not in only_from:
@@ -382,14 +389,16 @@ class Store(JoinsMixin, StoreBase):
         return len(stale)
 
     def outbox_item(self, run_uuid: str) -> OutboxItem | None:
-        stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
+        stmt = (select(Outbox, Run.params, Run.incarnation)
+                .join(Run, Run.uuid == Outbox.run_uuid)
                 .where(Outbox.run_uuid == run_uuid, Outbox.published.is_(False)))
         with self.read() as conn:
             row = conn.execute(stmt).first()
         return _outbox_item(row) if row else None
 
     def pending_outbox(self, *, older_than: datetime, limit: int = 200) -> list[OutboxItem]:
-        stmt = (select(Outbox, Run.params).join(Run, Run.uuid == Outbox.run_uuid)
+        stmt = (select(Outbox, Run.params, Run.incarnation)
+                .join(Run, Run.uuid == Outbox.run_uuid)
                 .where(Outbox.published.is_(False), Outbox.created_at < older_than)
                 .order_by(Outbox.id).limit(limit))
         with self.read() as conn:

@@ -73,6 +73,9 @@ class Run(Base):
     event_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     trigger_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Bumped when a trigger with reuse_task re-enqueues this run (the one way out of a
+    #: final status); the worker's start claim refuses messages of another incarnation.
+    incarnation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -196,3 +199,57 @@ class JoinArm(Base):
 
 
 # -- registries: models, datasets, polling (migration 0005) ------------------------------
+
+
+class _RegistryEntity:
+    """Columns shared by models and datasets. ``updated_at`` is the change watermark: any
+    writer (taskq's API, or plain SQL) must set it to the current UTC time on every change,
+    so the poller sees the row (docs/entity-triggers.md)."""
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(256))
+    project: Mapped[str | None] = mapped_column(String(128))
+    version: Mapped[str | None] = mapped_column(String(64))
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    uri: Mapped[str | None] = mapped_column(Text)
+    #: ``metadata`` is reserved on declarative classes, hence the attribute name.
+    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RegisteredModel(_RegistryEntity, Base):
+    __tablename__ = "models"
+    __table_args__ = (Index("ix_models_updated", "updated_at", "id"),
+                      Index("ix_models_ns_project", "namespace", "project", "name"))
+
+
+class RegisteredDataset(_RegistryEntity, Base):
+    __tablename__ = "datasets"
+    __table_args__ = (Index("ix_datasets_updated", "updated_at", "id"),
+                      Index("ix_datasets_ns_project", "namespace", "project", "name"))
+
+
+class EntityState(Base):
+    """The state last emitted as an event for one model, dataset or run (for runs: tags and
+    the metric summary; statuses are in ``run_events``). The poller compares a changed row
+    with it, so a change the API already emitted is not emitted again, and a change made by
+    another writer becomes exactly one event."""
+
+    __tablename__ = "entity_states"
+
+    family: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(64))
+    revision: Mapped[int] = mapped_column(Integer)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# Runs: the poller's watermark, and "known project" look-ups.
+Index("ix_runs_updated", Run.__table__.c.updated_at, Run.__table__.c.id)
+Index("ix_runs_ns_project", Run.__table__.c.namespace, Run.__table__.c.project)
