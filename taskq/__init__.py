@@ -71,3 +71,9 @@ def tag_run(run_uuid: str, add: list[str] | tuple[str, ...] = (),
             remove: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Add / remove a run's tags (run triggers on tags fire); returns its tags."""
     return _client().tag_run(run_uuid, add, remove)
+
+
+def run_pipeline(spec: Any, params: dict[str, Any] | None = None,
+                 namespace: str | None = None) -> RunRecord:
+    """Start a DAG pipeline (mapping, YAML text or path); returns the pipeline's run."""
+    return _client().run_pipeline(spec, params=params, namespace=namespace)

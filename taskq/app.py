@@ -29,6 +29,9 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         # Models, datasets and runs changed by other writers (each family when it is due).
         "taskq-poll-entities": {"task": constants.POLL_TASK,
                                 "schedule": constants.POLL_TICK_SECONDS, "options": opts},
+        # Pipelines whose events were lost (a crashed evaluator) still move on.
+        "taskq-pipelines-tick": {"task": constants.PIPELINES_TICK_TASK,
+                                 "schedule": settings.reconcile_every, "options": opts},
     }
 
 

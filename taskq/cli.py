@@ -169,9 +169,11 @@ def submit_cmd(job: str, params: tuple[str, ...], queue: str | None,
               help="run as if triggered: JOB/RUN-UUID, an event name, or an event as JSON "
                    "'{\"name\": ..., \"fields\": {...}}' (repeatable)")
 @click.option("--namespace")
+@click.option("--follow/--no-follow", default=True, show_default=True,
+              help="with -f: show the operations live until the pipeline ends")
 @friendly
 def run_cmd(job: str | None, path: str | None, params: tuple[str, ...],
-            triggers: tuple[str, ...], namespace: str | None) -> None:
+            triggers: tuple[str, ...], namespace: str | None, follow: bool) -> None:
     """Run JOB here, in this process, as if triggered (for testing), or start the pipeline
     in FILE."""
     _import_jobs()
@@ -181,7 +183,7 @@ def run_cmd(job: str | None, path: str | None, params: tuple[str, ...],
                            "`taskq run --help` shows both forms")
         from taskq.pipelines.cli import run_file
 
-        run_file(path, _kv(params, "param"), namespace)
+        run_file(path, _kv(params, "param"), namespace, follow=follow)
         return
     if not job:
         raise CliError("nothing to run", "give a JOB, or -f PIPELINE.yaml")

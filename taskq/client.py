@@ -152,6 +152,14 @@ class Client:
         assert run is not None
         return run
 
+    def run_pipeline(self, spec: Any, params: dict[str, Any] | None = None,
+                     namespace: str | None = None) -> RunRecord:
+        """Start a DAG pipeline (a Polyaxonfile-shaped mapping, YAML, or a path to one);
+        returns the pipeline's run. Everything is checked before anything runs."""
+        from taskq.pipelines import engine
+
+        return engine.start(self, spec, params=params, namespace=namespace)
+
     def get_run(self, run_uuid: str) -> RunRecord | None:
         return self._load(str(run_uuid))
 
@@ -178,6 +186,10 @@ class Client:
             raise ValidationError(f"uuid: no run {run_uuid!r}")
         if run.done:
             return False
+        if run.kind == "pipeline":
+            from taskq.pipelines import engine
+
+            return engine.stop(self, run)
         # Only a run that has not started is stopped in SQL here (a compare-and-set, so a
         # worker claiming it at this moment wins); an active one is terminated, and the
         # worker's task_revoked records it stopped.

@@ -39,6 +39,7 @@ EXAMPLE_QUEUES = ("train", "gpu", "viz", "services")
 EVALUATE_TASK = "taskq.evaluate"
 RECONCILE_TASK = "taskq.reconcile"
 RELAY_TASK = "taskq.relay_outbox"
+PIPELINES_TICK_TASK = "taskq.pipelines.tick"
 JOB_TASK_PREFIX = "taskq.job."
 
 #: Celery message header that marks a task as a taskq run.

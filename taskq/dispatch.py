@@ -156,6 +156,23 @@ def firing_strategy(kind: str) -> Callable[[Strategy], Strategy]:
     return register
 
 
+#: Called with every decoded event after the rules fired (pipelines advance their
+#: operations here). A handler must be idempotent: it may see an event again after a crash
+#: or redelivery. An exception leaves the entry pending, to be evaluated again.
+EventHandler = Callable[["Runtime", Event], None]
+_HANDLERS: list[EventHandler] = []
+
+
+def event_handler(fn: EventHandler) -> EventHandler:
+    if fn not in _HANDLERS:
+        _HANDLERS.append(fn)
+    return fn
+
+
+def event_handlers() -> tuple[EventHandler, ...]:
+    return tuple(_HANDLERS)
+
+
 def fire_rule(rt: Runtime, rule: Rule, event: Event, template: dict[str, Any] | None,
               published: list[str] | None = None,
               metrics: list[dict[str, Any]] | None = None) -> FiringRecord | None:

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from taskq import chaining, constants, entity_launch, entity_triggers
 from taskq.bus import Entry, consumer_name
-from taskq.dispatch import fire_rule
-from taskq.events import Event, EventError
+from taskq.dispatch import event_handlers, fire_rule
+from taskq.events import EventError
 from taskq.local import is_local
+from taskq.pipelines import engine as pipelines
 from taskq.rules import Rule, RuleIndex, rule_from_row
 
 if TYPE_CHECKING:
@@ -27,19 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Modules that register trigger kinds (rule builders, firing strategies, event handlers).
-KIND_MODULES = (chaining, entity_triggers, entity_launch)
-
-#: Called with every decoded event after the rules fired (pipelines advance their
-#: operations here). A handler must be idempotent: it may see an event again after a crash
-#: or redelivery. An exception leaves the entry pending, to be evaluated again.
-EventHandler = Callable[["Runtime", Event], None]
-_HANDLERS: list[EventHandler] = []
-
-
-def event_handler(fn: EventHandler) -> EventHandler:
-    if fn not in _HANDLERS:
-        _HANDLERS.append(fn)
-    return fn
+KIND_MODULES = (chaining, entity_triggers, entity_launch, pipelines)
 
 #: How often the rule set is re-checked in the database even if no version bump was seen.
 DB_RECHECK_SECONDS = 5.0
@@ -148,7 +136,7 @@ class Evaluator:
                 self.stats.fired += 1
             else:
                 self.stats.duplicates += 1
-        for handler in _HANDLERS:
+        for handler in event_handlers():
             handler(self.rt, event)
         self.stats.processed += 1
         return True

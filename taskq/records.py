@@ -38,6 +38,10 @@ class RunRecord(BaseModel):
     created_at: str | None
     started_at: str | None
     finished_at: str | None
+    #: "job", or "pipeline" for a DAG run; an operation of one names it and its op.
+    kind: str = "job"
+    pipeline_uuid: str | None = None
+    op_name: str | None = None
 
     _load_run: Callable[[str], RunRecord | None] | None = PrivateAttr(default=None)
 

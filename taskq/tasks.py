@@ -58,6 +58,13 @@ def relay_task() -> int:
     return relay_outbox(get_runtime())
 
 
+@app.task(name=constants.PIPELINES_TICK_TASK, ignore_result=True)
+def pipelines_tick() -> int:
+    from taskq.pipelines.engine import tick
+
+    return tick(get_runtime())
+
+
 def kick_evaluators(rt: Runtime) -> None:
     for _ in range(rt.settings.evaluators):
         evaluate.apply_async(queue=constants.TRIGGERS_QUEUE, expires=60)

@@ -55,7 +55,7 @@ OUTBOX = cast(Table, Outbox.__table__)
 RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
     "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
     "outputs", "tags", "trigger_name", "attempts", "created_at", "started_at", "finished_at",
-    "incarnation"))
+    "incarnation", "kind", "pipeline_uuid", "op_name"))
 
 
 def run_summary(row: Any) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def run_summary(row: Any) -> dict[str, Any]:
         "created_at": _iso(created), "started_at": _iso(started),
         "finished_at": _iso(finished), "duration": duration,
         "incarnation": m["incarnation"] or 0,
+        "kind": m["kind"] or "job", "pipeline": m["pipeline_uuid"], "op": m["op_name"],
     }
 
 
@@ -160,6 +161,7 @@ class StoreBase:
             "tags": list(tags), "trigger": trigger["name"] if trigger else None, "attempts": 0,
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
             "duration": None, "previous_status": Status.CREATED.value, "incarnation": 0,
+            "kind": "job", "pipeline": None, "op": None,
         }
         event = ev.run_status_event(event_id=ev.new_event_id(), run=summary,
                                     status=Status.QUEUED, timestamp=now)
@@ -231,6 +233,7 @@ def _run_dict(r: Any) -> dict[str, Any]:
         "trigger_name": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
         "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
         "attempts": r.attempts, "incarnation": r.incarnation or 0,
+        "kind": r.kind or "job", "pipeline_uuid": r.pipeline_uuid, "op_name": r.op_name,
         "created_at": _iso(r.created_at),
         "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
     }

@@ -37,12 +37,13 @@ from taskq.store.base import (
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.models import Cursor, Firing, JobTemplate, Outbox, Run, RunEvent, Trigger
+from taskq.store.pipelines import PipelinesMixin
 
 __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "Transition",
            "run_summary", "utcnow"]
 
 
-class Store(EntityRunsMixin, JoinsMixin, StoreBase):
+class Store(PipelinesMixin, EntityRunsMixin, JoinsMixin, StoreBase):
     # -- job templates --------------------------------------------------------------------
 
     def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,

@@ -76,6 +76,10 @@ class Run(Base):
     #: Bumped when a trigger with reuse_task re-enqueues this run (the one way out of a
     #: final status); the worker's start claim refuses messages of another incarnation.
     incarnation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: "job", or "pipeline" for a DAG run (its operations are runs with ``pipeline_uuid``).
+    kind: Mapped[str] = mapped_column(String(16), default="job", server_default="job")
+    pipeline_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    op_name: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -196,6 +200,19 @@ class JoinArm(Base):
 
 
 # -- pipelines (migration 0004) ----------------------------------------------------------
+
+
+class Pipeline(Base):
+    """The spec a pipeline run was started with; its state is the status of its runs."""
+
+    __tablename__ = "pipelines"
+
+    run_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    namespace: Mapped[str] = mapped_column(String(64))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # -- registries: models, datasets, polling (migration 0005) ------------------------------
