@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from taskq import datasets, models
 from taskq.client import Client, ValidationError
 from taskq.context import current
+from taskq.entities import Family
 from taskq.events import Event
 from taskq.hooks import Hook
 from taskq.jobs import job
 from taskq.lifecycle import Status
 from taskq.records import RunRecord
+from taskq.registry import DefaultRegistry
 from taskq.rules import EventTrigger
 from taskq.scheduler import TriggerScheduler
 from taskq.settings import Settings
+
+#: The model and dataset registries on the default client: ``taskq.models.publish(id)``.
+models = DefaultRegistry(Family.MODELS)
+datasets = DefaultRegistry(Family.DATASETS)
 
 __all__ = [
     "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",

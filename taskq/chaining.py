@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from taskq.errors import first_error
 from taskq.events import (
     CUSTOM_EVENT_KIND,
     RUN_STATUS_PREFIX,
@@ -166,14 +167,6 @@ def _as_list(value: Any, what: str) -> list[Any]:
     raise ValueError(f"{what}: expected a name or a list of names, got {type(value).__name__}")
 
 
-def _first(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        return f"{loc}: {msg}" if loc else msg
-    return str(exc)
 
 
 def parse(namespace: str, on_finish: Any, on: Any, mode: Any = "all", reset: Reset = None
@@ -187,12 +180,12 @@ def parse(namespace: str, on_finish: Any, on: Any, mode: Any = "all", reset: Res
         try:
             upstream.append(parse_upstream(item, namespace))
         except ValueError as exc:
-            raise ValueError(f"trigger_on_finish[{i}]: {_first(exc)}") from None
+            raise ValueError(f"trigger_on_finish[{i}]: {first_error(exc)}") from None
     for i, item in enumerate(_as_list(on, "trigger_on")):
         try:
             events.append(parse_event(item))
         except ValueError as exc:
-            raise ValueError(f"trigger_on[{i}]: {_first(exc)}") from None
+            raise ValueError(f"trigger_on[{i}]: {first_error(exc)}") from None
     if not upstream and not events:
         raise ValueError("trigger_on_finish / trigger_on: name at least one job or event")
     return upstream, events, mode, reset

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from taskq import constants, routing
+from taskq.errors import first_error
 from taskq.events import EventError, validate_namespace
 from taskq.hooks import Hook
 from taskq.jobs import registered_jobs
@@ -400,10 +401,4 @@ class JobView:
 
 
 def _first_error(field: str, exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        return f"{field}.{loc}: {msg}" if loc else f"{field}: {msg}"
-    return f"{field}: {exc}"
+    return first_error(exc, field)

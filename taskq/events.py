@@ -73,6 +73,14 @@ def validate_ref(ref: str) -> str:
     return ref
 
 
+def unbrace(ref: str) -> str:
+    """Polyaxon's docs spell refs ``{{ ops.x }}``; the bare ref is what is stored."""
+    ref = ref.strip()
+    if ref.startswith("{{") and ref.endswith("}}"):
+        ref = ref[2:-2].strip()
+    return ref
+
+
 def validate_trigger_ref(ref: str) -> str:
     """What a trigger may listen to: a ref, or a whole family (``models.*``)."""
     if isinstance(ref, str) and _WILDCARD_RE.match(ref):

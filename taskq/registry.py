@@ -167,6 +167,26 @@ class Registry:
         return [EntityRecord.model_validate(r) for r in rows]
 
 
+class DefaultRegistry(Registry):
+    """``taskq.models`` / ``taskq.datasets``: the same API on the default client, built
+    from the environment when a call is made (``taskq.Client(settings).models`` takes
+    explicit configuration).
+
+        m = taskq.models.register("model-a", project="vision", version="1")
+        taskq.models.publish(m.id)          # triggers with trigger_on_publish fire at once
+    """
+
+    def __init__(self, family: Family) -> None:  # no client yet: nothing at import time
+        self.family = family
+        self.word = entities.SINGULAR[family]
+
+    @property
+    def client(self) -> Client:  # type: ignore[override]
+        from taskq.client import Client
+
+        return Client()
+
+
 def tag_run(client: Client, run_uuid: str, add: Iterable[str] = (),
             remove: Iterable[str] = ()) -> list[str]:
     """Add and remove tags of a run (a ``run_tagged`` / ``run_untagged`` event); returns

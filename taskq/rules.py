@@ -15,7 +15,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taskq.events import Event, family_wildcard, validate_kind, validate_trigger_ref
+from taskq.events import Event, family_wildcard, unbrace, validate_kind, validate_trigger_ref
 from taskq.hooks import Hook
 
 KindRefKey = tuple[str, str, str]
@@ -36,11 +36,7 @@ class EventTrigger(BaseModel):
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
-        v = v.strip()
-        if v.startswith("{{") and v.endswith("}}"):
-            # Polyaxon's docstring spells refs as "{{ ops.x }}"; accept the braces.
-            v = v[2:-2].strip()
-        return validate_trigger_ref(v)
+        return validate_trigger_ref(unbrace(v))
 
     @field_validator("kinds", mode="before")
     @classmethod

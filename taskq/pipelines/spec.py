@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taskq.events import RUN_STATUS_KINDS, validate_kind
+from taskq.errors import first_error
+from taskq.events import RUN_STATUS_KINDS, unbrace, validate_kind
 from taskq.hooks import Hook
 from taskq.templating import TemplateFailure, check_condition
 
@@ -52,9 +53,7 @@ class ParamRef(BaseModel):
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
-        v = v.strip()
-        if v.startswith("{{") and v.endswith("}}"):
-            v = v[2:-2].strip()
+        v = unbrace(v)
         if v != "dag" and not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
             raise ValueError(f"{v!r} is not 'ops.<operation>' or 'dag'")
         return v
@@ -91,9 +90,7 @@ class OpEvent(BaseModel):
     @field_validator("ref")
     @classmethod
     def _ref(cls, v: str) -> str:
-        v = v.strip()
-        if v.startswith("{{") and v.endswith("}}"):
-            v = v[2:-2].strip()
+        v = unbrace(v)
         if not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
             raise ValueError(f"{v!r} is not 'ops.<operation>' (events of a pipeline come "
                              "from its own operations)")
@@ -166,7 +163,7 @@ class Operation(BaseModel):
                         {k: v for k, v in raw.items() if k in ("ref", "value")})
                 except ValueError as exc:
                     raise SpecError(f"operations.{self.name}.params.{name}: "
-                                    f"{_first(exc)}") from None
+                                    f"{first_error(exc)}") from None
         return out
 
     def plain_params(self) -> dict[str, Any]:
@@ -309,14 +306,6 @@ def topological(ops: tuple[Operation, ...]) -> list[str]:
     return order
 
 
-def _first(exc: Exception) -> str:
-    errors = getattr(exc, "errors", None)
-    if callable(errors):
-        first = errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        return f"{loc}: {msg}" if loc else msg
-    return str(exc)
 
 
 def parse(data: Any) -> PipelineSpec:
