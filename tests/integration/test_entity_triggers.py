@@ -166,7 +166,7 @@ def test_other_writers_are_polled_by_beat_once_each(entity, stack, r) -> None:
         sched.add_dataset_trigger(schedule_function=lambda x: x, name="lam")
     sched.add_dataset_trigger(schedule_function="tests.integration.entity_jobs:record",
                               trigger_on_tags=["ready"], single_instance=True,
-                              name="fn-on-ready")
+                              target_project="etl", name="fn-on-ready")
     wait_for(lambda: store.get_cursor("poll.last.datasets"), 20, message="beat's first poll")
     sql_change("datasets", data.id, tags=["ready"])
     time.sleep(4)  # two beat ticks: every 10 minutes is not due yet
@@ -174,7 +174,7 @@ def test_other_writers_are_polled_by_beat_once_each(entity, stack, r) -> None:
     taskq.TriggerScheduler(pooling_frequency_minutes=0.02)  # beat applies it, no restart
     first = wait_for(lambda: next(iter(runs_of("fn-on-ready")), None), 20)
     assert first.job == constants.FUNCTION_JOB and first.queue == "services"
-    assert first.params["entity_id"] == data.id
+    assert first.params["entity_id"] == data.id and first.project == "etl"
 
     # single_instance: a change while the function still runs is skipped, with the reason
     wait_for(lambda: taskq.get_run(first.uuid).status == Status.RUNNING, 20)
