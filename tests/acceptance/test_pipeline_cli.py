@@ -23,3 +23,8 @@ def test_run_the_seed_pipeline_file(stack, settings) -> None:
             for line in out.stdout.splitlines() if "│" in line]
     assert ["experiment", "train", "succeeded", "train"] in rows
     assert ["tensorboard", "tensorboard", "succeeded", "viz"] in rows
+    import json
+
+    shown = run_cli("runs", "show", pipeline_uuid, env=env_for(settings))
+    ops = {o["op"]: o for o in json.loads(shown.stdout)["operations"]}
+    assert ops["tensorboard"]["status"] == "succeeded" and ops["experiment"]["job"] == "train"
