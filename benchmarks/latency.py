@@ -17,15 +17,17 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
 
-ROOT = Path(__file__).resolve().parent.parent
+#: The checkout whose taskq is measured (``benchmarks/compare.py`` points it at another).
+ROOT = Path(os.environ.get("TASKQ_BENCH_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import bench_env  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -64,20 +66,6 @@ def breakdown(store: object, samples: list[tuple[str, int, int]]) -> dict[str, l
     return out
 
 
-def pick_redis(explicit: str | None, home: Path) -> str:
-    if explicit:
-        return explicit
-    local = "redis://127.0.0.1:6379/12"
-    try:
-        if redis.Redis.from_url(local, socket_connect_timeout=1).ping():
-            return local
-    except redis.RedisError:
-        pass
-    from taskq.embedded import ensure_redis
-
-    return f"unix://{ensure_redis(home)}?db=12"
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=500)
@@ -87,20 +75,14 @@ def main() -> int:
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
 
-    home = Path(tempfile.mkdtemp(prefix="taskq-bench-"))
-    redis_url = pick_redis(args.redis_url, home)
-    db_url = args.database_url or f"sqlite:///{home / 'bench.db'}"
-    os.environ.update({"TASKQ_REDIS_URL": redis_url, "TASKQ_DATABASE_URL": db_url,
-                       "TASKQ_HOME": str(home), "TASKQ_IMPORTS": "benchmarks.bench_jobs",
-                       "TASKQ_QUEUES": "bench"})
+    home, redis_url, db_url = bench_env(args.redis_url, args.database_url, "bench")
     r = redis.Redis.from_url(redis_url)
-    r.flushdb()
 
     import taskq
     from benchmarks import bench_jobs
-    from taskq import processes
-    from taskq.client import sync_job_templates
+    from taskq.dev import processes
     from taskq.runtime import get_runtime
+    from taskq.services.trigger_admin import sync_job_templates
     from taskq.store import migrate
 
     migrate.upgrade(db_url)

@@ -50,7 +50,7 @@ def fill(store: Any, size: int) -> Any:
     """Bulk insert ``size`` models changed a day ago; returns that instant."""
     from sqlalchemy import insert
 
-    from taskq.store.base import utcnow
+    from taskq.core.times import utcnow
     from taskq.store.registry import MODELS
 
     old = utcnow() - timedelta(days=1)
@@ -72,7 +72,7 @@ def change(store: Any, count: int) -> None:
     watermark may pass them)."""
     from sqlalchemy import func, select, text
 
-    from taskq.store.base import utcnow
+    from taskq.core.times import utcnow
     from taskq.store.registry import MODELS
 
     with store.tx() as conn:
@@ -90,7 +90,7 @@ def plan(store: Any) -> str:
            "ORDER BY updated_at, id LIMIT 500")
     from sqlalchemy import text
 
-    from taskq.store.base import utcnow
+    from taskq.core.times import utcnow
 
     prefix = "EXPLAIN QUERY PLAN " if store.dialect == "sqlite" else "EXPLAIN "
     with store.read() as conn:
@@ -102,12 +102,12 @@ def measure(url: str, redis_url: str, size: int, changes: int, show_plan: bool
             ) -> list[dict[str, Any]]:
     from sqlalchemy import event
 
-    from taskq import polling
-    from taskq.entities import Family
+    from taskq.core.stored import Watermark
+    from taskq.core.watched import Family
     from taskq.runtime import Runtime
+    from taskq.services import poller as polling
     from taskq.settings import Settings
     from taskq.store import migrate
-    from taskq.store.registry import Watermark
 
     migrate.upgrade(url)
     rt = Runtime(Settings(redis_url=redis_url, database_url=url))

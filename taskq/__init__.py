@@ -1,36 +1,70 @@
-"""taskq: start the right Celery job the moment something happens, exactly once."""
+"""taskq: start the right Celery job the moment something happens, exactly once.
+
+``import taskq`` does no I/O and imports nothing heavy: each public name is loaded on first
+use (PEP 562), so a worker, the CLI and a test of the pure core pay only for what they use.
+``__all__`` is pinned by a test.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from taskq.client import Client, ValidationError
-from taskq.context import current
-from taskq.entities import Family
-from taskq.events import Event
-from taskq.hooks import Hook
-from taskq.jobs import job
-from taskq.lifecycle import Status
-from taskq.records import RunRecord
-from taskq.registry import DefaultRegistry
-from taskq.rules import EventTrigger
-from taskq.scheduler import TriggerScheduler
-from taskq.settings import Settings
+if TYPE_CHECKING:
+    from taskq.api.client import Client
+    from taskq.api.current import current
+    from taskq.api.records import RunRecord
+    from taskq.api.registries import DefaultRegistry
+    from taskq.celery.jobs import job
 
-#: The model and dataset registries on the default client: ``taskq.models.publish(id)``.
-models = DefaultRegistry(Family.MODELS)
-datasets = DefaultRegistry(Family.DATASETS)
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    "Client": "taskq.api.client",
+    "Event": "taskq.core.events",
+    "EventTrigger": "taskq.core.matching",
+    "Hook": "taskq.core.triggers.hook",
+    "RunRecord": "taskq.api.records",
+    "Settings": "taskq.settings",
+    "Status": "taskq.core.statuses",
+    "TaskqError": "taskq.errors",
+    "TriggerScheduler": "taskq.api.compat.clearml",
+    "ValidationError": "taskq.errors",
+    "current": "taskq.api.current",
+    "job": "taskq.celery.jobs",
+}
 
 __all__ = [
-    "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
+    "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status", "TaskqError",
     "TriggerScheduler", "ValidationError", "add_event_trigger", "add_finish_trigger",
     "add_hook", "add_trigger", "current", "datasets", "get_run", "job", "list_runs",
-    "list_triggers", "models", "publish_event", "submit", "tag_run",
+    "list_triggers", "models", "publish_event", "run_pipeline", "submit", "tag_run",
 ]
+
+_registries: dict[str, DefaultRegistry] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    if name in ("models", "datasets"):
+        #: The registries on the default client: ``taskq.models.publish(id)``.
+        registries = importlib.import_module("taskq.api.registries")
+        watched = importlib.import_module("taskq.core.watched")
+        value = registries.DefaultRegistry(watched.Family(name))
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'taskq' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 def _client() -> Client:
-    return Client()
+    client_module = importlib.import_module("taskq.api.client")
+    return client_module.Client()  # type: ignore[no-any-return]
 
 
 def submit(job: Any, params: dict[str, Any] | None = None, queue: str | None = None,

@@ -1,76 +1,22 @@
-"""The Celery app: ``celery -A taskq.app worker|beat|flower``.
+"""``celery -A taskq.app worker|beat|flower``: the process's app with the worker loaded.
 
-Configuration follows the reliability baseline for a Redis broker (late acks, prefetch 1)
-because a cloned run must not be lost with a killed worker; a killed pool child fails its run
-(recorded by the MainProcess's task_failure) instead of being requeued. That a run is never
-started twice is kept by taskq's own start claim, not by the broker.
+A shim at the top of the house: the app comes from the Celery adapter, the signal handlers
+and tasks from the worker edge. The embedded Redis is started here for a worker or beat of
+the embedded default (a client starts it through the runtime when it first publishes).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from taskq.celery.app import get_app
+from taskq.settings import get_settings
+from taskq.stream.embedded_redis import ensure_redis
 
-from celery import Celery
-from kombu import Queue  # type: ignore[attr-defined]
+if get_settings().embedded_redis:
+    ensure_redis(get_settings().home)
 
-from taskq import constants
-from taskq.settings import Settings, get_settings
+app = get_app()
 
+# The signal handlers, taskq's tasks and built-in jobs, on this app.
+from taskq.worker import builtin_jobs, entity_jobs, signals, tasks  # noqa: E402,F401
 
-def beat_schedule(settings: Settings) -> dict[str, Any]:
-    opts = {"queue": constants.TRIGGERS_QUEUE, "expires": 30}
-    return {
-        "taskq-reconcile": {"task": constants.RECONCILE_TASK,
-                            "schedule": settings.reconcile_every, "options": opts},
-        "taskq-relay-outbox": {"task": constants.RELAY_TASK,
-                               "schedule": settings.relay_every, "options": opts},
-        "taskq-evaluator-keepalive": {"task": constants.EVALUATE_TASK,
-                                      "schedule": settings.keepalive_every, "options": opts},
-        # Models, datasets and runs changed by other writers (each family when it is due).
-        "taskq-poll-entities": {"task": constants.POLL_TASK,
-                                "schedule": constants.POLL_TICK_SECONDS, "options": opts},
-        # Pipelines whose events were lost (a crashed evaluator) still move on.
-        "taskq-pipelines-tick": {"task": constants.PIPELINES_TICK_TASK,
-                                 "schedule": settings.reconcile_every, "options": opts},
-    }
-
-
-def create_app(settings: Settings) -> Celery:
-    if settings.embedded_redis:
-        from taskq.embedded import ensure_redis
-
-        ensure_redis(settings.home)
-    celery = Celery("taskq", set_as_current=False)
-    queues = settings.all_queues()
-    celery.conf.update(
-        broker_url=settings.broker_url(),
-        broker_connection_retry_on_startup=True,
-        task_ignore_result=True,
-        task_default_queue=settings.default_queue,
-        # Declared so Flower's Broker tab lists them even while no worker consumes them.
-        task_queues=[Queue(q, routing_key=q) for q in queues],
-        task_create_missing_queues=True,
-        task_acks_late=True,
-        task_reject_on_worker_lost=False,
-        worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
-        worker_send_task_events=True,
-        task_send_sent_event=True,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        task_serializer="json",
-        accept_content=["json"],
-        enable_utc=True,
-        imports=["taskq.tasks", "taskq.notifiers", "taskq.entity_tasks", *settings.imports],
-        beat_schedule=beat_schedule(settings),
-        beat_max_loop_interval=5,
-    )
-    # An attribute, not a conf key: `celery inspect conf` and Flower's config page would
-    # print a conf value, URLs with passwords included.
-    celery.taskq_settings = settings
-    return celery
-
-
-app = create_app(get_settings())
-app.set_current()
-
-import taskq.signals  # noqa: E402,F401  - connects the handlers for this app's processes
+__all__ = ["app"]

@@ -42,6 +42,9 @@ RELAY_TASK = "taskq.relay_outbox"
 PIPELINES_TICK_TASK = "taskq.pipelines.tick"
 JOB_TASK_PREFIX = "taskq.job."
 
+#: The tag of a run started by ``taskq run JOB --trigger``: its events fire nothing.
+LOCAL_TAG = "local"
+
 #: Celery message header that marks a task as a taskq run.
 RUN_HEADER = "taskq_run"
 #: Set when the run's ``queued`` status was committed with its outbox row (the usual path),

@@ -1,10 +1,89 @@
-"""One way to turn a pydantic error into the one line taskq shows: ``field.loc: reason``."""
+"""Every error taskq raises on purpose, under one base, and the one way to word them.
+
+One base (``TaskqError``) lets a caller catch "taskq refused this" apart from a bug; each
+class also keeps the builtin it always was (``ValueError``, ``LookupError``,
+``RuntimeError``), so code written against those keeps working. They live here, at the
+bottom of the house, because every layer raises them and none should import another layer
+just to name an exception.
+"""
 
 from __future__ import annotations
 
 
+class TaskqError(Exception):
+    """Base of every error taskq raises on purpose."""
+
+
+class ValidationError(TaskqError, ValueError):
+    """Bad input from the caller; the message names the field and the reason."""
+
+
+class EventError(TaskqError, ValueError):
+    """An event, kind or ref that taskq cannot accept; the message names the field."""
+
+
+class EventInputError(TaskqError, ValueError):
+    """A publish refused; the message names the field and the reason."""
+
+
+class JobError(TaskqError, ValueError):
+    """A job declaration or a run's params that do not fit the job."""
+
+
+class RoutingError(TaskqError, ValueError):
+    """A queue or agent that cannot be routed to."""
+
+
+class TemplateFailure(TaskqError, ValueError):
+    """A template or condition that cannot be parsed, rendered or evaluated in bounds."""
+
+
+class SpecError(TaskqError, ValueError):
+    """A pipeline spec refused before anything runs."""
+
+
+class InvalidTransition(TaskqError, ValueError):
+    """A run status change the lifecycle does not allow."""
+
+    def __init__(self, current: object, new: object) -> None:
+        cur = getattr(current, "value", current)
+        nxt = getattr(new, "value", new)
+        super().__init__(f"run status cannot change from {cur!r} to {nxt!r}")
+        self.current = current
+        self.new = new
+
+
+class NotFound(TaskqError, LookupError):
+    """Something asked for by name or id does not exist."""
+
+
+class AlreadyExists(TaskqError, ValueError):
+    """A name that must be unique is taken."""
+
+
+class EmbeddedRedisError(TaskqError, RuntimeError):
+    """The bundled redis-server could not be started."""
+
+
+class NotifyError(TaskqError, RuntimeError):
+    """A notification could not be delivered (the notifier job retries)."""
+
+
+class UserError(TaskqError):
+    """Something the user can fix, said as one line plus a hint (the CLI prints both)."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class NotInAJob(TaskqError, RuntimeError):
+    """``taskq.current`` used outside a running job."""
+
+
 def first_error(exc: Exception, field: str = "") -> str:
-    """The first error only: one clear line beats a list the user has to read through."""
+    """``field.loc: reason`` of the first error only: one clear line beats a list the user
+    has to read through."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]

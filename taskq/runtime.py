@@ -1,24 +1,40 @@
-"""What one process needs to talk to taskq's services, built lazily from Settings.
+"""The composition root: settings in, adapters and services wired together out.
 
-Lazy because Celery forks workers after importing the app: clients created before the fork
-would be shared by children (see the Celery/SQLAlchemy fork notes in docs/architecture.md).
+Everything a service is given (``ports.Context``) is built here and nowhere else, lazily:
+Celery forks workers after importing the app, and clients created before the fork would be
+shared by the children (docs/architecture.md, "Processes and forks").
 """
 
 from __future__ import annotations
 
 import threading
 from functools import cached_property
-from typing import Any
 
 import redis
+from celery import Celery
 
-from taskq import embedded
-from taskq.bus import EventBus, get_redis
+from taskq.celery.jobs import registry as job_registry
+from taskq.celery.publisher import CeleryPublisher
+from taskq.core.jobs import JobRegistry
+from taskq.core.triggers.base import KindRegistry
+from taskq.core.triggers.chaining import ChainingKind
+from taskq.core.triggers.entity import EntityKind
+from taskq.core.triggers.event import EventKind
+from taskq.core.triggers.hook import HookKind
+from taskq.services import trigger_admin
+from taskq.services.evaluator import Evaluator, Observer
+from taskq.services.pipelines import PipelineObserver
 from taskq.settings import Settings, get_settings
+from taskq.store.engine import dispose_inherited
 from taskq.store.manager import Store
+from taskq.stream.coordination import RedisCoordination
+from taskq.stream.embedded_redis import ensure_redis
+from taskq.stream.redis_stream import EventBus, consumer_name, get_redis
 
 
 class Runtime:
+    """One process's view of taskq's services (implements ``ports.Context``)."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._embedded_started = False
@@ -26,7 +42,7 @@ class Runtime:
     def ensure_services(self) -> None:
         """Start the embedded redis-server when no Redis URL is configured."""
         if self.settings.embedded_redis and not self._embedded_started:
-            embedded.ensure_redis(self.settings.home)
+            ensure_redis(self.settings.home)
             self._embedded_started = True
 
     @cached_property
@@ -39,43 +55,47 @@ class Runtime:
         return EventBus(self.redis)
 
     @cached_property
-    def celery(self) -> Any:
+    def coord(self) -> RedisCoordination:
+        return RedisCoordination(self.redis)
+
+    @cached_property
+    def publisher(self) -> CeleryPublisher:
+        self.ensure_services()
+        return CeleryPublisher(self.settings)
+
+    @property
+    def celery(self) -> Celery:
         """The Celery app that publishes runs: the process's own app when settings match."""
-        from taskq.app import app, create_app
-
-        if getattr(app, "taskq_settings", None) == self.settings:
-            return app
-        # One publishing app (and broker pool) per distinct configuration, not per Client.
-        key = self.settings.model_dump_json()
-        with _lock:
-            if key not in _apps:
-                _apps[key] = create_app(self.settings)
-            return _apps[key]
-
-    def celery_for(self, agent: str) -> Any:
-        """The app that publishes to ``agent``'s broker (taskq's own for the default)."""
-        if agent == "default":
-            return self.celery
-        conf = self.settings.agents.get(agent)
-        if conf is None:
-            raise LookupError(f"agent {agent!r} is not configured")
-        from taskq.app import create_app
-
-        agent_settings = self.settings.model_copy(update={"broker": conf["broker_url"]})
-        key = agent_settings.model_dump_json()
-        with _lock:
-            if key not in _apps:
-                _apps[key] = create_app(agent_settings)
-            return _apps[key]
+        return self.publisher.app
 
     @cached_property
     def store(self) -> Store:
         return Store(self.settings.resolved_database_url())
 
+    @property
+    def jobs(self) -> JobRegistry:
+        return job_registry
+
+    def sync_jobs(self) -> int:
+        return trigger_admin.sync_job_templates(self)
+
+    # -- the evaluator, with every trigger kind plugged in ---------------------------------
+
+    @cached_property
+    def kinds(self) -> KindRegistry:
+        return KindRegistry((EventKind(), HookKind(), ChainingKind(), EntityKind()))
+
+    @cached_property
+    def observers(self) -> tuple[Observer, ...]:
+        return (PipelineObserver(),)
+
+    def evaluator(self, consumer: str | None = None) -> Evaluator:
+        return Evaluator(self, consumer or consumer_name(), kinds=self.kinds,
+                         observers=self.observers)
+
 
 _runtime: Runtime | None = None
 _lock = threading.Lock()
-_apps: dict[str, Any] = {}
 
 
 def get_runtime() -> Runtime:
@@ -89,8 +109,6 @@ def get_runtime() -> Runtime:
 def reset_after_fork() -> None:
     """Called in each new worker child: forget the parent's clients and engines."""
     global _runtime
-    from taskq.store.engine import dispose_inherited
-
     dispose_inherited()
     with _lock:
         _runtime = None

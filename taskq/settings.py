@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from taskq import constants
+from taskq.core.routing import namespaced_queue
 
 DEFAULT_CONFIG_FILE = Path("config/taskq.toml")
 
@@ -182,8 +183,6 @@ class Settings(BaseSettings):
 
     def all_queues(self) -> list[str]:
         """Every queue to declare: the named ones, their namespaced twins, taskq's own."""
-        from taskq.routing import namespaced_queue
-
         base = [self.default_queue, *self.queues]
         names = [namespaced_queue(ns, q) for ns in self.namespaces for q in base]
         return list(dict.fromkeys([*base, *names, constants.TRIGGERS_QUEUE]))

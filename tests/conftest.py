@@ -46,7 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     else:
         import tempfile
 
-        from taskq.embedded import ensure_redis
+        from taskq.stream.embedded_redis import ensure_redis
 
         home = Path(tempfile.mkdtemp(prefix="taskq-test-redis-"))
         sock = ensure_redis(home)
@@ -65,7 +65,7 @@ def tempfile_dir() -> str:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     if "home" in _session_redis:
-        from taskq.embedded import stop_redis
+        from taskq.stream.embedded_redis import stop_redis
 
         stop_redis(_session_redis["home"])
 
@@ -186,8 +186,8 @@ def settings(redis_url: str, database_url: str, r: redis.Redis, tmp_path: Path) 
                   keepalive_every=1.0, namespaces=["default", "team-a", "team-b"])
     os.environ["TASKQ_EXAMPLE_MARKS"] = str(marks)
     import workers.examples  # noqa: F401  - registers the example jobs in this process
-    from taskq.client import sync_job_templates
     from taskq.runtime import get_runtime
+    from taskq.services.trigger_admin import sync_job_templates
 
     sync_job_templates(get_runtime())
     return s
@@ -200,20 +200,20 @@ def chaining_jobs(settings: Any) -> Iterator[None]:
     job sync of other tests."""
     import importlib
 
-    from taskq import jobs
-    from taskq.client import sync_job_templates
+    from taskq.celery import jobs
     from taskq.runtime import get_runtime
+    from taskq.services.trigger_admin import sync_job_templates
 
     module = importlib.import_module("workers.chaining")
     defs = [obj.taskq_job for obj in vars(module).values() if hasattr(obj, "taskq_job")]
     for jd in defs:
-        jobs._registry[jd.name] = jd
+        jobs.registry.add(jd)
     sync_job_templates(get_runtime())
     try:
         yield
     finally:
         for jd in defs:
-            jobs._registry.pop(jd.name, None)
+            jobs.registry.remove(jd.name)
 
 
 def env_for(settings: Any, **extra: str) -> dict[str, str]:
@@ -249,7 +249,7 @@ class Stack:
 
     def worker(self, name: str, queues: list[str], *, concurrency: int = 1,
                wait: bool = True, **env: str) -> Any:
-        from taskq import processes
+        from taskq.dev import processes
 
         proc = processes.start_worker(name, queues, env=env_for(self.settings, **env),
                                       logdir=self.logdir, concurrency=concurrency)
@@ -264,7 +264,7 @@ class Stack:
         return self.worker(name, [TRIGGERS_QUEUE], concurrency=2, wait=wait, **env)
 
     def beat(self) -> Any:
-        from taskq import processes
+        from taskq.dev import processes
 
         proc = processes.start_beat(env=env_for(self.settings), logdir=self.logdir,
                                     home=self.settings.home)

@@ -7,42 +7,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from taskq import events as ev
-from taskq.lifecycle import Status
+from taskq.core import events as ev
+from taskq.core.statuses import Status
+from taskq.core.stored import FiringRecord, OutboxItem
+from taskq.core.times import aware as _aware
+from taskq.core.times import iso as _iso
+from taskq.core.times import utcnow
 from taskq.store.engine import get_engine
 from taskq.store.models import Firing, Outbox, Run, RunEvent
-
-
-class NotFound(LookupError):
-    pass
-
-
-class AlreadyExists(ValueError):
-    pass
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    # SQLite hands back naive datetimes; everything taskq stores is UTC.
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def _iso(value: datetime | None) -> str | None:
-    value = _aware(value)
-    return value.isoformat() if value else None
-
 
 # Hot paths (status transitions, firings, the outbox) use Core tables, not ORM entities: the
 # ORM's bulk-insert machinery costs about a millisecond per statement, which is the whole
@@ -74,34 +52,6 @@ def run_summary(row: Any) -> dict[str, Any]:
         "incarnation": m["incarnation"] or 0,
         "kind": m["kind"] or "job", "pipeline": m["pipeline_uuid"], "op": m["op_name"],
     }
-
-
-@dataclass(frozen=True)
-class Transition:
-    run: dict[str, Any]
-    event: ev.Event
-
-
-@dataclass(frozen=True)
-class FiringRecord:
-    firing_id: int
-    run_uuid: str | None
-    created: bool  # False: this (trigger, key) had already fired
-    outbox_pending: bool
-    queued_event: ev.Event | None = None
-
-
-@dataclass(frozen=True)
-class OutboxItem:
-    run_uuid: str
-    task_name: str
-    queue: str
-    agent: str
-    params: dict[str, Any]
-    attempts: int
-    #: The run's incarnation (sent as a header; see ``Run.incarnation``).
-    incarnation: int = 0
-
 
 
 class StoreBase:

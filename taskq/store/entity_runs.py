@@ -14,21 +14,14 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from taskq import entities
-from taskq import events as ev
 from taskq.constants import job_task_name
-from taskq.entities import Family
-from taskq.lifecycle import FINAL, Status
-from taskq.store.base import (
-    FIRINGS,
-    OUTBOX,
-    RUN_EVENTS,
-    RUN_SUMMARY_COLUMNS,
-    RUNS,
-    FiringRecord,
-    run_summary,
-    utcnow,
-)
+from taskq.core import events as ev
+from taskq.core import watched as entities
+from taskq.core.statuses import FINAL, Status
+from taskq.core.stored import FiringRecord
+from taskq.core.times import utcnow
+from taskq.core.watched import Family
+from taskq.store.base import FIRINGS, OUTBOX, RUN_EVENTS, RUN_SUMMARY_COLUMNS, RUNS, run_summary
 from taskq.store.joins import TRIGGERS
 from taskq.store.registry import STATES, RegistryMixin
 

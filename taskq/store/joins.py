@@ -7,15 +7,17 @@ any point leaves either nothing or the whole firing committed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, select, update
 
-from taskq import events as ev
-from taskq.store.base import FIRINGS, OUTBOX, FiringRecord, StoreBase, utcnow
+from taskq.core import events as ev
+from taskq.core.planning import join_key
+from taskq.core.stored import FiringRecord
+from taskq.core.times import utcnow
+from taskq.store.base import FIRINGS, OUTBOX, StoreBase
 from taskq.store.models import JoinArm, Trigger
 
 ARMS = cast(Table, JoinArm.__table__)
@@ -23,12 +25,6 @@ TRIGGERS = cast(Table, Trigger.__table__)
 
 #: What the planner returns for a satisfied join: attributes run, outbox, error, skipped.
 JoinPlanner = Callable[[dict[str, ev.Event]], Any]
-
-
-def join_key(dedup_keys: Sequence[str]) -> str:
-    """The firing's dedup key: the same set of events always names the same firing."""
-    digest = hashlib.sha256("\n".join(sorted(dedup_keys)).encode()).hexdigest()[:40]
-    return f"join:{digest}"
 
 
 class JoinsMixin(StoreBase):

@@ -6,6 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from taskq.store.engine import make_engine
 
 HERE = Path(__file__).resolve().parent
 
@@ -26,10 +29,6 @@ def downgrade(url: str, revision: str) -> None:
 
 
 def current(url: str) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    from taskq.store.engine import make_engine
-
     engine = make_engine(url)
     try:
         with engine.connect() as conn:

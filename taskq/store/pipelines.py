@@ -9,50 +9,20 @@ serialise, and one that repeats work finds nothing left in ``created`` to move.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, insert, select, update
 
-from taskq import events as ev
-from taskq.lifecycle import FINAL, Status
-from taskq.store.base import (
-    RUN_EVENTS,
-    RUN_SUMMARY_COLUMNS,
-    RUNS,
-    OutboxItem,
-    StoreBase,
-    run_summary,
-    utcnow,
-)
+from taskq.core import events as ev
+from taskq.core.statuses import FINAL, Status
+from taskq.core.stored import Advanced, OutboxItem, PipelineView, Planner
+from taskq.core.times import utcnow
+from taskq.store.base import RUN_EVENTS, RUN_SUMMARY_COLUMNS, RUNS, StoreBase, run_summary
 from taskq.store.models import Pipeline
 
 PIPELINES = cast(Table, Pipeline.__table__)
 
-
-@dataclass(frozen=True)
-class PipelineView:
-    """What the scheduler needs, read under the pipeline's lock."""
-
-    uuid: str
-    name: str
-    namespace: str
-    status: Status
-    spec: dict[str, Any]
-    params: dict[str, Any]
-    ops: dict[str, dict[str, Any]]  # op name -> run summary (+ "reached": set of statuses)
-
-
-@dataclass(frozen=True)
-class Advanced:
-    events: list[ev.Event]
-    outbox: list[OutboxItem]
-
-
-#: Given the view, return (op actions, pipeline status or None, reason). Each action is
-#: (kind, op, reason, start) where start is None or (params, queue, agent, task_name).
-Planner = Callable[[PipelineView], tuple[Sequence[Any], Status | None, str | None]]
 
 _TO = {"skip": Status.SKIPPED, "upstream_failed": Status.UPSTREAM_FAILED,
        "fail": Status.FAILED, "stop": Status.STOPPED}

@@ -10,17 +10,19 @@ sees it first.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, insert, or_, select, update
 
-from taskq import entities
-from taskq import events as ev
-from taskq.entities import Family
-from taskq.store.base import NotFound, StoreBase, utcnow
+from taskq.core import events as ev
+from taskq.core import watched as entities
+from taskq.core.stored import Change, Watermark
+from taskq.core.times import utcnow
+from taskq.core.watched import Family
+from taskq.errors import NotFound
+from taskq.store.base import StoreBase
 from taskq.store.models import EntityState, JobTemplate, RegisteredDataset, RegisteredModel, Run
 
 MODELS = cast(Table, RegisteredModel.__table__)
@@ -29,27 +31,7 @@ STATES = cast(Table, EntityState.__table__)
 RUNS_T = cast(Table, Run.__table__)
 TEMPLATES = cast(Table, JobTemplate.__table__)
 REGISTRY_TABLES = {Family.MODELS: MODELS, Family.DATASETS: DATASETS}
-#: What a change function returns: the columns to update (empty: nothing to change).
-Change = Callable[[dict[str, Any]], dict[str, Any]]
 
-
-@dataclass(frozen=True)
-class Watermark:
-    """The poller's position in one table: every row at or before it has been compared."""
-
-    at: datetime
-    id: str
-
-    def dump(self) -> str:
-        return f"{self.at.isoformat()}|{self.id}"
-
-    @classmethod
-    def load(cls, value: str | None) -> Watermark:
-        if not value:
-            return cls(datetime(1970, 1, 1, tzinfo=UTC), "")
-        at, _, last = value.partition("|")
-        parsed = datetime.fromisoformat(at)
-        return cls(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), last)
 
 
 def _row_dict(row: Any) -> dict[str, Any]:

@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from taskq import constants
-from taskq.routing import namespaced_queue
+from taskq.core.routing import namespaced_queue
 from taskq.settings import Settings
 
 pytestmark = pytest.mark.acceptance

@@ -24,7 +24,7 @@ def test_taskq_dev_runs_the_seed_scenario(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=240,
                              stdin=subprocess.DEVNULL)
     finally:
-        from taskq.embedded import stop_redis
+        from taskq.stream.embedded_redis import stop_redis
 
         stop_redis(tmp_path / ".taskq")
     text = " ".join((out.stdout + out.stderr).split())  # rich wraps long lines

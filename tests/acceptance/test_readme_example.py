@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import taskq
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from tests.conftest import ROOT, env_for, wait_for
 
 pytestmark = pytest.mark.acceptance

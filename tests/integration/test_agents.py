@@ -11,7 +11,7 @@ import redis
 
 import taskq
 from taskq import ValidationError
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from taskq.settings import configure
 from tests.conftest import wait_for
 from tests.integration.test_seed_scenario import clones_of

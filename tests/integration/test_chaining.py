@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import taskq
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -57,7 +57,7 @@ def one_run(job: str, trigger: str | None = None, timeout: float = 30) -> taskq.
 def success_event(run_uuid: str) -> Any:
     from sqlalchemy import select
 
-    from taskq.events import Event
+    from taskq.core.events import Event
     from taskq.store.models import RunEvent
 
     with taskq.Client().rt.store.read() as conn:

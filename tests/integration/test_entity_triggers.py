@@ -12,8 +12,9 @@ import pytest
 from sqlalchemy import select, text
 
 import taskq
-from taskq import ValidationError, constants, polling
-from taskq.lifecycle import Status
+from taskq import ValidationError, constants
+from taskq.core.statuses import Status
+from taskq.services import poller as polling
 from tests.conftest import env_for, marks, run_cli, wait_for
 
 pytestmark = pytest.mark.integration
@@ -21,12 +22,12 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def entity(settings: Any) -> Any:
-    from taskq.client import sync_job_templates
     from taskq.runtime import get_runtime
+    from taskq.services.trigger_admin import sync_job_templates
     from taskq.settings import configure
 
     s = configure(settings, imports=["workers.examples", "tests.integration.entity_jobs"])
-    import taskq.entity_tasks  # noqa: F401
+    import taskq.worker.entity_jobs  # noqa: F401
     import tests.integration.entity_jobs  # noqa: F401
 
     sync_job_templates(get_runtime())

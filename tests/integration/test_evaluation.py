@@ -10,9 +10,9 @@ import pytest
 
 import taskq
 from taskq import constants
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from taskq.runtime import Runtime
-from taskq.signals import record
+from taskq.worker.signals import record
 from tests.conftest import wait_for
 from tests.integration.test_exactly_once import drained
 from tests.integration.test_seed_scenario import add_seed_trigger, clones_of
@@ -115,7 +115,7 @@ def test_reconciler_reemits_what_redis_missed(stack, settings, r) -> None:
     board = wait_for(lambda: next(iter(clones_of(run_uuid)), None), 20)
     wait_for(lambda: taskq.get_run(board.uuid).done, 20)
     # Later passes confirm and never re-emit again.
-    from taskq.reconcile import reconcile
+    from taskq.services.reconciler import reconcile
 
     time.sleep(1.5)
     again = wait_for(lambda: reconcile(client.rt), 10)

@@ -11,8 +11,8 @@ import pytest
 
 import taskq
 from taskq import constants
-from taskq.events import Event
-from taskq.lifecycle import Status
+from taskq.core.events import Event
+from taskq.core.statuses import Status
 from tests.conftest import marks, wait_for
 from tests.integration.test_seed_scenario import add_seed_trigger, clones_of
 from workers import examples

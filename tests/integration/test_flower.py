@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 import taskq
-from taskq import processes
+from taskq.dev import processes
 from tests.conftest import env_for, wait_for
 from tests.integration.test_seed_scenario import add_seed_trigger, clones_of
 from workers import examples

@@ -9,7 +9,7 @@ import pytest
 
 import taskq
 from taskq import Hook, ValidationError
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from tests.conftest import wait_for
 from tests.integration.test_exactly_once import drained
 from workers import examples
@@ -140,7 +140,7 @@ def test_hooks_declared_with_the_job_are_synced_by_workers(stack, settings, tmp_
                                                           r) -> None:
     """`@taskq.job(hooks=[...])`: a worker importing the module stores the hooks; a final
     event appended twice still runs the hook once."""
-    from taskq.events import Event
+    from taskq.core.events import Event
     from tests.conftest import ROOT, env_for, run_cli
 
     module = tmp_path / "hooked_jobs.py"

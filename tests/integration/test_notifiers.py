@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 import taskq
-from taskq.lifecycle import Status
-from taskq.notifiers import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from taskq.core.statuses import Status
 from taskq.settings import configure
+from taskq.worker.builtin_jobs import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from tests.conftest import wait_for
 from workers import examples
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 import taskq
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from tests.conftest import ROOT, env_for, marks, run_cli, wait_for
 
 pytestmark = pytest.mark.integration

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import taskq
-from taskq.lifecycle import Status
+from taskq.core.statuses import Status
 from tests.conftest import marks, wait_for
 from workers import examples
 

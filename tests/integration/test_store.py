@@ -10,8 +10,8 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from taskq.events import Event
-from taskq.lifecycle import Status
+from taskq.core.events import Event
+from taskq.core.statuses import Status
 from taskq.store.manager import Store
 from taskq.store.models import Base
 

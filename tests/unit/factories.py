@@ -6,8 +6,12 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from taskq.events import Event
-from taskq.rules import EventTrigger, Rule
+from taskq.core import planning
+from taskq.core.events import Event
+from taskq.core.lineage import lineage
+from taskq.core.matching import EventTrigger, Match, Rule
+from taskq.core.planning import events_of
+from taskq.core.triggers import default_kinds
 
 FIXED_TS = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -52,3 +56,29 @@ def make_rule(
     return Rule(id=rule_id, name=name or f"rule-{rule_id}", namespace=namespace,
                 event=EventTrigger(ref=ref, kinds=kinds), job=job, params=params or {},
                 queue=queue)
+
+
+# -- planning as the evaluator does it (the same kinds, the same pure code) ---------------
+
+
+def match_of(rule: Rule, event: Event) -> Match:
+    matched = rule.input_for(event)
+    assert matched is not None, "the event does not satisfy the rule"
+    return Match(rule, matched, event)
+
+
+def lineage_of(rule: Rule, event: Event, events: dict[str, Event] | None = None
+               ) -> dict[str, Any]:
+    return lineage(rule, events_of(match_of(rule, event), events))
+
+
+def template_context(rule: Rule, event: Event) -> dict[str, Any]:
+    return planning.template_context(rule, lineage_of(rule, event))
+
+
+def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None, default_queue: str,
+                key: str, events: dict[str, Event] | None = None,
+                event_run: dict[str, Any] | None = None) -> planning.Plan:
+    kind = default_kinds().for_rule(rule)
+    return kind.plan(match_of(rule, event), template, key,
+                     planning.Facts(default_queue=default_queue, event_run=event_run), events)

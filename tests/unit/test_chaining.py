@@ -8,12 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from taskq import chaining
-from taskq.events import custom_event
-from taskq.jobs import JobError
-from taskq.lineage import Trigger
-from taskq.rules import RuleIndex, rule_from_row
-from tests.unit.factories import FIXED_TS, make_event, run_uuid
+from taskq.api.records import Trigger
+from taskq.core import cron
+from taskq.core.events import custom_event
+from taskq.core.matching import RuleIndex
+from taskq.core.planning import mapped_params
+from taskq.core.triggers import chaining, default_kinds
+from taskq.errors import JobError
+from tests.unit.factories import FIXED_TS, lineage_of, make_event, run_uuid
 
 TEMPLATE = {"inputs": {"x": {"type": "int", "default": 0},
                        "version": {"type": "str", "required": True}}}
@@ -23,7 +25,8 @@ def rule(kind_inputs: dict, mode: str = "all", rid: int = 1, namespace: str = "d
     upstream, events = (kind_inputs.get("upstream", []), kind_inputs.get("events", []))
     ups, evs, mode, reset = chaining.parse(namespace, upstream or None, events or None, mode)
     kind, spec = chaining.build_spec(namespace, ups, evs, mode=mode, reset=reset)
-    return rule_from_row({"id": rid, "name": f"r{rid}", "namespace": namespace, "kind": kind,
+    return default_kinds().build_rule({"id": rid, "name": f"r{rid}", "namespace": namespace,
+                                       "kind": kind,
                           "spec": spec.model_dump(mode="json"), "job": "target",
                           "params": {}, "queue": None, "version": 1})
 
@@ -66,8 +69,8 @@ def test_join_inputs_index_in_their_own_namespace() -> None:
     r = rule({"upstream": ["default.training"]}, namespace="team-a")
     index = RuleIndex([r])
     done = make_event(kind="run_status_succeeded", job="training", namespace="default")
-    assert index.match(done) == [r]
-    assert index.match(done.model_copy(update={"namespace": "team-a"})) == []
+    assert index.rules_for(done) == [r]
+    assert index.rules_for(done.model_copy(update={"namespace": "team-a"})) == []
 
 
 def test_declared_options_are_checked() -> None:
@@ -80,31 +83,30 @@ def test_declared_options_are_checked() -> None:
 
 def test_mapped_params_map_default_and_refuse() -> None:
     r = rule({"events": [{"name": "release", "parameters": {"version": "tag"}}, "other"]})
-    got = chaining.mapped_params(r, {"release": ext("release", {"tag": "v1"}),
-                                     "other": ext("other", {"x": 4, "y": 1})}, ext("x"),
-                                 TEMPLATE)
+    got = mapped_params(r, {"release": ext("release", {"tag": "v1"}),
+                            "other": ext("other", {"x": 4, "y": 1})}, TEMPLATE)
     assert got == {"version": "v1", "x": 4}  # unmapped: same-named declared inputs only
     with pytest.raises(JobError, match=r"params\.version: event .release. has no field"):
-        chaining.mapped_params(r, {"release": ext("release", {})}, ext("x"), TEMPLATE)
+        mapped_params(r, {"release": ext("release", {})}, TEMPLATE)
     lenient = rule({"events": [{"name": "e", "parameters": {"x": "missing"}}]})
-    assert chaining.mapped_params(lenient, {"e": ext("e")}, ext("e"), TEMPLATE) == {}
+    assert mapped_params(lenient, {"e": ext("e")}, TEMPLATE) == {}
 
 
 def test_lineage_types_and_order() -> None:
     one = rule({"upstream": ["train"]})
     done = make_event(kind="run_status_succeeded", job="train")
-    lin = chaining.lineage(one, done)
+    lin = lineage_of(one, done)
     assert lin["type"] == "RUN" and lin["events"][0]["key"] == "train"
     assert lin["run"]["uuid"] == run_uuid()
     both = rule({"events": ["a", "b"]})
     events = {"a": ext("a", at=1), "b": ext("b", at=5)}
-    lin = chaining.lineage(both, events["a"], events)
+    lin = lineage_of(both, events["a"], events)
     assert lin["type"] == "MANY-EVENTS" and [e["key"] for e in lin["events"]] == ["b", "a"]
     assert lin["run"] is None
     either = rule({"events": ["a", "b"]}, mode="any")
-    assert chaining.lineage(either, events["a"])["type"] == "ONE-OF-EVENTS"
+    assert lineage_of(either, events["a"])["type"] == "ONE-OF-EVENTS"
     mixed = rule({"upstream": ["train"], "events": ["a"]})
-    assert chaining.lineage(mixed, done, {"train": done, "a": events["a"]})["type"] == "MIXED"
+    assert lineage_of(mixed, done, {"train": done, "a": events["a"]})["type"] == "MIXED"
 
 
 def test_trigger_view_reads_lineage_lazily() -> None:
@@ -121,7 +123,7 @@ def test_trigger_view_reads_lineage_lazily() -> None:
     r = rule({"upstream": ["train"], "events": ["go"]})
     done = make_event(kind="run_status_succeeded", job="train")
     go = ext("go", {"k": 1}, at=3600)
-    trig = Trigger({"trigger": "t", **chaining.lineage(r, go, {"train": done, "go": go})},
+    trig = Trigger({"trigger": "t", **lineage_of(r, go, {"train": done, "go": go})},
                    load)  # type: ignore[arg-type]
     assert trig.type == "MIXED" and trig.event is not None and trig.event.name == "go"
     assert loads == []
@@ -137,23 +139,23 @@ def test_trigger_view_reads_lineage_lazily() -> None:
 
 def test_reset_seconds_and_cron() -> None:
     at = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
-    assert chaining.reset_boundary(None, at) is None
-    assert chaining.reset_boundary(90, at) == at - timedelta(seconds=90)
-    assert chaining.reset_boundary("0 0 * * *", at) == datetime(2026, 11, 24, tzinfo=UTC)
-    assert chaining.reset_boundary("45 * * * *", at) == datetime(2026, 11, 24, 9, 45,
+    assert cron.reset_boundary(None, at) is None
+    assert cron.reset_boundary(90, at) == at - timedelta(seconds=90)
+    assert cron.reset_boundary("0 0 * * *", at) == datetime(2026, 11, 24, tzinfo=UTC)
+    assert cron.reset_boundary("45 * * * *", at) == datetime(2026, 11, 24, 9, 45,
                                                                  tzinfo=UTC)
     # Mondays at 06:00: 2026-11-24 is a Tuesday.
-    assert chaining.reset_boundary("0 6 * * 1", at) == datetime(2026, 11, 23, 6, 0,
+    assert cron.reset_boundary("0 6 * * 1", at) == datetime(2026, 11, 23, 6, 0,
                                                                 tzinfo=UTC)
     for bad in ("every day", "* * *", "61 * * * *", 0, -5, True):
         with pytest.raises(ValueError, match="reset"):
-            chaining.check_reset(bad)  # type: ignore[arg-type]
+            cron.check_reset(bad)  # type: ignore[arg-type]
 
 
 @given(minute=st.integers(0, 59), hour=st.integers(0, 23), days=st.integers(0, 800))
 def test_previous_tick_is_never_after_now_and_matches(minute: int, hour: int,
                                                       days: int) -> None:
     at = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=days, hours=hour, minutes=minute)
-    tick = chaining.reset_boundary("*/7 3,15 * * *", at)
+    tick = cron.reset_boundary("*/7 3,15 * * *", at)
     assert tick is not None and tick <= at and tick.minute % 7 == 0 and tick.hour in (3, 15)
     assert at - tick < timedelta(days=1)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from taskq.dispatch import clone_uuid, dedup_key, plan_firing, template_context
-from tests.unit.factories import make_event, make_rule, run_uuid
+from taskq.core.planning import clone_uuid, dedup_key
+from tests.unit.factories import make_event, make_rule, plan_firing, run_uuid, template_context
 
 TEMPLATE: dict[str, Any] = {
     "queue": "viz",

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from taskq import entities
-from taskq.entities import Family
-from taskq.entity_params import check_refs, split_overrides, substitute
-from taskq.entity_triggers import EntitySpec, map_statuses, metric_crossed, registry_fires
-from taskq.events import status_kind
-from taskq.rules import RuleIndex, rule_from_row
+from taskq.core import watched as entities
+from taskq.core.events import status_kind
+from taskq.core.matching import RuleIndex
+from taskq.core.triggers import default_kinds
+from taskq.core.triggers.entity_params import check_refs, split_overrides, substitute
+from taskq.core.triggers.entity_spec import EntitySpec, map_statuses, metric_crossed, registry_fires
+from taskq.core.watched import Family
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -130,14 +131,14 @@ def test_rules_index_on_the_family_and_filter() -> None:
     row = {"id": 1, "name": "t", "namespace": "default", "kind": "model", "job": "evaluate",
            "params": {}, "queue": None, "version": 1,
            "spec": spec(on_publish=True).model_dump(mode="json")}
-    index = RuleIndex([rule_from_row(row)])
+    index = RuleIndex([default_kinds().build_rule(row)])
     entity = {"id": "e1", "namespace": "default", **state(published=True, published_at="1"),
               "metadata": {}}
     event = entities.registry_event(Family.MODELS, entity, state(), entities.snapshot(entity),
                                     revision=2, source="api", at=NOW)
-    assert event is not None and [r.name for r in index.match(event)] == ["t"]
+    assert event is not None and [r.name for r in index.rules_for(event)] == ["t"]
     assert entities.change_key(event) == "models.e1:r2"
     runs = {**row, "id": 2, "kind": "run", "spec": spec(
         family=Family.RUNS, on_status=("failed",)).model_dump(mode="json")}
-    rule = rule_from_row(runs)
+    rule = default_kinds().build_rule(runs)
     assert rule.event.ref == "jobs.*" and rule.event.kinds == (status_kind("failed"),)

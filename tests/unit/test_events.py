@@ -8,16 +8,16 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from taskq.events import (
+from taskq.core.events import (
     RUN_STATUS_KINDS,
     Event,
-    EventError,
     status_kind,
     validate_kind,
     validate_namespace,
     validate_ref,
 )
-from taskq.lifecycle import FINAL, Status
+from taskq.core.statuses import FINAL, Status
+from taskq.errors import EventError
 from tests.unit.factories import FIXED_TS, make_event, run_uuid
 
 

@@ -7,7 +7,8 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from taskq.hooks import (
+from taskq.core.conditions import evaluate_condition
+from taskq.core.triggers.hook import (
     DEFAULT_CONTEXT,
     Hook,
     apply_presets,
@@ -16,7 +17,7 @@ from taskq.hooks import (
     default_context,
     split_params,
 )
-from taskq.templating import TemplateFailure, evaluate_condition
+from taskq.errors import TemplateFailure
 
 RUN = {"uuid": "8d3c2a8e-1b4f-4e1a-9d7e-5f6a7b8c9d0e", "job": "train", "status": "succeeded",
        "reason": None, "params": {"learning_rate": 0.05, "some-io-param": "some-value"},
@@ -123,7 +124,7 @@ def test_presets_apply_in_order_and_the_hook_wins() -> None:
 @pytest.mark.parametrize("source", ["{{ loss < 1e-5 }}", "{{ x > 1E-3 }}", "{{ 10-x > 0 }}",
                                     "{{ 0.2-margin < 1 }}"])
 def test_numbers_with_exponents_and_subtraction_parse(source: str) -> None:
-    from taskq.templating import check_condition
+    from taskq.core.conditions import check_condition
 
     check_condition(source)
     assert evaluate_condition(source, {"loss": 1e-6, "x": 1, "margin": 0.1}) in (True, False)

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from taskq.jobs import JobError, validate_params
+from taskq.core.jobs import validate_params
+from taskq.errors import JobError
 
 
 def _one(kind: str, value: Any) -> Any:
@@ -96,7 +97,8 @@ def test_set_output_refuses_values_that_cannot_be_stored() -> None:
     """Refused where the job can react, instead of failing the final status write."""
     from datetime import datetime
 
-    from taskq.context import RunContext, activate, current
+    from taskq.api.current import current
+    from taskq.core.run_context import RunContext, activate
 
     with activate(RunContext(uuid="u", job="j", params={}, namespace="default")):
         current.set_output("ok", {"a": [1, 2.5, None, "x"]})

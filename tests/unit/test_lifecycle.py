@@ -6,16 +6,16 @@ from collections import deque
 
 import pytest
 
-from taskq.lifecycle import (
+from taskq.core.statuses import (
     FINAL,
     STARTABLE,
-    InvalidTransition,
     Status,
     allowed_from,
     can_transition,
     check_transition,
     is_final,
 )
+from taskq.errors import InvalidTransition
 
 
 def test_final_set_is_exactly_the_terminal_statuses() -> None:

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskq.lifecycle import FINAL, Status
-from taskq.pipelines import dag
-from taskq.pipelines.spec import Policy, SpecError, parse
+from taskq.core.pipelines import scheduler as dag
+from taskq.core.pipelines.spec import Policy, parse
+from taskq.core.statuses import FINAL, Status
+from taskq.errors import SpecError
 
 S = Status
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskq.routing import Route, RoutingError, namespaced_queue, parse_queue, resolve
+from taskq.core.routing import Route, namespaced_queue, parse_queue, resolve
+from taskq.errors import RoutingError
 
 
 @pytest.mark.parametrize(("spec", "expected"), [

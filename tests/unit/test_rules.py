@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from taskq.events import Event
-from taskq.lifecycle import FINAL, Status
-from taskq.rules import EventTrigger, Rule, RuleIndex
+from taskq.core.events import Event
+from taskq.core.matching import EventTrigger, Rule, RuleIndex
+from taskq.core.statuses import FINAL, Status
 from tests.unit.factories import FIXED_TS, make_event, make_rule, run_uuid
 
 # -- EventTrigger -------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def test_rule_keys_one_per_kind() -> None:
 def test_empty_index_matches_nothing() -> None:
     index = RuleIndex()
     assert len(index) == 0
-    assert index.match(make_event()) == []
+    assert index.rules_for(make_event()) == []
 
 
 def test_index_counts_rules_not_keys() -> None:
@@ -100,36 +100,36 @@ def test_namespace_isolation() -> None:
     """A tenant's trigger must never fire on another tenant's runs."""
     rule = make_rule(1, kinds=("run_status_succeeded",), namespace="team-a")
     index = RuleIndex([rule])
-    assert index.match(make_event(kind="run_status_succeeded", namespace="default")) == []
-    assert index.match(make_event(kind="run_status_succeeded", namespace="team-a")) == [rule]
+    assert index.rules_for(make_event(kind="run_status_succeeded", namespace="default")) == []
+    assert index.rules_for(make_event(kind="run_status_succeeded", namespace="team-a")) == [rule]
 
 
 @pytest.mark.parametrize("final", sorted(FINAL), ids=lambda s: s.value)
 def test_done_rule_matches_every_final_status(final: Status) -> None:
     rule = make_rule(1, kinds=("run_status_done",))
-    assert RuleIndex([rule]).match(make_event(kind=f"run_status_{final.value}")) == [rule]
+    assert RuleIndex([rule]).rules_for(make_event(kind=f"run_status_{final.value}")) == [rule]
 
 
 @pytest.mark.parametrize("status", [Status.RUNNING, Status.QUEUED, Status.RETRYING,
                                     Status.STOPPING])
 def test_done_rule_ignores_non_final_statuses(status: Status) -> None:
     rule = make_rule(1, kinds=("run_status_done",))
-    assert RuleIndex([rule]).match(make_event(kind=f"run_status_{status.value}")) == []
+    assert RuleIndex([rule]).rules_for(make_event(kind=f"run_status_{status.value}")) == []
 
 
 def test_run_rule_matches_only_that_run() -> None:
     rule = make_rule(1, ref=f"runs.{run_uuid(1)}", kinds=("run_status_succeeded",))
     index = RuleIndex([rule])
-    assert index.match(make_event(kind="run_status_succeeded", ref=f"runs.{run_uuid(1)}")) == [
+    assert index.rules_for(make_event(kind="run_status_succeeded", ref=f"runs.{run_uuid(1)}")) == [
         rule]
-    assert index.match(make_event(kind="run_status_succeeded", ref=f"runs.{run_uuid(2)}")) == []
+    assert index.rules_for(make_event(kind="run_status_succeeded", ref=f"runs.{run_uuid(2)}")) == []
 
 
 def test_job_rule_matches_only_runs_of_that_job() -> None:
     rule = make_rule(1, ref="jobs.train", kinds=("run_status_succeeded",))
     index = RuleIndex([rule])
-    assert index.match(make_event(kind="run_status_succeeded", job="train")) == [rule]
-    assert index.match(make_event(kind="run_status_succeeded", job="other")) == []
+    assert index.rules_for(make_event(kind="run_status_succeeded", job="train")) == [rule]
+    assert index.rules_for(make_event(kind="run_status_succeeded", job="other")) == []
 
 
 def test_match_is_deduped_and_ordered_by_rule_id() -> None:
@@ -140,7 +140,7 @@ def test_match_is_deduped_and_ordered_by_rule_id() -> None:
     by_job = make_rule(5, kinds=("run_status_done",))
     other = make_rule(1, kinds=("run_status_failed",))
     index = RuleIndex([both_kinds, by_run, by_job, other])
-    matched = index.match(make_event(kind="run_status_succeeded", ref=ref, job="train"))
+    matched = index.rules_for(make_event(kind="run_status_succeeded", ref=ref, job="train"))
     assert [r.id for r in matched] == [2, 5, 9]
 
 
@@ -194,7 +194,7 @@ def _brute_force(rules: list[Rule], event: Event) -> list[Rule]:
 @given(rules=_rules(), event=_events())
 def test_index_agrees_with_brute_force(rules: list[Rule], event: Event) -> None:
     """The keyed lookup must find exactly the rules a full scan would, each once."""
-    matched = RuleIndex(rules).match(event)
+    matched = RuleIndex(rules).rules_for(event)
     assert [r.id for r in matched] == [r.id for r in _brute_force(rules, event)]
     assert all(m is next(r for r in rules if r.id == m.id) for m in matched)
 

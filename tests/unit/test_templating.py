@@ -7,15 +7,15 @@ from typing import Any
 
 import pytest
 
-from taskq.templating import (
+from taskq.core.templating import (
     MAX_OUTPUT_CHARS,
     MAX_RANGE,
-    TemplateFailure,
     check_params,
     check_syntax,
     render,
     render_params,
 )
+from taskq.errors import TemplateFailure
 
 RUN = "0f0e0d0c-0b0a-4908-8706-050403020100"
 CONTEXT: dict[str, Any] = {
@@ -200,7 +200,7 @@ def test_huge_intermediate_values_are_refused_before_they_are_built(payload: str
 
 def test_nested_loops_are_interrupted() -> None:
     """A render that runs too long is stopped, so it can never hang the evaluator."""
-    from taskq.templating import MAX_SECONDS
+    from taskq.core.templating import MAX_SECONDS
 
     src = "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}"
     started = time.monotonic()

@@ -1,0 +1,136 @@
+"""Throughput: how fast one evaluator drains a backlog, beside Celery's own publish rate.
+
+    python benchmarks/throughput.py [--events 2000] [--rules 10,10000] [--database-url URL]
+                                    [--redis-url URL] [--json FILE]
+
+In one run, on one Redis and one database: Celery's bare ``send_task`` rate to a queue (the
+baseline), ``publish_event`` from one producer, then for each rule count a backlog of events
+that each fire one rule (firings/s, ratio to the baseline) and a backlog that matches none
+(events/s, ratio to the smallest rule count). The evaluator runs in this process, as the
+``taskq.evaluate`` task runs it; its clones are published to a queue nobody consumes, so the
+figure is the evaluator's, not a job worker's. Prints figures; never asserts anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+
+#: The checkout whose taskq is measured (``benchmarks/compare.py`` points it at another).
+ROOT = Path(os.environ.get("TASKQ_BENCH_ROOT") or Path(__file__).resolve().parent.parent)
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import bench_env  # noqa: E402
+
+SINK = "bench-sink"
+
+
+def evaluator(rt: Any) -> Any:
+    """The evaluator as the worker builds it (the runtime's factory, where there is one)."""
+    if hasattr(rt, "evaluator"):
+        return rt.evaluator()
+    from taskq.evaluator import Evaluator  # type: ignore[import-not-found]
+
+    return Evaluator(rt)
+
+
+def sync_jobs(rt: Any) -> None:
+    try:
+        from taskq.services.trigger_admin import sync_job_templates
+    except ImportError:
+        from taskq.client import sync_job_templates  # type: ignore[import-not-found,no-redef]
+    sync_job_templates(rt)
+
+
+def drain(rt: Any, expected: int) -> float:
+    """Seconds one evaluator takes to evaluate ``expected`` backlogged entries."""
+    ev = evaluator(rt)
+    ev.refresh(force=True)
+    start = time.perf_counter()
+    while ev.stats.processed < expected:
+        if not ev.run_once(block_ms=50) and time.perf_counter() - start > 120:
+            raise SystemExit(f"stalled at {ev.stats.processed}/{expected}")
+    ev.flush_marks()
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=2000)
+    ap.add_argument("--rules", default="10,10000")
+    ap.add_argument("--database-url")
+    ap.add_argument("--redis-url")
+    ap.add_argument("--json", help="also write the figures to this file")
+    args = ap.parse_args()
+
+    _, redis_url, db_url = bench_env(args.redis_url, args.database_url, SINK)
+    r = redis.Redis.from_url(redis_url)
+
+    import taskq
+    from benchmarks import bench_jobs  # noqa: F401  - the target job's template
+    from taskq import constants
+    from taskq.runtime import get_runtime
+    from taskq.store import migrate
+
+    migrate.upgrade(db_url)
+    rt = get_runtime()
+    sync_jobs(rt)
+    n = args.events
+    figures: dict[str, Any] = {"events": n, "database": db_url.split(":", 1)[0]}
+
+    start = time.perf_counter()
+    for i in range(n):
+        rt.celery.send_task("bench.noop", kwargs={"i": i}, queue=SINK)
+    figures["celery_send_task_per_s"] = baseline = n / (time.perf_counter() - start)
+    r.delete(SINK)
+
+    added = 0
+    nonmatch_base: float | None = None
+    for count in (int(c) for c in args.rules.split(",")):
+        for i in range(added, count):
+            rt.store.add_trigger(name=f"bench-{i}", namespace="default", kind="event",
+                                 spec={"ref": f"events.e{i}", "kinds": ["custom_event"]},
+                                 job="bench_down", params={}, queue=SINK, enabled=True)
+        added = max(added, count)
+        r.incr(constants.TRIGGERS_VERSION)
+
+        start = time.perf_counter()
+        for i in range(n):
+            taskq.publish_event(f"e{i % count}", {"i": i})
+        publish_rate = n / (time.perf_counter() - start)
+        firing_rate = n / drain(rt, n)
+        r.delete(SINK)
+
+        for i in range(n):
+            taskq.publish_event(f"nomatch-{i}", {"i": i})
+        nonmatch_rate = n / drain(rt, n)
+        nonmatch_base = nonmatch_base or nonmatch_rate
+        figures[f"rules_{count}"] = {
+            "publish_event_per_s": publish_rate, "firings_per_s": firing_rate,
+            "firings_ratio_to_send_task": firing_rate / baseline,
+            "nonmatching_per_s": nonmatch_rate,
+            "nonmatching_ratio_to_fewest_rules": nonmatch_rate / nonmatch_base}
+
+    print(f"\nthroughput, {n} events per figure, database {figures['database']}")
+    print(f"celery send_task (baseline): {baseline:9.0f}/s")
+    print(f"{'rules':>7}{'publish/s':>11}{'firings/s':>11}{'x send_task':>13}"
+          f"{'no match/s':>12}{'x fewest':>10}")
+    for key, f in figures.items():
+        if key.startswith("rules_"):
+            print(f"{key[6:]:>7}{f['publish_event_per_s']:11.0f}{f['firings_per_s']:11.0f}"
+                  f"{f['firings_ratio_to_send_task']:13.2f}{f['nonmatching_per_s']:12.0f}"
+                  f"{f['nonmatching_ratio_to_fewest_rules']:10.2f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

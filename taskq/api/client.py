@@ -1,0 +1,157 @@
+"""The Python API. ``taskq.submit`` and friends use a default Client built from the
+environment; ``taskq.Client(settings)`` is the same API with explicit configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from taskq.api.records import RunRecord, loader, run_record
+from taskq.api.registries import Registry, tag_run
+from taskq.api.triggers import TriggersFacet, _job_name
+from taskq.core import routing
+from taskq.core.jobs import input_defaults
+from taskq.core.stored import OutboxItem
+from taskq.core.triggers.hook import Hook
+from taskq.core.watched import Family
+from taskq.errors import (
+    RoutingError,
+    ValidationError,
+)
+from taskq.runtime import Runtime, get_runtime
+from taskq.services import catalog
+from taskq.services import pipelines as engine
+from taskq.services.outbox import publish
+from taskq.services.recording import append_quietly, stop_run
+from taskq.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+
+
+class Client(TriggersFacet):
+    """The whole Python API on one configuration; triggers and hooks come from
+    :class:`~taskq.api.triggers.TriggersFacet`."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.rt = Runtime(settings) if settings is not None else get_runtime()
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    # -- runs -----------------------------------------------------------------------------
+
+    def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
+               namespace: str | None = None, tags: list[str] | None = None,
+               hooks: list[Hook | dict[str, Any]] | None = None) -> RunRecord:
+        """Start a run by hand; returns the run as stored (status ``queued`` or later).
+
+        ``hooks`` attach to this run only; they are stored before the run is published, so
+        none can miss its final status."""
+        ns = catalog.check_namespace(self.rt, namespace)
+        name = _job_name(job)
+        template = catalog.template(self.rt, name, ns)
+        try:
+            route = routing.resolve(namespace=ns, trigger_queue=queue,
+                                    template_queue=template["queue"],
+                                    default_queue=self.settings.default_queue,
+                                    agents=self.settings.agents)
+        except RoutingError as exc:
+            raise ValidationError(str(exc)) from None
+        run_params = {**input_defaults(template.get("inputs")), **(params or {})}
+        run_uuid = str(uuid.uuid4())
+        checked = [self._check_hook(h, ns) for h in hooks or []]  # all valid, or none stored
+        for i, hook in enumerate(checked):
+            self._register_hook(f"runs.{run_uuid}", ns, hook, name=f"{run_uuid}.hook.{i}")
+        queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
+                                          project=template.get("project"), queue=route.queue,
+                                          agent=route.agent, task_name=template["task_name"],
+                                          params=run_params, tags=tags or [])
+        append_quietly(self.rt.bus, queued)
+        publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template["task_name"],
+                                    queue=route.queue, agent=route.agent, params=run_params,
+                                    attempts=0))
+        run = self.get_run(run_uuid)
+        assert run is not None
+        return run
+
+    def run_pipeline(self, spec: Any, params: dict[str, Any] | None = None,
+                     namespace: str | None = None) -> RunRecord:
+        """Start a DAG pipeline (a Polyaxonfile-shaped mapping, YAML, or a path to one);
+        returns the pipeline's run. Everything is checked before anything runs."""
+        run = self.get_run(engine.start(self.rt, spec, params=params, namespace=namespace))
+        assert run is not None
+        return run
+
+    def get_run(self, run_uuid: str) -> RunRecord | None:
+        return self._load(str(run_uuid))
+
+    @property
+    def _load(self) -> Callable[[str], RunRecord | None]:
+        return loader(self.rt.store.get_run)
+
+    def list_runs(self, *, job: Any = None, namespace: str | None = None,
+                  status: str | None = None, trigger: str | None = None,
+                  limit: int = 50) -> list[RunRecord]:
+        rows = self.rt.store.list_runs(job=_job_name(job) if job else None, namespace=namespace,
+                                       status=status, trigger=trigger, limit=limit)
+        load = self._load
+        return [r for r in (run_record(row, load) for row in rows) if r is not None]
+
+    def stop_run(self, run_uuid: str, reason: str = "stopped by user") -> bool:
+        """Stop a run: a pending one is marked stopped at once and never starts; a running
+        one is revoked with SIGTERM and recorded as stopped by the worker's revoke signal."""
+        run = self.get_run(run_uuid)
+        if run is None:
+            raise ValidationError(f"uuid: no run {run_uuid!r}")
+        if run.done:
+            return False
+        if run.kind == "pipeline":
+            return engine.stop(self.rt, run.uuid)
+        # Only a run that has not started is stopped in SQL here (a compare-and-set, so a
+        # worker claiming it at this moment wins); an active one is terminated, and the
+        # worker's task_revoked records it stopped.
+        return stop_run(self.rt, run.uuid, reason)
+
+    # -- registries and entity triggers (docs/entity-triggers.md) -------------------------
+
+    @property
+    def models(self) -> Registry:
+        """The model registry: register, publish, archive, unarchive, add_tags, ..."""
+        return Registry(self.rt, Family.MODELS)
+
+    @property
+    def datasets(self) -> Registry:
+        return Registry(self.rt, Family.DATASETS)
+
+    def tag_run(self, run_uuid: str, add: list[str] | tuple[str, ...] = (),
+                remove: list[str] | tuple[str, ...] = ()) -> list[str]:
+        """Add / remove a run's tags (run triggers on tags fire); returns its tags."""
+        return tag_run(self.rt, run_uuid, add, remove)
+
+    def job(self, name: Any, namespace: str | None = None) -> JobView:
+        """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""
+        return JobView(self, _job_name(name), catalog.check_namespace(self.rt, namespace))
+
+
+
+class JobView:
+    """Runs of one job, newest first."""
+
+    def __init__(self, client: Client, name: str, namespace: str) -> None:
+        self.client, self.name, self.namespace = client, name, namespace
+
+    def runs(self, limit: int = 50) -> list[RunRecord]:
+        return self.client.list_runs(job=self.name, namespace=self.namespace, limit=limit)
+
+    @property
+    def latest_run(self) -> RunRecord | None:
+        return next(iter(self.runs(limit=1)), None)
+
+    def __repr__(self) -> str:
+        return f"JobView({self.name!r}, namespace={self.namespace!r})"

@@ -1,0 +1,134 @@
+"""``taskq.TriggerScheduler``: ClearML's TriggerScheduler API over taskq's stored triggers.
+
+The parameter names and meanings are ClearML's (docs/entity-triggers.md has the table and
+the differences). Unlike ClearML, a trigger is stored when it is added, evaluated on every
+change as it happens (the poller is only the safety net), and ``start()`` is not needed for
+anything to fire: Celery beat polls, evaluator workers fire. ``start()`` and
+``start_remotely()`` run the poll loop themselves, for deployments without beat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from taskq import constants
+from taskq.api.client import Client
+from taskq.api.records import RunRecord
+from taskq.errors import ValidationError
+from taskq.services import catalog
+from taskq.services import poller as polling
+from taskq.services.entity_admin import add_entity_trigger
+
+ENTITY_KINDS = ("model", "dataset", "run")
+
+
+class TriggerScheduler:
+    """Trigger job runs (or functions) when models, datasets or runs change.
+
+    ``pooling_frequency_minutes`` is how often the tables are polled for changes made by
+    other writers (stored in the database: beat applies it at its next tick, no restart).
+    ``sync_frequency_minutes`` is accepted for compatibility and has nothing to do: trigger
+    changes take effect in running evaluators at once.
+    """
+
+    def __init__(self, pooling_frequency_minutes: float = 3.0,
+                 sync_frequency_minutes: float = 15, force_create_task_name: str | None = None,
+                 force_create_task_project: str | None = None, *,
+                 client: Client | None = None, namespace: str | None = None) -> None:
+        self.client = client or Client()
+        self.namespace = catalog.check_namespace(self.client.rt, namespace)
+        self.pooling_frequency_minutes = pooling_frequency_minutes
+        self.sync_frequency_minutes = sync_frequency_minutes
+        try:
+            polling.set_frequency(self.client.rt.store, pooling_frequency_minutes)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def _add(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        args.pop("self")
+        return add_entity_trigger(self.client.rt, kind, namespace=self.namespace, **args)
+
+    def add_model_trigger(
+        self, schedule_task_id: Any = None, schedule_queue: str | None = None,
+        schedule_function: Any = None, trigger_project: str | None = None,
+        trigger_name: str | None = None, trigger_on_publish: bool | None = None,
+        trigger_on_tags: list[str] | None = None, trigger_on_archive: bool | None = None,
+        trigger_required_tags: list[str] | None = None, name: str | None = None,
+        target_project: str | None = None, add_tag: bool | str = True,
+        single_instance: bool = False, reuse_task: bool = False,
+        task_parameters: dict[str, Any] | None = None,
+        task_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Launch on changes of models; returns the stored trigger."""
+        return self._entity("model", locals())
+
+    def add_dataset_trigger(
+        self, schedule_task_id: Any = None, schedule_queue: str | None = None,
+        schedule_function: Any = None, trigger_project: str | None = None,
+        trigger_name: str | None = None, trigger_on_publish: bool | None = None,
+        trigger_on_tags: list[str] | None = None, trigger_on_archive: bool | None = None,
+        trigger_required_tags: list[str] | None = None, name: str | None = None,
+        target_project: str | None = None, add_tag: bool | str = True,
+        single_instance: bool = False, reuse_task: bool = False,
+        task_parameters: dict[str, Any] | None = None,
+        task_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Launch on changes of datasets; returns the stored trigger."""
+        return self._entity("dataset", locals())
+
+    def _entity(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+        filters = {"name_pattern": args.pop("trigger_name"),
+                   "on_publish": args.pop("trigger_on_publish") or False,
+                   "on_archive": args.pop("trigger_on_archive") or False,
+                   "on_tags": args.pop("trigger_on_tags"),
+                   "required_tags": args.pop("trigger_required_tags")}
+        return self._add(kind, {**args, **filters})
+
+    def add_task_trigger(
+        self, schedule_task_id: Any = None, schedule_queue: str | None = None,
+        schedule_function: Any = None, trigger_project: str | None = None,
+        trigger_name: str | None = None, trigger_on_tags: list[str] | None = None,
+        trigger_on_status: list[str] | None = None,
+        trigger_exclude_dev_tasks: bool | None = None, trigger_on_metric: str | None = None,
+        trigger_on_variant: str | None = None, trigger_on_threshold: float | None = None,
+        trigger_on_sign: str | None = None, trigger_required_tags: list[str] | None = None,
+        name: str | None = None, target_project: str | None = None,
+        add_tag: bool | str = True, single_instance: bool = False, reuse_task: bool = False,
+        task_parameters: dict[str, Any] | None = None,
+        task_overrides: dict[str, Any] | None = None, *,
+        trigger_on_metric_value: str = "last") -> dict[str, Any]:
+        """Launch on changes of runs: a status reached, tags gained, a metric crossing its
+        threshold (``trigger_on_metric_value="extreme"`` judges the min/max so far, as
+        ClearML does silently), or, with none of those, a run created."""
+        if trigger_on_metric_value not in ("last", "extreme"):
+            raise ValidationError(f"trigger_on_metric_value: {trigger_on_metric_value!r} is "
+                                  "not 'last' or 'extreme'")
+        args = dict(locals())
+        filters = {"name_pattern": args.pop("trigger_name"),
+                   "on_tags": args.pop("trigger_on_tags"),
+                   "required_tags": args.pop("trigger_required_tags"),
+                   "on_status": args.pop("trigger_on_status") or (),
+                   "exclude_dev": bool(args.pop("trigger_exclude_dev_tasks")),
+                   "metric": args.pop("trigger_on_metric"),
+                   "variant": args.pop("trigger_on_variant"),
+                   "threshold": args.pop("trigger_on_threshold"),
+                   "sign": args.pop("trigger_on_sign"),
+                   "judge": args.pop("trigger_on_metric_value")}
+        return self._add("run", {**args, **filters})
+
+    #: taskq calls them runs.
+    add_run_trigger = add_task_trigger
+
+    def get_triggers(self) -> list[dict[str, Any]]:
+        """Every model, dataset and run trigger of this namespace."""
+        return [t for t in self.client.list_triggers(self.namespace)
+                if t["kind"] in ENTITY_KINDS]
+
+    def start(self, run_for: float | None = None) -> None:
+        """Poll in the foreground (does not return unless ``run_for`` seconds are given).
+        Safe beside beat: one poller at a time holds the lock."""
+        polling.loop(self.client.rt, run_for)
+
+    def start_remotely(self, queue: str = constants.SERVICES_QUEUE) -> RunRecord:
+        """Run the poll loop as a run of ``taskq.trigger-scheduler`` on ``queue`` (stop it
+        with ``taskq runs stop UUID``); returns that run."""
+        return self.client.submit(constants.SCHEDULER_JOB, queue=queue,
+                                  namespace=self.namespace)

@@ -1,0 +1,153 @@
+"""``taskq.current``: what a running job can ask about itself.
+
+Outputs are buffered in the worker child and written with the final status, in the same
+transaction, so a run's outputs are visible exactly when its success event is.
+Metrics are flushed at most once a second while the job runs (so progress shows live) and
+once more just before the final status, each flush with its ``run_metric`` event in the same
+commit, so metric triggers see every flush.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from taskq.api.records import Trigger, loader
+from taskq.core.run_context import RunContext, RunInfo, active, take
+from taskq.core.watched import clean_tags, metric_point
+from taskq.errors import NotInAJob
+from taskq.runtime import get_runtime
+from taskq.services.recording import append_quietly
+
+log = logging.getLogger(__name__)
+
+FLUSH_EVERY = 1.0
+
+
+class Current:
+    """Module-level singleton: ``from taskq import current``."""
+
+    def _ctx(self) -> RunContext:
+        ctx = active()
+        if ctx is None:
+            raise NotInAJob("taskq.current is only available inside a running taskq job")
+        return ctx
+
+    @property
+    def is_active(self) -> bool:
+        return active() is not None
+
+    @property
+    def run(self) -> RunInfo:
+        ctx = self._ctx()
+        return RunInfo(uuid=ctx.uuid, name=ctx.job, params=dict(ctx.params))
+
+    @property
+    def trigger(self) -> Trigger | None:
+        """What started this run (None for a run started by hand): ``.event``, ``.events``,
+        ``.run``, ``.runs``, ``.data``, ``.type``, and ``trigger[name]``."""
+        ctx = self._ctx()
+        if ctx._trigger is False:
+            store = get_runtime().store
+            row = store.get_run(ctx.uuid)
+            tc = (row or {}).get("trigger_context")
+            ctx._trigger = Trigger(tc, loader(store.get_run)) if tc else None
+        return ctx._trigger if isinstance(ctx._trigger, Trigger) else None
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """Context-only params (a hook's default context of the main run, and params marked
+        ``contextOnly``): available to the job, never passed as function arguments."""
+        ctx = self._ctx()
+        if ctx._context is None:
+            row = get_runtime().store.get_run(ctx.uuid)
+            ctx._context = dict(((row or {}).get("trigger_context") or {}).get("context") or {})
+        return dict(ctx._context)
+
+    def log_metric(self, name: str, value: float, step: int | None = None) -> None:
+        """Log one value of metric ``name`` (its title and series are both ``name``)."""
+        if not isinstance(name, str) or not name:
+            raise ValueError("log_metric: name must be a non-empty string")
+        self._log(name, name, value, step, "log_metric")
+
+    def log_scalar(self, title: str, series: str, value: float,
+                   step: int | None = None) -> None:
+        """Log one value of (title, series), ClearML's ``report_scalar``; metric triggers
+        watch ``trigger_on_metric=title``, ``trigger_on_variant=series``."""
+        for what, text in (("title", title), ("series", series)):
+            if not isinstance(text, str) or not text:
+                raise ValueError(f"log_scalar: {what} must be a non-empty string")
+        self._log(title, series, value, step, "log_scalar")
+
+    def _log(self, title: str, series: str, value: float, step: int | None,
+             caller: str) -> None:
+        try:
+            point = metric_point(title, series, value, step, time.time())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{caller}: {exc}") from None
+        ctx = self._ctx()
+        ctx.metrics.append(point)
+        if time.monotonic() - ctx._last_flush >= FLUSH_EVERY:
+            flush_metrics(ctx)
+            ctx._last_flush = time.monotonic()
+
+    def add_tags(self, *tags: str) -> None:
+        """Tag this run now (a ``run_tagged`` event: run triggers on tags may fire)."""
+        _tag(self._ctx().uuid, add=tags)
+
+    def remove_tags(self, *tags: str) -> None:
+        _tag(self._ctx().uuid, remove=tags)
+
+    def set_output(self, name: str, value: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError("set_output: name must be a non-empty string")
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            # Refused here, where the job can handle it, not when the final status is written.
+            raise ValueError(f"set_output: value of {name!r} must be JSON-serialisable "
+                             f"(str, number, bool, None, list, dict): {exc}") from None
+        self._ctx().outputs[name] = value
+
+
+current = Current()
+
+
+def flush_metrics(ctx: RunContext) -> bool:
+    """Store the values logged since the last flush and their ``run_metric`` event in one
+    commit, then append the event. False (values kept for the next flush) on failure."""
+    start = ctx._flushed
+    points = ctx.metrics[start:]
+    if not points:
+        return True
+    rt = get_runtime()
+    try:
+        event = rt.store.append_metrics(ctx.uuid, points)
+    except Exception as exc:
+        log.warning("taskq: storing metrics of %s failed (kept for the next flush): %s",
+                    ctx.uuid, exc)
+        return False
+    ctx._flushed = start + len(points)
+    if event is not None:
+        append_quietly(rt.bus, event)
+    return True
+
+
+def final_metrics(ctx: RunContext | None) -> list[dict[str, Any]] | None:
+    """Called before a run's final status: flush through the event path; if that failed,
+    hand the values to the final transition (the poller then emits their change)."""
+    if ctx is None or flush_metrics(ctx):
+        return None
+    return ctx.unflushed_metrics() or None
+
+
+def _tag(run_uuid: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:
+    rt = get_runtime()
+    event = rt.store.tag_run(run_uuid, add=clean_tags(add), remove=clean_tags(remove))
+    if event is not None:
+        append_quietly(rt.bus, event)
+
+
+__all__ = ["Current", "RunContext", "RunInfo", "current", "take"]

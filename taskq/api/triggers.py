@@ -1,0 +1,182 @@
+"""Triggers and hooks in the Python API: register, inspect, enable, disable, delete.
+
+A facet of :class:`taskq.Client` (which mixes it in); every check and write is a service
+call on the client's runtime, so the CLI, the HTTP server and Python refuse the same input
+the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError as PydanticError
+
+from taskq import constants
+from taskq.core import routing
+from taskq.core.matching import EventTrigger
+from taskq.core.templating import check_params
+from taskq.core.triggers.hook import Hook
+from taskq.errors import (
+    AlreadyExists,
+    EventError,
+    EventInputError,
+    RoutingError,
+    TemplateFailure,
+    ValidationError,
+    first_error,
+)
+from taskq.runtime import Runtime
+from taskq.services import catalog
+from taskq.services import custom_events as external
+from taskq.services import trigger_admin as registration
+from taskq.settings import Settings
+
+
+def _job_name(job: Any) -> str:
+    jd = getattr(job, "taskq_job", None)
+    if jd is not None:
+        return str(jd.name)
+    if isinstance(job, str) and job:
+        return job
+    raise ValidationError(f"job: expected a job name or a @taskq.job function, got {job!r}")
+
+
+class TriggersFacet:
+    rt: Runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.rt.settings
+
+    # -- hooks ----------------------------------------------------------------------------
+
+    def add_hook(self, *, job: Any, hook: Hook | dict[str, Any], name: str | None = None,
+                 namespace: str | None = None) -> dict[str, Any]:
+        """Attach a hook to every run of ``job``; returns the stored trigger row."""
+        ns = catalog.check_namespace(self.rt, namespace)
+        job_name = _job_name(job)
+        catalog.template(self.rt, job_name, ns)
+        spec = self._check_hook(hook, ns, attached_job=job_name)
+        # An unnamed hook gets a readable name; it never silently replaces a different hook
+        # of the same name (give it a `name` to update it in place).
+        return self._register_hook(f"jobs.{job_name}", ns, spec, replace=name is not None,
+                                   name=name or f"{job_name}.hook.{spec.hub_ref}."
+                                                f"{spec.trigger}")
+
+    def set_job_hooks(self, job: str, hooks: list[Hook | dict[str, Any]],
+                      namespace: str = constants.DEFAULT_NAMESPACE) -> None:
+        """The hooks a job declares in code, kept in step: added, changed, or removed."""
+        registration.set_job_hooks(self.rt, job, hooks, namespace)
+
+    def _check_hook(self, hook: Hook | dict[str, Any], namespace: str,
+                    attached_job: str | None = None) -> Hook:
+        return registration.check_hook(self.rt, hook, namespace, attached_job)
+
+    def _register_hook(self, ref: str, namespace: str, hook: Hook, *, name: str,
+                       replace: bool = True) -> dict[str, Any]:
+        return registration.register_hook(self.rt, ref, namespace, hook, name=name,
+                                          replace=replace)
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def add_trigger(self, *, name: str, event: EventTrigger | dict[str, Any], job: Any,
+                    params: dict[str, Any] | None = None, queue: str | None = None,
+                    namespace: str | None = None, enabled: bool = True,
+                    dry_run: bool = False) -> dict[str, Any]:
+        """Register an event trigger; it takes effect in running evaluators at once.
+
+        ``dry_run`` validates everything and stores nothing (``taskq apply`` checks a whole
+        entry before replacing the old one)."""
+        if not isinstance(name, str) or not name.strip() or len(name) > 128:
+            raise ValidationError("name: must be a non-empty string of at most 128 characters")
+        ns = catalog.check_namespace(self.rt, namespace)
+        try:
+            spec = event if isinstance(event, EventTrigger) else EventTrigger.model_validate(event)
+        except (PydanticError, EventError) as exc:
+            raise ValidationError(first_error(exc, "event")) from None
+        job_name = _job_name(job)
+        catalog.template(self.rt, job_name, ns)
+        if queue is not None:
+            try:
+                routing.parse_queue(queue, agents=self.settings.agents)
+            except RoutingError as exc:
+                raise ValidationError(str(exc)) from None
+        if params is not None and not isinstance(params, dict):
+            raise ValidationError("params: must be a mapping of parameter names to values")
+        try:
+            check_params(params or {})
+        except TemplateFailure as exc:
+            raise ValidationError(str(exc)) from None
+
+        if dry_run:
+            return {"name": name, "namespace": ns, "kind": "event",
+                    "spec": spec.model_dump(mode="json"), "job": job_name,
+                    "params": params or {}, "queue": queue, "enabled": enabled}
+        try:
+            row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",
+                                            spec=spec.model_dump(mode="json"), job=job_name,
+                                            params=params or {}, queue=queue, enabled=enabled)
+        except AlreadyExists as exc:
+            raise ValidationError(str(exc)) from None
+        self.rt.coord.bump_triggers()
+        return row
+
+    def add_finish_trigger(self, *, name: str, job: Any, upstream: Any, mode: str = "all",
+                           reset: float | str | None = None,
+                           params: dict[str, Any] | None = None, queue: str | None = None,
+                           namespace: str | None = None) -> dict[str, Any]:
+        """Run ``job`` when ``upstream`` jobs succeed (Metaflow's ``@trigger_on_finish``):
+        with several and mode "all", once each has a new successful run; "any": on each."""
+        return registration.add_chaining_trigger(
+            self.rt, name=name, job=_job_name(job), on_finish=upstream, mode=mode, reset=reset,
+            params=params, queue=queue, namespace=namespace)
+
+    def add_event_trigger(self, *, name: str, job: Any, events: Any, mode: str = "all",
+                          reset: float | str | None = None,
+                          params: dict[str, Any] | None = None, queue: str | None = None,
+                          namespace: str | None = None) -> dict[str, Any]:
+        """Run ``job`` when events are published (Metaflow's ``@trigger``); each event is a
+        name or ``{"name": ..., "parameters": {param: field}}``."""
+        return registration.add_chaining_trigger(
+            self.rt, name=name, job=_job_name(job), on=events, mode=mode, reset=reset,
+            params=params, queue=queue, namespace=namespace)
+
+    def publish_event(self, name: str, payload: dict[str, Any] | None = None,
+                      namespace: str | None = None, event_id: str | None = None) -> str:
+        """Publish an external event; returns its id. With ``event_id`` a retried publish
+        is the same event, evaluated once."""
+        ns = catalog.check_namespace(self.rt, namespace)
+        try:
+            return external.publish(self.rt, name, payload, namespace=ns, event_id=event_id,
+                                    source="python").id
+        except EventInputError as exc:
+            raise ValidationError(str(exc)) from None
+
+    def list_triggers(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        return self.rt.store.list_triggers(namespace)
+
+    def get_trigger(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        row = self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        if row is not None and (row["spec"] or {}).get("mode") == "all" and len(
+                (row["spec"] or {}).get("inputs", [])) > 1:
+            # An AND join explains itself: which inputs have an event waiting.
+            row["waiting"] = self.rt.store.join_state(row["id"])
+        return row
+
+    def firings(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        trig = self.get_trigger(name, namespace)
+        if trig is None:
+            raise ValidationError(f"name: no trigger named {name!r}")
+        return self.rt.store.firings(trig["id"])
+
+    def enable_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, True)
+        self.rt.coord.bump_triggers()
+
+    def disable_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, False)
+        self.rt.coord.bump_triggers()
+
+    def delete_trigger(self, name: str, namespace: str | None = None) -> None:
+        self.rt.store.delete_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        self.rt.coord.bump_triggers()

@@ -1,0 +1,134 @@
+"""``@taskq.job``: a function becomes a Celery task plus a job spec in the registry.
+
+The Celery task id of a run is the run's uuid, so Flower, Celery's result APIs and taskq's
+tables all name a run the same way. What a job *is* (its spec, params checking) is pure and
+lives in :mod:`taskq.core.jobs`; this module only binds it to Celery.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from celery.exceptions import Reject
+from pydantic import ValidationError as PydanticError
+
+from taskq import constants
+from taskq.celery.app import get_app
+from taskq.core.events import validate_namespace
+from taskq.core.jobs import BUILTIN_JOBS, IOSpec, JobDef, JobRegistry, normalise_io
+from taskq.core.routing import parse_queue
+from taskq.core.run_context import RunContext, activate
+from taskq.core.triggers import chaining
+from taskq.core.triggers.hook import Hook
+from taskq.errors import JobError, first_error
+
+#: The jobs this process declared with ``@taskq.job`` (synced to the database by workers
+#: and clients; the runtime hands it to the services that need it).
+registry = JobRegistry(BUILTIN_JOBS.values())
+
+
+def registered_jobs() -> dict[str, JobDef]:
+    return registry.all()
+
+
+def job(
+    fn: Callable[..., Any] | None = None,
+    *,
+    name: str | None = None,
+    queue: str = constants.DEFAULT_QUEUE,
+    inputs: IOSpec | list[str] | None = None,
+    outputs: IOSpec | list[str] | None = None,
+    namespace: str = constants.DEFAULT_NAMESPACE,
+    project: str | None = None,
+    hooks: list[Any] | None = None,
+    presets: list[str] | None = None,
+    trigger_on_finish: str | list[Any] | None = None,
+    trigger_on: str | list[Any] | None = None,
+    trigger_options: dict[str, Any] | None = None,
+    **celery_options: Any,
+) -> Any:
+    """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works).
+
+    ``trigger_on_finish`` (job names) and ``trigger_on`` (event names, or
+    ``{"name": ..., "parameters": {param: field}}``) start this job when those jobs succeed
+    or those events are published; ``trigger_options`` takes ``mode`` ("all", the default,
+    or "any") and ``reset`` (seconds or a cron string), as Metaflow's ``options``.
+    """
+
+    def register(func: Callable[..., Any]) -> Any:
+        job_name = name or func.__name__
+        parse_queue(queue, field=f"job {job_name!r} queue")
+        validate_namespace(namespace)
+        jd = JobDef(name=job_name, queue=queue, namespace=namespace, project=project,
+                    inputs=normalise_io(inputs, "inputs", job_name),
+                    outputs=normalise_io(outputs, "outputs", job_name),
+                    description=(func.__doc__ or "").strip() or None,
+                    hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])),
+                    presets=tuple(presets or ()),
+                    triggers=_declared_triggers(job_name, namespace, trigger_on_finish,
+                                                trigger_on, trigger_options))
+        return bind_job(jd, func, **celery_options)
+
+    return register(fn) if fn is not None else register
+
+
+def _hook(value: Any, job: str, index: int) -> Any:
+    """Validate the spec at import time, so a typo fails where it is written."""
+    if isinstance(value, Hook):
+        return value
+    try:
+        return Hook.model_validate(value)
+    except PydanticError as exc:
+        raise JobError(f"job {job!r} {first_error(exc, f'hooks[{index}]')}") from None
+
+
+def _declared_triggers(job: str, namespace: str, on_finish: Any, on: Any,
+                       options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate at import time, so a typo fails where it is written."""
+    if on_finish is None and on is None:
+        if options:
+            raise JobError(f"job {job!r} trigger_options: given without trigger_on_finish "
+                           "or trigger_on")
+        return None
+    try:
+        return chaining.declared(namespace, on_finish, on, options or {})
+    except ValueError as exc:
+        raise JobError(f"job {job!r} {exc}") from None
+
+
+def bind_job(jd: JobDef, func: Callable[..., Any], **celery_options: Any) -> Any:
+    """Make ``func`` the Celery task that runs ``jd`` and add it to the registry."""
+    registry.add(jd)
+    job_name, namespace = jd.name, jd.namespace
+
+    @functools.wraps(func)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        req = self.request
+        if getattr(req, "taskq_claim_failed", False):
+            # The start could not be recorded (database unreachable): never run unclaimed;
+            # put the message back and try again shortly.
+            time.sleep(1.0)
+            raise Reject("taskq could not record the run's start; requeued", requeue=True)
+        if getattr(req, "taskq_skip", False):
+            return None  # a redelivered message for an attempt that already started
+        ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs), namespace=namespace)
+        with activate(ctx):
+            return func(*args, **kwargs)
+
+    # A killed child fails the run (task_failure in the MainProcess) rather than requeueing
+    # it: re-running half a training job silently is worse than a recorded failure.
+    options = {"acks_late": True, "reject_on_worker_lost": False, **celery_options}
+    task = get_app().task(name=jd.task_name, bind=True, queue=jd.queue, **options)(run)
+    task.taskq_job = jd
+    return task
+
+
+def builtin(name: str, **celery_options: Any) -> Callable[[Callable[..., Any]], Any]:
+    """``@builtin("webhook")``: bind one of :data:`BUILTIN_JOBS` to its function."""
+    def register(func: Callable[..., Any]) -> Any:
+        return bind_job(BUILTIN_JOBS[name], func, **celery_options)
+
+    return register

@@ -1,0 +1,57 @@
+"""Sending a run's task through Celery: taskq's own broker, or an agent's.
+
+One publishing app (and broker pool) per distinct configuration, shared by every client of
+the process: a Client per request must not open a broker pool per request.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from celery import Celery
+
+from taskq.celery.app import create_app, get_app
+from taskq.core.stored import OutboxItem
+from taskq.settings import Settings
+
+_apps: dict[str, Celery] = {}
+_lock = threading.Lock()
+
+
+def app_for(settings: Settings) -> Celery:
+    """The process's own app when the settings are the process's; else a cached one."""
+    own = get_app()
+    if getattr(own, "taskq_settings", None) == settings:
+        return own
+    key = settings.model_dump_json()
+    with _lock:
+        if key not in _apps:
+            _apps[key] = create_app(settings)
+        return _apps[key]
+
+
+class CeleryPublisher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @property
+    def app(self) -> Celery:
+        return app_for(self.settings)
+
+    def app_for_agent(self, agent: str) -> Celery:
+        if agent == "default":
+            return self.app
+        conf = self.settings.agents.get(agent)
+        if conf is None:
+            raise LookupError(f"agent {agent!r} is not configured")
+        return app_for(self.settings.model_copy(update={"broker": conf["broker_url"]}))
+
+    def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
+        self.app_for_agent(item.agent).send_task(
+            item.task_name, kwargs=item.params, task_id=item.run_uuid, queue=item.queue,
+            headers=headers)
+
+    def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
+        control: Any = self.app.control
+        control.revoke(run_uuid, terminate=terminate, signal=signal)

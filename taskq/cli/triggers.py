@@ -1,0 +1,174 @@
+"""``taskq triggers``, ``taskq apply`` and ``taskq events``: click only, the API does the work."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import click
+from rich.table import Table
+
+from taskq.cli.common import CliError, _client, _import_jobs, _kv, console, friendly
+from taskq.settings import get_settings
+
+
+@click.group()
+def triggers() -> None:
+    """Manage triggers."""
+
+
+@triggers.command("add")
+@click.argument("name")
+@click.option("--ref", required=True, help="jobs.<name> or runs.<uuid>")
+@click.option("--kind", "kinds", multiple=True, required=True, help="e.g. run_status_running")
+@click.option("--job", required=True, help="job to run when it fires")
+@click.option("--param", "-p", "params", multiple=True, help="KEY=VALUE; values may template")
+@click.option("--queue")
+@click.option("--namespace")
+@friendly
+def triggers_add(name: str, ref: str, kinds: tuple[str, ...], job: str,
+                 params: tuple[str, ...], queue: str | None, namespace: str | None) -> None:
+    _import_jobs()
+    row = _client().add_trigger(name=name, event={"ref": ref, "kinds": list(kinds)}, job=job,
+                                params=_kv(params, "param"), queue=queue, namespace=namespace)
+    console.print(f"trigger [bold]{row['name']}[/] added (id {row['id']})")
+
+
+@triggers.command("list")
+@click.option("--namespace")
+@friendly
+def triggers_list(namespace: str | None) -> None:
+    table = Table("name", "namespace", "on", "job", "queue", "enabled", "version")
+    for t in _client().list_triggers(namespace):
+        spec = t["spec"]
+        if t["kind"] == "hook":
+            on = f"{spec.get('ref')} {spec.get('hook', {}).get('trigger')} (hook)"
+        elif t["kind"] in ("model", "dataset", "run"):
+            on = f"{spec.get('family')} ({t['kind']} trigger)"
+        elif "inputs" in spec:
+            joiner = " and " if spec.get("mode") == "all" else " or "
+            on = joiner.join(i["ref"] if i["namespace"] == t["namespace"]
+                             else f"{i['namespace']}/{i['ref']}" for i in spec["inputs"])
+            on += f" ({t['kind']})"
+        else:
+            on = f"{spec.get('ref')} {','.join(spec.get('kinds', []))}"
+        table.add_row(t["name"], t["namespace"], on, t["job"], t["queue"] or "",
+                      "yes" if t["enabled"] else "no", str(t["version"]))
+    console.print(table)
+
+
+@triggers.command("show")
+@click.argument("name")
+@click.option("--namespace")
+@friendly
+def triggers_show(name: str, namespace: str | None) -> None:
+    client = _client()
+    trig = client.get_trigger(name, namespace)
+    if trig is None:
+        raise CliError(f"no trigger named {name!r}", "list them with `taskq triggers list`")
+    trig["firings"] = client.firings(name, namespace)
+    console.print_json(json.dumps(trig))
+
+
+def _toggle(action: str) -> Callable[..., None]:
+    @click.argument("name")
+    @click.option("--namespace")
+    @friendly
+    def cmd(name: str, namespace: str | None) -> None:
+        getattr(_client(), f"{action}_trigger")(name, namespace)
+        console.print(f"trigger {name}: {action}d")
+
+    cmd.__doc__ = f"{action.capitalize()} a trigger (takes effect without restarts)."
+    return cmd
+
+
+for _action in ("enable", "disable", "delete"):
+    triggers.command(_action)(_toggle(_action))
+
+
+@click.command("apply")
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="YAML with `hooks:` and/or `triggers:` lists")
+@friendly
+def apply_cmd(path: str) -> None:
+    """Register hooks and triggers from YAML (created, or updated in place by name)."""
+    from taskq.api.compat.polyaxon_files import apply_file
+
+    _import_jobs()
+    for line in apply_file(_client(), path):
+        console.print(line, highlight=False)
+
+
+# -- events ------------------------------------------------------------------------------
+
+
+@click.group()
+def events() -> None:
+    """Watch the event stream."""
+
+
+@events.command("tail")
+@click.option("--count", default=0, help="stop after N events (0: follow forever)")
+@click.option("--from-start", is_flag=True)
+@friendly
+def events_tail(count: int, from_start: bool) -> None:
+    bus = _client().rt.bus
+    last, seen = ("0" if from_start else "$"), 0
+    while True:
+        for sid, event in bus.tail(last):
+            last = sid
+            seen += 1
+            if event is None:
+                console.print(f"{sid} [red]malformed entry[/]")
+            else:
+                console.print(f"{sid} {event.timestamp:%H:%M:%S.%f} [bold]{event.kind}[/] "
+                              f"{event.ref} ns={event.namespace}", highlight=False)
+            if count and seen >= count:
+                return
+
+
+@events.command("publish")
+@click.argument("name")
+@click.option("--field", "-f", "fields", multiple=True, help="KEY=VALUE (JSON values parsed)")
+@click.option("--namespace")
+@click.option("--id", "event_id", help="an id of yours: publishing it again is one event")
+@friendly
+def events_publish(name: str, fields: tuple[str, ...], namespace: str | None,
+                   event_id: str | None) -> None:
+    """Publish event NAME: jobs with trigger_on=[NAME] start."""
+    event = _client().publish_event(name, _kv(fields, "field"), namespace=namespace,
+                                    event_id=event_id)
+    console.print(f"published [bold]{name}[/] ({event})", highlight=False)
+
+
+@events.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8085, show_default=True, type=int)
+@friendly
+def events_serve(host: str, port: int) -> None:
+    """HTTP endpoint for outside systems: POST /events or /events/NAME (authenticated)."""
+    from taskq.http.server import AuthConfig, serve
+
+    settings = get_settings()
+    token, secret = settings.events_token, settings.events_hmac_secret
+    try:
+        auth = AuthConfig(token.get_secret_value() if token else None,
+                          secret.get_secret_value() if secret else None)
+    except ValueError as exc:
+        raise CliError(str(exc), "export TASKQ_EVENTS_TOKEN=<a long random string>") from None
+    client = _client()
+    client.rt.store  # noqa: B018  - fail here, not on the first request, if the DB is wrong
+    console.print(f"taskq events: listening on http://{host}:{port} (POST /events, "
+                  "/events/<name>; GET /openapi.json)", highlight=False)
+    serve(client, auth, host, port)
+
+
+@events.command("dead")
+@friendly
+def events_dead() -> None:
+    """Entries moved aside (malformed, or failing too often), with the reason."""
+    for row in _client().rt.bus.dead_letters():
+        console.print(f"{row['id']} [red]{row.get('reason')}[/]", highlight=False)
+
+
+# -- maintenance -------------------------------------------------------------------------

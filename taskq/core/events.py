@@ -1,0 +1,216 @@
+"""The one event envelope that flows through the stream, and the names of event kinds.
+
+An event's ``id`` is fixed when the change is committed to the database, so appending it twice
+(a signal handler and the reconciler both got to it) still means one logical event: firings
+are unique per (trigger, event id).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from taskq import constants
+from taskq.core.statuses import DONE, FINAL, Status
+from taskq.errors import EventError
+
+RUN_STATUS_PREFIX = "run_status_"
+RUN_STATUS_KINDS: frozenset[str] = frozenset(
+    {f"{RUN_STATUS_PREFIX}{s.value}" for s in Status} | {f"{RUN_STATUS_PREFIX}{DONE}"}
+)
+
+_KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
+_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
+_REF_RE = re.compile(rf"^(runs|jobs|models|datasets|events)\.({_NAME_RE})$")
+#: Trigger side only: ``jobs.*``, ``models.*``, ``datasets.*``, ``events.*`` match every
+#: entity of that family (filters narrow them); events always name one entity.
+_WILDCARD_RE = re.compile(r"^(jobs|models|datasets|events)\.\*$")
+WILDCARD = "*"
+
+#: An event published by user code, the CLI or the HTTP endpoint: ref ``events.<name>``,
+#: payload ``{"name": ..., "fields": {...}}``.
+CUSTOM_EVENT_KIND = "custom_event"
+_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+
+
+def status_kind(status: Status | str) -> str:
+    return f"{RUN_STATUS_PREFIX}{Status(status).value if status != DONE else DONE}"
+
+
+def validate_kind(kind: str) -> str:
+    if not isinstance(kind, str) or not _KIND_RE.match(kind):
+        raise EventError(
+            f"kind {kind!r} is malformed: use lower-case letters, digits, '_', '.', '-' "
+            "starting with a letter (e.g. run_status_running)"
+        )
+    if kind.startswith(RUN_STATUS_PREFIX) and kind not in RUN_STATUS_KINDS:
+        known = ", ".join(sorted(RUN_STATUS_KINDS))
+        raise EventError(f"kind {kind!r} is not a run status event; known kinds: {known}")
+    return kind
+
+
+def validate_ref(ref: str) -> str:
+    """``runs.<uuid>`` or ``jobs.<name>`` (and later ``models.``/``datasets.``/``events.``)."""
+    if not isinstance(ref, str) or not _REF_RE.match(ref):
+        raise EventError(
+            f"ref {ref!r} is malformed: expected 'runs.<uuid>' or 'jobs.<job name>'"
+        )
+    family, _, name = ref.partition(".")
+    if family == "runs":
+        try:
+            # Canonical form, so "runs.<UPPER>" or a hex uuid still matches emitted events.
+            return f"runs.{uuid.UUID(name)}"
+        except ValueError:
+            raise EventError(f"ref {ref!r} is malformed: {name!r} is not a run uuid") from None
+    return ref
+
+
+def unbrace(ref: str) -> str:
+    """Polyaxon's docs spell refs ``{{ ops.x }}``; the bare ref is what is stored."""
+    ref = ref.strip()
+    if ref.startswith("{{") and ref.endswith("}}"):
+        ref = ref[2:-2].strip()
+    return ref
+
+
+def validate_trigger_ref(ref: str) -> str:
+    """What a trigger may listen to: a ref, or a whole family (``models.*``)."""
+    if isinstance(ref, str) and _WILDCARD_RE.match(ref):
+        return ref
+    return validate_ref(ref)
+
+
+def family_wildcard(ref: str) -> str:
+    """``models.m1`` -> ``models.*``: the index key of a family-wide trigger."""
+    return f"{ref.partition('.')[0]}.{WILDCARD}"
+
+
+def validate_namespace(namespace: str) -> str:
+    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
+        raise EventError(
+            f"namespace {namespace!r} is malformed: lower-case letters, digits, '_' and '-'"
+        )
+    return namespace
+
+
+class Event(BaseModel):
+    """Frozen: an event is a fact, never edited after it is written."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str = Field(min_length=1, max_length=200)
+    kind: str
+    ref: str
+    namespace: str = constants.DEFAULT_NAMESPACE
+    project: str | None = None
+    timestamp: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        validate_kind(v)
+        if v == status_kind(DONE):
+            # "done" is a trigger-side pseudo-status; real events carry the final status.
+            raise EventError("kind 'run_status_done' is only for triggers; events carry the "
+                             "final status (run_status_succeeded, run_status_failed, ...)")
+        return v
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        return validate_ref(v)
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        return validate_namespace(v)
+
+    # -- matching keys --------------------------------------------------------------------
+
+    def match_kinds(self) -> tuple[str, ...]:
+        """A final run status also matches ``run_status_done``."""
+        if self.kind.startswith(RUN_STATUS_PREFIX):
+            status = self.kind[len(RUN_STATUS_PREFIX) :]
+            if status in {s.value for s in FINAL}:
+                return (self.kind, status_kind(DONE))
+        return (self.kind,)
+
+    def match_refs(self) -> tuple[str, ...]:
+        """A run event is addressed both as ``runs.<uuid>`` and ``jobs.<its job>``."""
+        job = self.payload.get("job")
+        if self.ref.startswith("runs.") and isinstance(job, str) and job:
+            return (self.ref, f"jobs.{job}")
+        return (self.ref,)
+
+    # -- wire format ----------------------------------------------------------------------
+
+    def to_fields(self) -> dict[str, str]:
+        return {"event": self.model_dump_json()}
+
+    @classmethod
+    def from_fields(cls, fields: dict[Any, Any]) -> Event:
+        """Decode a stream entry; raises EventError with the reason for a malformed one."""
+        raw = fields.get(b"event", fields.get("event"))
+        if raw is None:
+            raise EventError("stream entry has no 'event' field")
+        try:
+            data = json.loads(raw)
+        except (TypeError, ValueError) as exc:
+            raise EventError(f"event is not valid JSON: {exc}") from None
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "event"
+            raise EventError(f"event field {where!r}: {first['msg']}") from None
+
+
+def new_event_id() -> str:
+    return str(uuid.uuid4())
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def custom_event(name: str, fields: dict[str, Any] | None = None, *,
+                 namespace: str = constants.DEFAULT_NAMESPACE, event_id: str | None = None,
+                 source: str | None = None) -> Event:
+    """An external event. ``fields`` is the payload users map onto job params."""
+    return Event(id=event_id or new_event_id(), kind=CUSTOM_EVENT_KIND, ref=f"events.{name}",
+                 namespace=namespace, timestamp=now(),
+                 payload={"name": name, "fields": dict(fields or {}), "source": source})
+
+
+def run_status_event(
+    *,
+    event_id: str,
+    run: dict[str, Any],
+    status: Status,
+    timestamp: datetime,
+) -> Event:
+    """The event for one committed status change; ``run`` is the run summary."""
+    return Event(
+        id=event_id,
+        kind=status_kind(status),
+        ref=f"runs.{run['uuid']}",
+        namespace=run["namespace"],
+        project=run.get("project"),
+        timestamp=timestamp,
+        payload=run,
+    )
+
+
+def is_local(event: Event) -> bool:
+    """A run event of a ``taskq run`` run (tagged ``local``): recorded, but it fires nothing,
+    so trying a job here never starts production work."""
+    tags = event.payload.get("tags") if event.ref.startswith("runs.") else None
+    return isinstance(tags, list) and constants.LOCAL_TAG in tags

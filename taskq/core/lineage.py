@@ -1,0 +1,60 @@
+"""Lineage: what started a cloned run, recorded with it and read by ``current.trigger``.
+
+Built once per firing from the match (the rule and the events that satisfied it), so the
+run's stored context, the template context and the trigger's type never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from taskq.core.events import RUN_STATUS_PREFIX, Event
+from taskq.core.matching import Rule
+
+
+def event_type(event: Event) -> str:
+    return "run" if event.kind.startswith(RUN_STATUS_PREFIX) else "event"
+
+
+def trigger_type(rule: Rule, events: list[Event]) -> str:
+    """Metaflow's names: RUN, MANY-RUNS (AND), ONE-OF-RUNS (OR), EVENT, MANY-EVENTS,
+    ONE-OF-EVENTS; MIXED for an AND of runs and events (Metaflow cannot express one)."""
+    kinds = {event_type(e) for e in events}
+    if len(kinds) > 1:
+        return "MIXED"
+    base = "RUN" if kinds == {"run"} else "EVENT"
+    if len(rule.all_inputs()) == 1:
+        return base
+    return f"MANY-{base}S" if rule.mode == "all" else f"ONE-OF-{base}S"
+
+
+def lineage(rule: Rule, events: Mapping[str, Event]) -> dict[str, Any]:
+    """``type``, the latest ``event`` and ``run``, and every ``events`` item (key, type,
+    event), newest first. ``events`` are the satisfying events by input key."""
+    items = sorted(events.items(), key=lambda kv: kv[1].timestamp, reverse=True)
+    dumped: list[dict[str, Any]] = [
+        {"key": k, "type": event_type(e), "event": e.model_dump(mode="json")}
+        for k, e in items]
+    latest_run = next((d["event"]["payload"] for d in dumped if d["type"] == "run"), None)
+    return {"type": trigger_type(rule, [e for _, e in items]), "event": dumped[0]["event"],
+            "run": latest_run, "events": dumped}
+
+
+def default_context(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What Polyaxon gives a hook about the main run (plus ``kind``: always ``job`` here)."""
+    def ts(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value else None
+
+    created, started, finished = (ts(run.get("created_at")), ts(run.get("started_at")),
+                                  ts(run.get("finished_at")))
+    return {
+        "uuid": run.get("uuid"), "name": run.get("job"), "kind": "job",
+        "status": run.get("status"),
+        "inputs": run.get("params") or {}, "outputs": run.get("outputs") or {},
+        "condition": run.get("reason"), "started_at": run.get("started_at"),
+        "finished_at": run.get("finished_at"),
+        "duration": (finished - started).total_seconds() if started and finished else None,
+        "wait_time": (started - created).total_seconds() if started and created else None,
+    }

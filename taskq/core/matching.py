@@ -1,0 +1,171 @@
+"""Trigger specs and the pure matcher: no I/O, so it can be tested in microseconds and fuzzed.
+
+The index is keyed by (namespace, kind, ref). An event looks up at most
+``len(match_kinds) * len(match_refs)`` keys (four for a final run status), so the cost per
+event grows with the rules that match it, not with the number of rules stored.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from taskq.core.events import Event, family_wildcard, unbrace, validate_kind, validate_trigger_ref
+
+KindRefKey = tuple[str, str, str]
+Mode = Literal["all", "any"]
+
+
+class EventTrigger(BaseModel):
+    """Fire when ``ref`` emits one of ``kinds`` (Polyaxon's V1EventTrigger).
+
+    ``ref`` is ``jobs.<name>`` (any run of that job) or ``runs.<uuid>`` (one run).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str
+    kinds: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        return validate_trigger_ref(unbrace(v))
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _kinds(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [v]
+        if not isinstance(v, list | tuple):
+            raise ValueError(f"must be a list of event kinds, got {type(v).__name__}")
+        return tuple(dict.fromkeys(validate_kind(k) for k in v))
+
+
+def lookup_refs(event: Event) -> tuple[str, ...]:
+    """Every trigger ref that can address ``event``: its own, its job's, and the family's."""
+    refs = event.match_refs()
+    wildcard = "jobs.*" if event.ref.startswith("runs.") else family_wildcard(event.ref)
+    return (*refs, wildcard)
+
+
+class EventFilter(Protocol):
+    """A pure predicate narrowing what an input's (kind, ref) key already matched: tags,
+    name patterns, projects, metric thresholds. Must not do I/O."""
+
+    def accepts(self, event: Event) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing a rule listens to. A rule with several inputs and mode ``all`` fires once
+    each input has seen an event (an AND join); with mode ``any``, on each of them."""
+
+    key: str  # how current.trigger[key] names it: the upstream job or the event name
+    namespace: str  # where the events come from (may differ from the rule's, if allowed)
+    event: EventTrigger
+    filter: EventFilter | None = field(default=None, compare=False)
+
+    def accepts(self, event: Event) -> bool:
+        return (event.namespace == self.namespace
+                and bool(set(event.match_kinds()) & set(self.event.kinds))
+                and self.event.ref in lookup_refs(event)
+                and (self.filter is None or self.filter.accepts(event)))
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A stored trigger as the evaluator sees it."""
+
+    id: int
+    name: str
+    namespace: str
+    event: EventTrigger
+    job: str
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    queue: str | None = None
+    version: int = 1
+    #: The stored trigger kind (event, hook, finish, model, ...): which TriggerKind plans it.
+    kind: str = "event"
+    #: Empty means one input: ``event`` in the rule's own namespace.
+    inputs: tuple[Input, ...] = field(default=(), compare=False)
+    mode: Mode = "any"
+    #: Kind-specific settings the planner reads (param mappings, reset, launch options).
+    options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    filter: EventFilter | None = field(default=None, compare=False)
+    #: The kind's own parsed spec (a Hook, a JoinSpec, an EntitySpec), read by its planner.
+    spec: Any = field(default=None, compare=False)
+
+    def all_inputs(self) -> tuple[Input, ...]:
+        return self._inputs
+
+    @cached_property
+    def _inputs(self) -> tuple[Input, ...]:
+        # Built once per rule (the matcher asks for every candidate of every event).
+        return self.inputs or (Input(key=self.event.ref.partition(".")[2],
+                                     namespace=self.namespace, event=self.event,
+                                     filter=self.filter),)
+
+    def index_keys(self) -> list[KindRefKey]:
+        return [(i.namespace, kind, i.event.ref) for i in self.all_inputs()
+                for kind in i.event.kinds]
+
+    def input_for(self, event: Event) -> Input | None:
+        """The input this event satisfies (filters applied), or None."""
+        return next((i for i in self.all_inputs() if i.accepts(event)), None)
+
+    @property
+    def is_join(self) -> bool:
+        return self.mode == "all" and len(self.all_inputs()) > 1
+
+
+@dataclass(frozen=True)
+class Match:
+    """What the matcher found for one event: the rule and the input the event satisfied.
+    Computed once; the planner, the join and the lineage read it, nobody re-derives it."""
+
+    rule: Rule
+    input: Input
+    event: Event
+
+
+class RuleIndex:
+    """Immutable after construction; the evaluator swaps in a new one when triggers change."""
+
+    def __init__(self, rules: Iterable[Rule] = (), version: int | None = None) -> None:
+        self._by_key: dict[KindRefKey, list[Rule]] = defaultdict(list)
+        self._count = 0
+        self.version = version
+        for rule in rules:
+            self._count += 1
+            for key in rule.index_keys():
+                self._by_key[key].append(rule)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def rules_for(self, event: Event) -> list[Rule]:
+        """Just the rules :meth:`match` finds, for callers that need no input."""
+        return [m.rule for m in self.match(event)]
+
+    def match(self, event: Event) -> list[Match]:
+        """Rules that fire for ``event``, each once, in a stable order (by rule id).
+
+        Family-wide refs (``models.*``) are one more key per event; their filters then
+        decide, so the cost still follows the rules of that family, not all rules."""
+        found: dict[int, Match] = {}
+        refs = lookup_refs(event)
+        for kind in event.match_kinds():
+            for ref in refs:
+                for rule in self._by_key.get((event.namespace, kind, ref), ()):
+                    if rule.id in found:
+                        continue
+                    matched = rule.input_for(event)
+                    if matched is not None:
+                        found[rule.id] = Match(rule, matched, event)
+        return [found[k] for k in sorted(found)]

@@ -1,0 +1,299 @@
+"""A pipeline spec, shaped like a Polyaxonfile with ``run: {kind: dag}``.
+
+Everything that can be checked without the database is checked here, before anything runs:
+names, refs to unknown operations, cycles, param refs, policies, event kinds, conditions.
+Errors name the operation and the field. :func:`taskq.services.pipelines.check_against_jobs`
+adds what needs the job templates (unknown jobs, undeclared outputs, hooks).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from taskq.core.conditions import check_condition
+from taskq.core.events import RUN_STATUS_KINDS, unbrace, validate_kind
+from taskq.core.pipelines import graph
+from taskq.core.triggers.hook import Hook
+from taskq.errors import SpecError, TemplateFailure, first_error
+
+_OP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_VALUE_REF = re.compile(r"^(outputs|inputs|globals)\.([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
+#: What ``globals.<key>`` may name (Polyaxon's keys that mean something here).
+GLOBAL_KEYS = frozenset({"uuid", "name", "status", "condition", "created_at", "started_at",
+                         "finished_at", "duration", "wait_time", "project_name", "namespace"})
+
+
+
+
+class Policy(StrEnum):
+    """When an operation starts, judged on the final statuses of its upstream operations."""
+
+    ALL_SUCCEEDED = "all_succeeded"
+    ALL_FAILED = "all_failed"
+    ALL_DONE = "all_done"
+    ONE_SUCCEEDED = "one_succeeded"
+    ONE_FAILED = "one_failed"
+    ONE_DONE = "one_done"
+
+
+class ParamRef(BaseModel):
+    """``{ref: ops.X, value: outputs.y|inputs.y|globals.uuid}`` or ``{ref: dag, value:
+    inputs.y}`` (the pipeline's own params)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str
+    value: str
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        v = unbrace(v)
+        if v != "dag" and not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
+            raise ValueError(f"{v!r} is not 'ops.<operation>' or 'dag'")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, v: str) -> str:
+        m = _VALUE_REF.match(v)
+        if m is None:
+            raise ValueError(f"{v!r} is not outputs.<name>, inputs.<name> or globals.<key>")
+        if m.group(1) == "globals" and m.group(2) not in GLOBAL_KEYS:
+            raise ValueError(f"globals.{m.group(2)} is not one of {', '.join(sorted(GLOBAL_KEYS))}")
+        return v
+
+    @property
+    def op(self) -> str | None:
+        return self.ref[4:] if self.ref.startswith("ops.") else None
+
+    @property
+    def section(self) -> str:
+        return self.value.partition(".")[0]
+
+    @property
+    def key(self) -> str:
+        return self.value.partition(".")[2]
+
+
+class OpEvent(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str
+    kinds: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("ref")
+    @classmethod
+    def _ref(cls, v: str) -> str:
+        v = unbrace(v)
+        if not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
+            raise ValueError(f"{v!r} is not 'ops.<operation>' (events of a pipeline come "
+                             "from its own operations)")
+        return v
+
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _kinds(cls, v: Any) -> Any:
+        v = [v] if isinstance(v, str) else v
+        if not isinstance(v, list | tuple):
+            raise ValueError("must be a list of run_status_* kinds")
+        for kind in v:
+            validate_kind(kind)
+            if kind not in RUN_STATUS_KINDS:
+                raise ValueError(f"{kind!r}: operations emit run_status_* events only")
+        return tuple(v)
+
+    @property
+    def op(self) -> str:
+        return self.ref[4:]
+
+
+class Operation(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    name: str
+    job: str = Field(alias="hubRef", min_length=1, max_length=128)
+    params: dict[str, Any] = Field(default_factory=dict)
+    dependencies: tuple[str, ...] = ()
+    trigger: Policy = Policy.ALL_SUCCEEDED
+    events: tuple[OpEvent, ...] = ()
+    conditions: str | None = None
+    skip_on_upstream_skip: bool = Field(default=False, alias="skipOnUpstreamSkip")
+    hooks: tuple[Hook, ...] = ()
+    queue: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _job_spelling(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "job" in data and "hubRef" not in data:
+            data = {**{k: v for k, v in data.items() if k != "job"}, "hubRef": data["job"]}
+        if isinstance(data, dict) and "pathRef" in data:
+            raise ValueError("pathRef: a component file is not supported; name the job "
+                             "with hubRef (or job)")
+        return data
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _OP_NAME.match(v):
+            raise ValueError(f"{v!r} is not an operation name (letters, digits, '_', '-')")
+        return v
+
+    @field_validator("conditions")
+    @classmethod
+    def _conditions(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                check_condition(v)
+            except TemplateFailure as exc:
+                raise ValueError(str(exc)) from None
+        return v
+
+    def param_refs(self) -> dict[str, ParamRef]:
+        out: dict[str, ParamRef] = {}
+        for name, raw in self.params.items():
+            if isinstance(raw, dict) and "ref" in raw:
+                try:
+                    out[name] = ParamRef.model_validate(
+                        {k: v for k, v in raw.items() if k in ("ref", "value")})
+                except ValueError as exc:
+                    raise SpecError(f"operations.{self.name}.params.{name}: "
+                                    f"{first_error(exc)}") from None
+        return out
+
+    def plain_params(self) -> dict[str, Any]:
+        """Values: ``{value: x}`` (Polyaxon's spelling) or ``x``; refs resolved later."""
+        out: dict[str, Any] = {}
+        for name, raw in self.params.items():
+            if isinstance(raw, dict) and "ref" in raw:
+                continue
+            if isinstance(raw, dict) and set(raw) <= {"value", "contextOnly", "context_only"}:
+                raw = raw.get("value")
+            out[name] = raw
+        return out
+
+    def upstream(self) -> set[str]:
+        """Every operation this one waits on, however it names it."""
+        ups = set(self.dependencies) | {e.op for e in self.events}
+        ups |= {r.op for r in self.param_refs().values() if r.op}
+        return ups
+
+
+class DagRun(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["dag"] = "dag"
+    operations: tuple[Operation, ...] = Field(min_length=1)
+    concurrency: int | None = Field(default=None, ge=1, le=1000)
+
+
+class PipelineSpec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: float | str = 1.1
+    kind: Literal["component", "operation"] = "component"
+    name: str = "pipeline"
+    description: str | None = None
+    tags: tuple[str, ...] = ()
+    #: The pipeline's own params: name -> {type, default} (as job inputs), or a list.
+    inputs: dict[str, Any] | list[Any] = Field(default_factory=dict)
+    run: DagRun
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _OP_NAME.match(v):
+            raise ValueError(f"{v!r} is not a pipeline name (letters, digits, '_', '-')")
+        return v
+
+    @model_validator(mode="after")
+    def _graph(self) -> PipelineSpec:
+        check_graph(self.run.operations)
+        return self
+
+    def op(self, name: str) -> Operation:
+        return next(o for o in self.run.operations if o.name == name)
+
+    def declared_inputs(self) -> dict[str, Any]:
+        raw = self.inputs
+        if isinstance(raw, list):  # Polyaxon's [{name, type, value/isOptional}]
+            return {i["name"]: {k: v for k, v in i.items() if k != "name"}
+                    for i in raw if isinstance(i, dict) and "name" in i}
+        return dict(raw)
+
+
+def check_graph(ops: tuple[Operation, ...]) -> None:
+    names = [o.name for o in ops]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SpecError(f"operations.{dupes[0]}: the name is used twice")
+    known = set(names)
+    for o in ops:
+        for dep in o.dependencies:
+            if dep not in known:
+                raise SpecError(f"operations.{o.name}.dependencies: unknown operation {dep!r}")
+        for e in o.events:
+            if e.op not in known:
+                raise SpecError(f"operations.{o.name}.events: unknown operation {e.op!r}")
+        for pname, ref in o.param_refs().items():
+            if ref.op is not None and ref.op not in known:
+                raise SpecError(f"operations.{o.name}.params.{pname}: unknown operation "
+                                f"{ref.op!r}")
+            if ref.op is None and ref.section != "inputs":
+                raise SpecError(f"operations.{o.name}.params.{pname}: a dag ref takes "
+                                "inputs.<name>")
+            if ref.op is not None and ref.section in ("outputs", "inputs") and ref.op in {
+                    e.op for e in o.events} and ref.op not in o.dependencies:
+                raise SpecError(
+                    f"operations.{o.name}.params.{pname}: {ref.section} of ops.{ref.op} are "
+                    "known only once it finishes, but this operation starts on its events; "
+                    f"add {ref.op!r} to dependencies, or use globals")
+        if o.name in o.upstream():
+            raise SpecError(f"operations.{o.name}: depends on itself")
+    cycle = graph.find_cycle({o.name: o.upstream() for o in ops})
+    if cycle:
+        raise SpecError(f"operations.{cycle[0]}: cycle {' -> '.join(cycle)}")
+
+
+def topological(ops: tuple[Operation, ...]) -> list[str]:
+    """Upstreams before downstreams, declaration order otherwise (a stable display order)."""
+    return graph.topological([o.name for o in ops], {o.name: o.upstream() for o in ops})
+
+
+def parse(data: Any) -> PipelineSpec:
+    """A spec from a mapping; a SpecError naming the field on anything wrong."""
+    if isinstance(data, PipelineSpec):
+        return data
+    if not isinstance(data, dict):
+        raise SpecError(f"a pipeline is a mapping (version, kind, run: {{kind: dag, "
+                        f"operations: [...]}}), got {type(data).__name__}")
+    try:
+        return PipelineSpec.model_validate(data)
+    except SpecError:
+        raise
+    except ValueError as exc:
+        errors = getattr(exc, "errors", None)
+        if callable(errors):
+            first = errors()[0]
+            ctx_err = (first.get("ctx") or {}).get("error")
+            if isinstance(ctx_err, SpecError):
+                raise SpecError(str(ctx_err)) from None
+            loc = list(first["loc"])
+            where = _where(data, loc)
+            msg = str(first["msg"]).removeprefix("Value error, ")
+            raise SpecError(f"{where}: {msg}" if where else msg) from None
+        raise SpecError(str(exc)) from None
+
+
+def _where(data: dict[str, Any], loc: list[Any]) -> str:
+    """``run.operations.1.hubRef`` -> ``operations.tensorboard.hubRef``."""
+    if len(loc) >= 3 and loc[0] == "run" and loc[1] == "operations" and isinstance(loc[2], int):
+        ops = (data.get("run") or {}).get("operations") or []
+        name = ops[loc[2]].get("name") if loc[2] < len(ops) and isinstance(
+            ops[loc[2]], dict) else None
+        return ".".join(["operations", str(name or loc[2]), *map(str, loc[3:])])
+    return ".".join(map(str, loc))

@@ -1,0 +1,94 @@
+"""Run statuses and the transitions between them.
+
+The names are Polyaxon's V1Statuses so that hooks and DAG policies written for Polyaxon read
+the same here. ``done`` is a pseudo-status: it is never stored, it means "any final status".
+Final statuses are terminal: a late or duplicated signal can never resurrect a run. The one
+explicit exception is a ``reuse_task`` trigger re-enqueueing a finished run under a new
+incarnation (``Store._requeue``; docs/entity-triggers.md).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from taskq.errors import InvalidTransition
+
+
+class Status(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    SCHEDULED = "scheduled"
+    STARTING = "starting"
+    RUNNING = "running"
+    PROCESSING = "processing"
+    STOPPING = "stopping"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    SKIPPED = "skipped"
+    WARNING = "warning"
+    UNSCHEDULABLE = "unschedulable"
+    UPSTREAM_FAILED = "upstream_failed"
+    RETRYING = "retrying"
+    UNKNOWN = "unknown"
+
+
+#: Pseudo-status matching any final status (``run_status_done``).
+DONE = "done"
+
+FINAL: frozenset[Status] = frozenset(
+    {Status.SUCCEEDED, Status.FAILED, Status.STOPPED, Status.SKIPPED, Status.UPSTREAM_FAILED}
+)
+
+#: Statuses from which a worker may start executing the run (the claim in task_prerun).
+STARTABLE: frozenset[Status] = frozenset(
+    {Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.STARTING, Status.RETRYING,
+     Status.UNSCHEDULABLE, Status.UNKNOWN, Status.WARNING}
+)
+
+_PENDING = frozenset({Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.STARTING})
+#: Not started yet: stopping one needs no worker.
+PENDING: frozenset[Status] = _PENDING | {Status.RETRYING, Status.UNSCHEDULABLE}
+_ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING, Status.WARNING})
+
+# Allowed predecessors of each status. Anything not listed is refused.
+_ALLOWED_FROM: dict[Status, frozenset[Status]] = {
+    Status.CREATED: frozenset(),
+    Status.QUEUED: frozenset({Status.CREATED, Status.RETRYING, Status.UNSCHEDULABLE}),
+    Status.SCHEDULED: frozenset({Status.CREATED, Status.QUEUED, Status.RETRYING}),
+    Status.STARTING: frozenset({Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.RETRYING}),
+    Status.RUNNING: STARTABLE,
+    Status.PROCESSING: frozenset({Status.RUNNING, Status.WARNING}),
+    Status.WARNING: _ACTIVE | _PENDING,
+    Status.RETRYING: _ACTIVE | _PENDING,
+    Status.UNSCHEDULABLE: _PENDING,
+    Status.UNKNOWN: _ACTIVE | _PENDING | {Status.RETRYING, Status.STOPPING},
+    Status.STOPPING: _ACTIVE | _PENDING | {Status.RETRYING, Status.UNKNOWN},
+    Status.SUCCEEDED: _ACTIVE | {Status.STOPPING, Status.UNKNOWN},
+    Status.FAILED: _ACTIVE | _PENDING | {Status.RETRYING, Status.STOPPING, Status.UNKNOWN,
+                                         Status.UNSCHEDULABLE},
+    Status.STOPPED: _ACTIVE | _PENDING | {Status.RETRYING, Status.STOPPING, Status.UNKNOWN,
+                                          Status.UNSCHEDULABLE},
+    Status.SKIPPED: _PENDING | {Status.UNSCHEDULABLE},
+    Status.UPSTREAM_FAILED: _PENDING | {Status.UNSCHEDULABLE},
+}
+
+
+
+
+def is_final(status: Status) -> bool:
+    return status in FINAL
+
+
+def allowed_from(new: Status) -> frozenset[Status]:
+    """The statuses a run may hold for ``new`` to be applied (used as a SQL compare-and-set)."""
+    return _ALLOWED_FROM[new]
+
+
+def can_transition(current: Status, new: Status) -> bool:
+    return current in _ALLOWED_FROM[new]
+
+
+def check_transition(current: Status, new: Status) -> None:
+    if not can_transition(current, new):
+        raise InvalidTransition(current, new)

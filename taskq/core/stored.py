@@ -1,0 +1,98 @@
+"""What the adapters hand back and take in: typed values that cross from the SQL store and
+the event stream to the services and the core, so no layer needs an adapter's module to name
+them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from taskq.core.events import Event
+from taskq.core.statuses import Status
+
+
+@dataclass(frozen=True)
+class Transition:
+    run: dict[str, Any]
+    event: Event
+
+
+@dataclass(frozen=True)
+class FiringRecord:
+    firing_id: int
+    run_uuid: str | None
+    created: bool  # False: this (trigger, key) had already fired
+    outbox_pending: bool
+    queued_event: Event | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    run_uuid: str
+    task_name: str
+    queue: str
+    agent: str
+    params: dict[str, Any]
+    attempts: int
+    #: The run's incarnation (sent as a header; see ``Run.incarnation``).
+    incarnation: int = 0
+
+
+
+@dataclass(frozen=True)
+class PipelineView:
+    """What the scheduler needs, read under the pipeline's lock."""
+
+    uuid: str
+    name: str
+    namespace: str
+    status: Status
+    spec: dict[str, Any]
+    params: dict[str, Any]
+    ops: dict[str, dict[str, Any]]  # op name -> run summary (+ "reached": set of statuses)
+
+
+@dataclass(frozen=True)
+class Advanced:
+    events: list[Event]
+    outbox: list[OutboxItem]
+
+
+#: Given the view, return (op actions, pipeline status or None, reason). Each action is
+#: (kind, op, reason, start) where start is None or (params, queue, agent, task_name).
+Planner = Callable[[PipelineView], tuple[Sequence[Any], Status | None, str | None]]
+
+@dataclass(frozen=True)
+class Watermark:
+    """The poller's position in one table: every row at or before it has been compared."""
+
+    at: datetime
+    id: str
+
+    def dump(self) -> str:
+        return f"{self.at.isoformat()}|{self.id}"
+
+    @classmethod
+    def load(cls, value: str | None) -> Watermark:
+        if not value:
+            return cls(datetime(1970, 1, 1, tzinfo=UTC), "")
+        at, _, last = value.partition("|")
+        parsed = datetime.fromisoformat(at)
+        return cls(parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC), last)
+
+
+#: What a change function returns: the columns to update (empty: nothing to change).
+Change = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Entry:
+    stream_id: str
+    fields: dict[Any, Any]
+    deliveries: int = 1
+
+    def decode(self) -> Event:
+        return Event.from_fields(self.fields)

@@ -1,0 +1,29 @@
+"""Event triggers (Polyaxon's ``V1EventTrigger``): fire a job when a ref emits a kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from taskq.core.events import Event
+from taskq.core.matching import EventTrigger, Match, Rule
+from taskq.core.planning import Facts, Plan, Template, plan_clone, render_mapped
+from taskq.core.triggers.base import NOTHING, FiringMode, TriggerRow, Wants
+
+
+class EventKind:
+    stored_kinds: tuple[str, ...] = ("event",)
+
+    def build_rule(self, row: TriggerRow) -> Rule:
+        return Rule(id=row["id"], name=row["name"], namespace=row["namespace"],
+                    event=EventTrigger.model_validate(row["spec"]), job=row["job"],
+                    params=row["params"], queue=row["queue"], version=row["version"])
+
+    def firing_mode(self, rule: Rule) -> FiringMode:
+        return "single"
+
+    def wants(self, rule: Rule) -> Wants:
+        return NOTHING
+
+    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+             events: Mapping[str, Event] | None = None) -> Plan:
+        return plan_clone(match, template, key, facts, render_mapped, events)

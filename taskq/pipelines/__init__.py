@@ -1,2 +1,0 @@
-"""DAG pipelines shaped like a Polyaxonfile (``kind: dag``): operations, dependencies,
-trigger policies, events and conditions."""

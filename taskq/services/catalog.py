@@ -1,0 +1,62 @@
+"""The catalog of job templates and namespaces: what a trigger, hook or run may name.
+
+Every service that checks "does this job exist here?" asks :func:`template`, so the answer
+(and the lazy store of jobs this process declared but no worker synced yet) is the same for
+submit, hooks, triggers and pipelines.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from taskq import constants
+from taskq.core.events import validate_namespace
+from taskq.errors import EventError, ValidationError
+from taskq.ports import Context
+
+#: Set while job templates are being stored, so a hook that names a job not stored yet
+#: cannot start a second, recursive sync.
+_syncing = False
+
+
+@contextmanager
+def syncing() -> Iterator[None]:
+    global _syncing
+    _syncing, before = True, _syncing
+    try:
+        yield
+    finally:
+        _syncing = before
+
+
+def check_namespace(rt: Context, namespace: str | None) -> str:
+    """The namespace asked for (default: ``default``), if it is well-formed and configured."""
+    ns = namespace or constants.DEFAULT_NAMESPACE
+    try:
+        validate_namespace(ns)
+    except EventError as exc:
+        raise ValidationError(str(exc)) from None
+    if ns not in rt.settings.namespaces:
+        raise ValidationError(
+            f"namespace: {ns!r} is not configured (TASKQ_NAMESPACES lists "
+            f"{', '.join(rt.settings.namespaces)})")
+    return ns
+
+
+def template(rt: Context, job: str, namespace: str) -> dict[str, Any]:
+    """The stored template of ``job``; a job declared in this process but not stored yet
+    is stored first (``rt.sync_jobs``)."""
+    found = rt.store.find_job_template(job, namespace)
+    local = rt.jobs.get(job)
+    if (found is None and local is not None and not _syncing
+            and local.namespace in (namespace, constants.DEFAULT_NAMESPACE)):
+        rt.sync_jobs()
+        found = rt.store.find_job_template(job, namespace)
+    if found is None:
+        known = [t["name"] for t in rt.store.list_job_templates(namespace)]
+        raise ValidationError(
+            f"job: unknown job {job!r} in namespace {namespace!r}"
+            f" (known: {', '.join(known) or 'none; start a worker that imports your jobs'})")
+    return found

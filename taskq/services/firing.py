@@ -1,0 +1,142 @@
+"""From a match to a cloned run on a named queue, exactly once.
+
+1. The firing (unique per trigger + dedup key), the cloned run and an outbox row commit in
+   one transaction: ``single`` as it is, ``join`` with the arm of the input (the trigger's
+   row locked), ``entity`` with the launch decision (``single_instance``, ``reuse_task``).
+2. The Celery task is published with ``task_id = run uuid``.
+3. Anything committed but not published (a crash between 1 and 2) is published by the next
+   evaluation of the same event or by the relay; a duplicate publish is harmless because the
+   worker's start is a compare-and-set on the run's attempt counter.
+
+The kind plans (pure, :mod:`taskq.core.triggers`); this module only records and delivers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from taskq import crash_points
+from taskq.core.cron import reset_boundary
+from taskq.core.events import Event
+from taskq.core.matching import Match
+from taskq.core.planning import Facts, Plan, dedup_key, join_key
+from taskq.core.stored import FiringRecord, OutboxItem
+from taskq.core.triggers.base import TriggerKind
+from taskq.core.triggers.entity import launch_context, metric_skip
+from taskq.core.triggers.entity_spec import EntitySpec
+from taskq.core.watched import change_key
+from taskq.ports import Context
+from taskq.services.outbox import publish
+from taskq.services.recording import append_quietly
+
+log = logging.getLogger(__name__)
+
+Template = Mapping[str, Any] | None
+
+
+def facts_for(rt: Context, kind: TriggerKind, match: Match) -> Facts:
+    """Read only what the kind wants (most want nothing: no read on the hot path)."""
+    wants = kind.wants(match.rule)
+    event_run = (rt.store.get_run(str(match.event.payload.get("uuid", "")))
+                 if wants.event_run else None)
+    source_run = rt.store.get_run(wants.source_run) if wants.source_run else None
+    return Facts(default_queue=rt.settings.default_queue, agents=rt.settings.agents,
+                 event_run=event_run, source_run=source_run)
+
+
+def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
+         published: list[str] | None = None) -> FiringRecord | None:
+    """Record and deliver the firing of one match; None while a join still waits.
+
+    With ``published`` given, outbox rows are not marked here; the caller marks the
+    collected uuids later in one transaction (see :func:`taskq.services.outbox.publish`)."""
+    mode = kind.firing_mode(match.rule)
+    facts = facts_for(rt, kind, match)
+    if mode == "join":
+        return _fire_join(rt, kind, match, template, facts, published)
+    if mode == "entity":
+        return _fire_entity(rt, kind, match, template, facts, published)
+    key = dedup_key(match.event)
+    plan = kind.plan(match, template, key, facts)
+    record = rt.store.record_firing(trigger=_trigger(match), dedup_key=key, event=match.event,
+                                    run=plan.run, outbox=plan.outbox, error=plan.error,
+                                    skipped=plan.skipped)
+    deliver(rt, match, record, plan, published)
+    return record
+
+
+def _trigger(match: Match) -> dict[str, Any]:
+    return {"id": match.rule.id, "name": match.rule.name}
+
+
+def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
+               facts: Facts, published: list[str] | None) -> FiringRecord | None:
+    """Arm the input the event satisfies; fire once every input is armed (in one
+    transaction with the arm, so a crash or a second evaluator cannot fire it twice)."""
+    rule, event = match.rule, match.event
+    plans: list[Plan] = []
+
+    def planner(events: dict[str, Event]) -> Plan:
+        # The clone's uuid comes from the same key the firing is unique on.
+        key = join_key([dedup_key(e) for e in events.values()])
+        plans.append(kind.plan(match, template, key, facts, events))
+        return plans[-1]
+
+    record = rt.store.join_and_fire(
+        trigger=_trigger(match), input_key=match.input.key, dedup_key=dedup_key(event),
+        event=event, keys=[i.key for i in rule.all_inputs()],
+        expired_before=reset_boundary(rule.options.get("reset"), event.timestamp),
+        plan=planner)
+    if record is not None:
+        deliver(rt, match, record, plans[-1] if plans else None, published)
+    return record
+
+
+def _fire_entity(rt: Context, kind: TriggerKind, match: Match, template: Template,
+                 facts: Facts, published: list[str] | None) -> FiringRecord | None:
+    """A launch decided under the trigger's row lock, so ``single_instance`` holds with two
+    evaluators; ``reuse_task`` re-enqueues the source run instead of cloning it."""
+    spec: EntitySpec = match.rule.spec
+    key = change_key(match.event)
+    plans: list[Plan] = []
+
+    def planner() -> Plan:
+        plans.append(kind.plan(match, template, key, facts))
+        return plans[-1]
+
+    reuse = None
+    if (spec.reuse_task and spec.source_run
+            and not metric_skip(spec, match.event, facts.event_run)):
+        reuse = (spec.source_run, launch_context(match), [spec.add_tag] if spec.add_tag else [])
+    record = rt.store.launch_entity_firing(
+        trigger=_trigger(match), dedup_key=key, event=match.event,
+        single_instance=spec.single_instance, reuse=reuse, plan=planner)
+    if record is not None:
+        deliver(rt, match, record, plans[-1] if plans else None, published)
+    return record
+
+
+def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
+            published: list[str] | None) -> None:
+    """After the firing committed: publish its run (or the one a first pass left
+    unpublished) and append the run's queued event."""
+    crash_points.crash_point(crash_points.AFTER_RECORD)
+    if plan is not None and plan.error and record.created:
+        log.warning("taskq: trigger %r did not fire for %s: %s", match.rule.name,
+                    match.event.id, plan.error)
+    if record.outbox_pending and record.run_uuid:
+        item: OutboxItem | None
+        if record.created and plan is not None and plan.run and plan.outbox:
+            item = OutboxItem(run_uuid=record.run_uuid, params=plan.run["params"], attempts=0,
+                              **plan.outbox)
+        else:
+            item = rt.store.outbox_item(record.run_uuid)
+        sent = item is not None and publish(rt, item, mark=published is None)
+        if sent and published is not None and item is not None:
+            published.append(item.run_uuid)
+    if record.queued_event is not None:
+        # After the publish: the worker need not wait for it. Stream order may then differ
+        # from commit order; run_events ids are the order of record.
+        append_quietly(rt.bus, record.queued_event)

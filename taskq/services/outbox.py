@@ -1,0 +1,49 @@
+"""The transactional outbox: a committed run's task is sent, and re-sent until it is.
+
+A firing commits its run with an outbox row; the evaluator publishes right after the commit,
+and the relay (beat) publishes whatever is still unsent after a grace period. A duplicate
+send is harmless: the worker's start is a compare-and-set on the run's attempt counter.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from taskq import constants, crash_points
+from taskq.core.stored import OutboxItem
+from taskq.ports import Context
+
+log = logging.getLogger(__name__)
+
+
+def publish(rt: Context, item: OutboxItem, *, mark: bool = True) -> bool:
+    """Send the run's Celery task; on failure leave the outbox row for the relay.
+
+    ``mark=False`` leaves marking the row to the caller. The evaluator batches it, because
+    a write right after the publish lands exactly when the worker claims the run and, on
+    SQLite, makes the claim wait for the database lock. An unmarked row is at worst
+    republished by the relay, and the worker's claim refuses the duplicate.
+    """
+    headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
+    if item.incarnation:
+        headers[constants.INCARNATION_HEADER] = str(item.incarnation)
+    try:
+        rt.publisher.send(item, headers)
+    except Exception as exc:  # broker down: the relay retries, nothing is lost
+        log.warning("taskq: publishing run %s failed, relay will retry: %s", item.run_uuid, exc)
+        rt.store.mark_publish_failed(item.run_uuid, repr(exc))
+        return False
+    crash_points.crash_point(crash_points.AFTER_PUBLISH)
+    if mark:
+        rt.store.mark_published(item.run_uuid)
+    return True
+
+
+def relay_outbox(rt: Context, *, limit: int = 200) -> int:
+    """Publish outbox rows older than the grace period; one relay at a time (Redis lock)."""
+    with rt.coord.single_runner(constants.RELAY_LOCK, timeout=60) as mine:
+        if not mine:
+            return 0
+        older = rt.store.recent_before(rt.settings.relay_grace_seconds)
+        return sum(publish(rt, item)
+                   for item in rt.store.pending_outbox(older_than=older, limit=limit))

@@ -1,0 +1,229 @@
+"""Starting pipelines and moving them forward: the I/O around the pure scheduler.
+
+A pipeline advances whenever one of its operations changes status (an observer on
+the evaluator, so it reacts in milliseconds to non-final statuses too, which is what
+``events: [{ref: ops.x, kinds: [run_status_running]}]`` needs) and on every beat tick, so a
+pipeline whose events were lost with a crashed evaluator still finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuidlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from taskq.core import routing
+from taskq.core.events import Event
+from taskq.core.jobs import validate_inputs, validate_params
+from taskq.core.pipelines import scheduler as dag
+from taskq.core.pipelines.spec import PipelineSpec, parse
+from taskq.core.statuses import Status
+from taskq.core.stored import PipelineView
+from taskq.errors import JobError, RoutingError, SpecError, ValidationError
+from taskq.ports import Context
+from taskq.services import catalog
+from taskq.services import trigger_admin as registration
+from taskq.services.outbox import publish
+from taskq.services.recording import append_quietly, stop_run
+
+log = logging.getLogger(__name__)
+
+
+def load(source: Any) -> PipelineSpec:
+    """A spec from a PipelineSpec, a mapping, YAML text, or a path to a YAML file."""
+    if isinstance(source, PipelineSpec | dict):
+        return parse(source)
+    if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source
+                                    and source.endswith((".yaml", ".yml"))):
+        path = Path(source)
+        if not path.is_file():
+            raise SpecError(f"file: {path} does not exist")
+        source = path.read_text()
+    if isinstance(source, str):
+        try:
+            data = yaml.safe_load(source)
+        except yaml.YAMLError as exc:
+            raise SpecError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+        return parse(data)
+    raise SpecError(f"expected a spec, a mapping or a YAML path, got {type(source).__name__}")
+
+
+def start(rt: Context, source: Any, params: dict[str, Any] | None = None,
+          namespace: str | None = None) -> str:
+    """Check everything, store the pipeline and its operations, start what can start."""
+    try:
+        spec = load(source)
+        ns = catalog.check_namespace(rt, namespace)
+        dag_params = _check_params(spec, params or {})
+        routes = check_against_jobs(rt, spec, ns)
+    except (SpecError, JobError) as exc:
+        raise ValidationError(str(exc)) from None
+    hooks = {o.name: [_check_hook(rt, o.name, h, ns) for h in o.hooks]
+             for o in spec.run.operations}
+    pipeline_uuid = str(uuidlib.uuid4())
+    ops = [{"uuid": str(uuidlib.uuid4()), "name": o.name, "job": o.job,
+            "queue": routes[o.name]["queue"], "params": o.plain_params()}
+           for o in spec.run.operations]
+    stored = {"spec": spec.model_dump(mode="json", by_alias=True), "routes": routes}
+    rt.store.create_pipeline(uuid=pipeline_uuid, name=spec.name, namespace=ns,
+                                    project=None, spec=stored, params=dag_params, ops=ops,
+                                    tags=list(spec.tags))
+
+    for op in ops:
+        for i, hook in enumerate(hooks[op["name"]]):
+            registration.register_hook(rt, f"runs.{op['uuid']}", ns, hook,
+                                       name=f"{op['uuid']}.hook.{i}")
+    advance(rt, pipeline_uuid)
+    return pipeline_uuid
+
+
+def _check_params(spec: PipelineSpec, params: dict[str, Any]) -> dict[str, Any]:
+    declared = spec.declared_inputs()
+    normalised = {k: ({"type": v} if isinstance(v, str) else dict(v or {}))
+                  for k, v in declared.items()}
+    for entry in normalised.values():
+        if "value" in entry and "default" not in entry:
+            entry["default"] = entry.pop("value")
+    unknown = sorted(set(params) - set(normalised))
+    if unknown:
+        raise SpecError(f"params.{unknown[0]}: the pipeline declares no input {unknown[0]!r} "
+                        f"(inputs: {', '.join(sorted(normalised)) or 'none'})")
+    values = {k: v["default"] for k, v in normalised.items() if "default" in v}
+    values.update(params)
+    return validate_params(normalised, values, job=spec.name)
+
+
+def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
+                       ) -> dict[str, dict[str, Any]]:
+    """Unknown jobs, params the target job does not declare, refs to outputs the upstream
+    job does not declare, bad queues: refused, naming the operation. Returns each
+    operation's route (queue, agent, task name, declared inputs)."""
+    templates: dict[str, dict[str, Any]] = {}
+    routes: dict[str, dict[str, Any]] = {}
+    for op in spec.run.operations:
+        where = f"operations.{op.name}"
+        try:
+            templates[op.name] = catalog.template(rt, op.job, namespace)
+        except ValidationError as exc:
+            raise SpecError(f"{where}.hubRef: {str(exc).removeprefix('job: ')}") from None
+    for op in spec.run.operations:
+        where = f"operations.{op.name}"
+        template = templates[op.name]
+        declared = template.get("inputs") or {}
+        try:
+            validate_inputs(template, {k: v for k, v in op.plain_params().items()},
+                            job=op.job, check_required=False)
+            for name in op.param_refs():
+                if name not in declared:
+                    raise JobError(f"params.{name}: job {op.job!r} has no input {name!r}")
+        except JobError as exc:
+            raise SpecError(f"{where}.{exc}") from None
+        for name, ref in op.param_refs().items():
+            if ref.op is None or ref.section == "globals":
+                continue
+            upstream = templates[ref.op]
+            pool = upstream.get(ref.section) or {}
+            if ref.key not in pool:
+                job = spec.op(ref.op).job
+                raise SpecError(f"{where}.params.{name}: job {job!r} of ops.{ref.op} declares "
+                                f"no {ref.section[:-1]} {ref.key!r}")
+        try:
+            route = routing.resolve(namespace=namespace, trigger_queue=op.queue,
+                                    template_queue=template.get("queue"),
+                                    default_queue=rt.settings.default_queue,
+                                    agents=rt.settings.agents)
+        except RoutingError as exc:
+            raise SpecError(f"{where}.{exc}") from None
+        defaults = {k: v["default"] for k, v in declared.items()
+                    if isinstance(v, dict) and "default" in v}
+        routes[op.name] = {"queue": route.queue, "agent": route.agent,
+                           "task_name": template["task_name"], "inputs": declared,
+                           "defaults": defaults}
+    return routes
+
+
+def _check_hook(rt: Context, op: str, hook: Any, namespace: str) -> Any:
+    try:
+        return registration.check_hook(rt, hook, namespace)
+    except ValidationError as exc:
+        raise ValidationError(f"operations.{op}.hooks: {exc}") from None
+
+
+def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
+    """The scheduler's decision, as actions the store applies in its transaction."""
+    spec = PipelineSpec.model_validate(view.spec["spec"])
+    routes = view.spec["routes"]
+    states = {name: dag.OpState(status=Status(run["status"]),
+                                reached=frozenset(run.get("reached") or ()),
+                                outputs=run.get("outputs") or {},
+                                params=run.get("params") or {}, summary=run)
+              for name, run in view.ops.items()}
+    decision = dag.decide(spec, states, pipeline_status=view.status, dag_params=view.params,
+                          stopping=view.status == Status.STOPPING)
+    actions: list[Any] = []
+    for a in decision.actions:
+        if a.kind != "start":
+            actions.append((a.kind, a.op, a.reason, None))
+            continue
+        route = routes[a.op]
+        try:
+            params = validate_inputs({"inputs": route["inputs"]},
+                                     {**route["defaults"], **(a.params or {})},
+                                     job=spec.op(a.op).job)
+        except JobError as exc:
+            actions.append(("fail", a.op, str(exc), None))
+            continue
+        actions.append(("start", a.op, None,
+                        (params, route["queue"], route["agent"], route["task_name"])))
+    return actions, decision.status, decision.reason
+
+
+def advance(rt: Context, pipeline_uuid: str) -> None:
+    """Apply what the scheduler decides, then publish started operations and append the
+    events (after the commit; the relay and the reconciler cover a crash in between)."""
+    done = rt.store.advance_pipeline(pipeline_uuid, plan)
+    if done is None:
+        return
+    for item in done.outbox:
+        publish(rt, item)
+    for event in done.events:
+        append_quietly(rt.bus, event)
+
+
+class PipelineObserver:
+    """Advances a pipeline whenever one of its operations changes status (the evaluator
+    shows it every event; the pipeline's row lock makes a repeat harmless)."""
+
+    def observe(self, rt: Context, event: Event) -> None:
+        pipeline = event.payload.get("pipeline") if event.ref.startswith("runs.") else None
+        if isinstance(pipeline, str) and pipeline:
+            advance(rt, pipeline)
+
+
+def tick(rt: Context) -> int:
+    """Beat's safety net: advance every unfinished pipeline."""
+    count = 0
+    for pipeline_uuid in rt.store.active_pipelines():
+        try:
+            advance(rt, pipeline_uuid)
+            count += 1
+        except Exception:  # one broken pipeline must not stop the others
+            log.exception("taskq: advancing pipeline %s failed", pipeline_uuid)
+    return count
+
+
+def stop(rt: Context, pipeline_uuid: str) -> bool:
+    """Stop a pipeline: running operations are revoked, pending ones marked stopped."""
+    event = rt.store.set_pipeline_stopping(pipeline_uuid)
+    if event is not None:
+        append_quietly(rt.bus, event)
+    for op in rt.store.pipeline_ops(pipeline_uuid):
+        if op["status"] not in (Status.CREATED.value,) and Status(op["status"]) not in (
+                Status.SUCCEEDED, Status.FAILED, Status.STOPPED, Status.SKIPPED,
+                Status.UPSTREAM_FAILED):
+            stop_run(rt, op["uuid"], reason="the pipeline was stopped")
+    advance(rt, pipeline_uuid)
+    return event is not None

@@ -1,0 +1,159 @@
+"""Job templates and triggers: what the evaluator loads and what the API registers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from taskq.core.times import utcnow
+from taskq.errors import AlreadyExists, NotFound
+from taskq.store.base import StoreBase, _trigger_dict
+from taskq.store.models import JobTemplate, Run, Trigger
+
+
+class TriggersMixin(StoreBase):
+    # -- job templates --------------------------------------------------------------------
+
+    def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
+                            inputs: dict[str, Any], outputs: dict[str, Any],
+                            project: str | None, description: str | None,
+                            presets: Sequence[str] = ()) -> None:
+        now = utcnow()
+        values = dict(queue=queue, task_name=task_name, inputs=inputs, outputs=outputs,
+                      project=project, description=description, presets=list(presets),
+                      updated_at=now)
+        stmt = self._insert_ignore(JobTemplate).values(
+            name=name, namespace=namespace, created_at=now, **values
+        ).on_conflict_do_update(index_elements=["namespace", "name"], set_=values)
+        with self.tx() as conn:
+            conn.execute(stmt)
+
+    def get_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute(select(JobTemplate).where(
+                JobTemplate.name == name, JobTemplate.namespace == namespace)).first()
+        if row is None:
+            return None
+        t = row
+        return {"name": t.name, "namespace": t.namespace, "queue": t.queue,
+                "task_name": t.task_name, "inputs": t.inputs, "outputs": t.outputs,
+                "project": t.project, "presets": list(t.presets or [])}
+
+    def find_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+        """A namespace's own template, else the shared one in the default namespace."""
+        found = self.get_job_template(name, namespace)
+        if found is None and namespace != "default":
+            found = self.get_job_template(name, "default")
+        return found
+
+    def list_job_templates(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        stmt = select(JobTemplate).order_by(JobTemplate.namespace, JobTemplate.name)
+        if namespace:
+            stmt = stmt.where(JobTemplate.namespace == namespace)
+        with self.read() as conn:
+            return [{"name": t.name, "namespace": t.namespace, "queue": t.queue}
+                    for t in conn.execute(stmt)]
+
+    # -- triggers -------------------------------------------------------------------------
+
+    def add_trigger(self, *, name: str, namespace: str, kind: str, spec: dict[str, Any],
+                    job: str, params: dict[str, Any], queue: str | None,
+                    enabled: bool = True) -> dict[str, Any]:
+        now = utcnow()
+        try:
+            with self.tx() as conn:
+                tid = conn.execute(insert(Trigger).values(
+                    name=name, namespace=namespace, kind=kind, spec=spec, job=job,
+                    params=params, queue=queue, enabled=enabled, version=1,
+                    created_at=now, updated_at=now).returning(Trigger.id)).scalar_one()
+        except IntegrityError:
+            raise AlreadyExists(
+                f"name: a trigger named {name!r} already exists in namespace {namespace!r}"
+            ) from None
+        return self.get_trigger(name, namespace) or {"id": tid}
+
+    def get_trigger(self, name: str, namespace: str) -> dict[str, Any] | None:
+        with self.read() as conn:
+            row = conn.execute(select(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace)).first()
+        return _trigger_dict(row) if row else None
+
+    def list_triggers(self, namespace: str | None = None,
+                      enabled_only: bool = False) -> list[dict[str, Any]]:
+        stmt = select(Trigger).order_by(Trigger.id)
+        if namespace:
+            stmt = stmt.where(Trigger.namespace == namespace)
+        if enabled_only:
+            stmt = stmt.where(Trigger.enabled.is_(True))
+        with self.read() as conn:
+            return [_trigger_dict(t) for t in conn.execute(stmt)]
+
+    def set_trigger_enabled(self, name: str, namespace: str, enabled: bool) -> None:
+        with self.tx() as conn:
+            res = conn.execute(update(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace).values(
+                enabled=enabled, version=Trigger.version + 1, updated_at=utcnow()))
+        if not res.rowcount:
+            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+
+    def delete_trigger(self, name: str, namespace: str) -> None:
+        with self.tx() as conn:
+            res = conn.execute(delete(Trigger).where(
+                Trigger.name == name, Trigger.namespace == namespace))
+        if not res.rowcount:
+            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+
+    def triggers_fingerprint(self) -> tuple[int, int, int]:
+        """Changes whenever a trigger is added, edited, toggled or deleted."""
+        with self.read() as conn:
+            row = conn.execute(select(func.count(Trigger.id),
+                                      func.coalesce(func.max(Trigger.id), 0),
+                                      func.coalesce(func.sum(Trigger.version), 0))).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def upsert_trigger(self, *, name: str, namespace: str, kind: str, spec: dict[str, Any],
+                       job: str, params: dict[str, Any], queue: str | None) -> bool:
+        """Create, or update if the spec changed (version + 1). True when anything changed."""
+        existing = self.get_trigger(name, namespace)
+        if existing is None:
+            try:
+                self.add_trigger(name=name, namespace=namespace, kind=kind, spec=spec, job=job,
+                                 params=params, queue=queue)
+            except AlreadyExists:
+                return False  # created concurrently by another process: same spec
+            return True
+        if existing["kind"] != kind:
+            raise AlreadyExists(f"name: {name!r} is already a trigger of kind "
+                                f"{existing['kind']!r} in namespace {namespace!r}")
+        if (existing["spec"], existing["job"], existing["params"], existing["queue"]) == (
+                spec, job, params, queue):
+            return False
+        with self.tx() as conn:
+            conn.execute(update(Trigger).where(Trigger.id == existing["id"]).values(
+                spec=spec, job=job, params=params, queue=queue, kind=kind,
+                version=Trigger.version + 1, updated_at=utcnow()))
+        return True
+
+    def prune_run_hooks(self, *, finished_before: datetime) -> int:
+        """Delete hooks attached to single runs once those runs ended long enough ago, so
+        per-run hooks do not grow the rule set forever. Their firing rows go with them; the
+        hook runs they created stay, with their lineage."""
+        hooks = [t for t in self.list_triggers() if t["kind"] == "hook"
+                 and str((t["spec"] or {}).get("ref", "")).startswith("runs.")]
+        if not hooks:
+            return 0
+        uuids = {t["spec"]["ref"][len("runs."):] for t in hooks}
+        with self.read() as conn:
+            done = {r.uuid for r in conn.execute(select(Run.uuid).where(
+                Run.uuid.in_(uuids), Run.finished_at.is_not(None),
+                Run.finished_at < finished_before))}
+        stale = [t["id"] for t in hooks if t["spec"]["ref"][len("runs."):] in done]
+        if stale:
+            with self.tx() as conn:
+                conn.execute(delete(Trigger).where(Trigger.id.in_(stale)))
+        return len(stale)
+

@@ -1,0 +1,203 @@
+"""The event stream: one Redis Stream read through one consumer group.
+
+Delivery is at-least-once by construction (an entry stays in the pending list until XACK),
+which is why firings are deduplicated in SQL rather than here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import redis
+
+from taskq import constants
+from taskq.core.events import Event
+from taskq.core.stored import Entry
+from taskq.errors import EventError
+
+log = logging.getLogger(__name__)
+
+_clients: dict[tuple[int, str], redis.Redis] = {}
+_lock = threading.Lock()
+
+
+def get_redis(url: str) -> redis.Redis:
+    """One client per (process, url); short timeouts because signal handlers call this."""
+    key = (os.getpid(), url)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            # The read timeout must outlast the longest XREADGROUP BLOCK (capped at 30 s by
+            # settings), or an idle evaluator would see timeouts instead of empty reads.
+            client = redis.Redis.from_url(url, socket_timeout=45, socket_connect_timeout=2,
+                                          health_check_interval=30)
+            _clients[key] = client
+        return client
+
+
+def consumer_name() -> str:
+    """Stable per process, so a restarted evaluator with the same pid re-reads its own PEL."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _sid(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class EventBus:
+    def __init__(self, client: redis.Redis, *, stream: str = constants.EVENTS_STREAM,
+                 group: str = constants.EVALUATOR_GROUP) -> None:
+        self.r = client
+        self.stream = stream
+        self.group = group
+        self._group_ready = False
+
+    def append(self, event: Event) -> str:
+        sid = self.r.xadd(self.stream, event.to_fields(),  # type: ignore[arg-type]
+                          maxlen=constants.EVENTS_STREAM_MAXLEN, approximate=True)
+        return _sid(sid)
+
+    def append_many(self, events: Sequence[Event]) -> list[str]:
+        pipe = self.r.pipeline(transaction=False)
+        for event in events:
+            pipe.xadd(self.stream, event.to_fields(),  # type: ignore[arg-type]
+                      maxlen=constants.EVENTS_STREAM_MAXLEN, approximate=True)
+        return [_sid(s) for s in pipe.execute()]
+
+    def ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # "0": a group created after events were appended still evaluates them.
+            self.r.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _regroup_on_nogroup(self, exc: redis.ResponseError) -> None:
+        """The stream or group vanished (Redis restarted without its data, or was flushed):
+        recreate it on the next call instead of failing forever."""
+        if "NOGROUP" not in str(exc):
+            raise exc
+        self._group_ready = False
+        log.warning("taskq: consumer group missing, recreating it: %s", exc)
+        self.ensure_group()
+
+    def read(self, consumer: str, *, count: int = 100, block_ms: int | None = 1000,
+             pending: bool = False) -> list[Entry]:
+        """New entries (``>``), or with ``pending`` this consumer's own un-acked ones."""
+        try:
+            return self._read(consumer, count=count, block_ms=block_ms, pending=pending)
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return []
+
+    def _read(self, consumer: str, *, count: int, block_ms: int | None,
+              pending: bool) -> list[Entry]:
+        self.ensure_group()
+        start = "0" if pending else ">"
+        resp: Any = self.r.xreadgroup(self.group, consumer, {self.stream: start}, count=count,
+                                      block=None if pending else block_ms)
+        return self._entries(resp)
+
+    def read_then_get(self, consumer: str, key: str, *, count: int = 100,
+                      block_ms: int = 1000) -> tuple[list[Entry], Any]:
+        """New entries, and the value of ``key`` read *after* they arrived, in one round trip.
+
+        A pipelined command after a blocking XREADGROUP runs when the read returns, so the
+        evaluator learns of trigger changes made before an event without a second request.
+        """
+        self.ensure_group()
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xreadgroup(self.group, consumer, {self.stream: ">"}, count=count, block=block_ms)
+        pipe.get(key)
+        try:
+            resp, value = pipe.execute()
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return [], self.r.get(key)
+        return self._entries(resp), value
+
+    def _entries(self, resp: Any) -> list[Entry]:
+        out: list[Entry] = []
+        for _stream, entries in resp or []:
+            for sid, fields in entries:
+                if fields:  # a pending entry trimmed away comes back with no fields
+                    out.append(Entry(_sid(sid), fields))
+                else:
+                    self.ack([_sid(sid)])
+        return out
+
+    def claim_stale(self, consumer: str, *, min_idle_ms: int, count: int = 100) -> list[Entry]:
+        """XAUTOCLAIM what a crashed evaluator left pending, with each entry's delivery count."""
+        try:
+            return self._claim_stale(consumer, min_idle_ms=min_idle_ms, count=count)
+        except redis.ResponseError as exc:
+            self._regroup_on_nogroup(exc)
+            return []
+
+    def _claim_stale(self, consumer: str, *, min_idle_ms: int, count: int) -> list[Entry]:
+        self.ensure_group()
+        claimed: list[Entry] = []
+        cursor = "0-0"
+        while True:
+            resp: Any = self.r.xautoclaim(self.stream, self.group, consumer, min_idle_ms,
+                                          start_id=cursor, count=count)
+            cursor = _sid(resp[0])
+            claimed.extend(Entry(_sid(sid), f) for sid, f in resp[1] if f)
+            if cursor == "0-0" or len(claimed) >= count:
+                break
+        if claimed:
+            pending: Any = self.r.xpending_range(
+                self.stream, self.group, claimed[0].stream_id, claimed[-1].stream_id,
+                len(claimed), consumername=consumer)
+            counts = {_sid(p["message_id"]): int(p["times_delivered"]) for p in pending}
+            claimed = [Entry(e.stream_id, e.fields, counts.get(e.stream_id, 1)) for e in claimed]
+        return claimed
+
+    def ack(self, stream_ids: Sequence[str]) -> None:
+        if stream_ids:
+            self.r.xack(self.stream, self.group, *stream_ids)
+
+    def dead_letter(self, entry: Entry, reason: str) -> None:
+        """Move an entry aside with its reason, then ack it so it never blocks the stream."""
+        fields: dict[Any, Any] = {"reason": reason, "stream_id": entry.stream_id}
+        for k, v in entry.fields.items():
+            fields[f"original.{_sid(k)}"] = v
+        pipe = self.r.pipeline(transaction=True)
+        pipe.xadd(constants.DEAD_LETTER_STREAM, fields, maxlen=100_000, approximate=True)
+        pipe.xack(self.stream, self.group, entry.stream_id)
+        pipe.execute()
+        log.warning("taskq: dead-lettered stream entry %s: %s", entry.stream_id, reason)
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        out = []
+        rows: Any = self.r.xrevrange(constants.DEAD_LETTER_STREAM, count=count)
+        for sid, fields in rows:
+            out.append({"id": _sid(sid), **{_sid(k): _sid(v) for k, v in fields.items()}})
+        return out
+
+    def scan(self, after: str, count: int = 1000) -> list[tuple[str, Event | None]]:
+        """Entries after ``after`` (exclusive), decoded where possible; the reconciler's view."""
+        resp: Any = self.r.xrange(self.stream, min=f"({after}" if after != "0" else "-",
+                                  count=count)
+        return [_decoded(sid, fields) for sid, fields in resp]
+
+    def tail(self, last_id: str = "$", block_ms: int = 1000,
+             count: int = 100) -> list[tuple[str, Event | None]]:
+        """What ``taskq events tail`` shows: entries after ``last_id`` (no consumer group)."""
+        resp: Any = self.r.xread({self.stream: last_id}, count=count, block=block_ms)
+        return [_decoded(sid, fields) for _stream, entries in resp or [] for sid, fields in entries]
+
+
+def _decoded(sid: Any, fields: dict[Any, Any]) -> tuple[str, Event | None]:
+    try:
+        return _sid(sid), Event.from_fields(fields)
+    except EventError:
+        return _sid(sid), None

@@ -1,0 +1,304 @@
+"""In-memory adapters of taskq's ports, and a context wired from them, for unit tests.
+
+The services run as in production (the real SQL store on a throw-away SQLite file, the real
+evaluator and trigger kinds); only the stream, the coordination and the broker are replaced,
+by objects that need no server, never block, and let a test set what it would otherwise wait
+for: idle time, delivery counts, publish failures. They keep the semantics of what they
+replace (a Redis consumer group and XAUTOCLAIM, a non-blocking Redis lock), so a service
+that passes here behaves the same against Redis and Celery.
+
+This module is a composition root for tests: it wires the store and the services, and so
+must never be imported by them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
+
+from taskq import constants
+from taskq.core.events import Event
+from taskq.core.jobs import JobRegistry
+from taskq.core.stored import Entry, OutboxItem
+from taskq.core.triggers import KindRegistry, default_kinds
+from taskq.errors import EventError
+from taskq.services import trigger_admin
+from taskq.services.evaluator import Evaluator, Observer
+from taskq.settings import Settings
+from taskq.store import migrate
+from taskq.store.manager import Store
+
+Clock = Callable[[], float]
+
+
+def _parse_id(stream_id: str) -> tuple[int, int]:
+    ms, _, seq = stream_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass
+class PendingEntry:
+    """One entry of the consumer group's pending list, as XPENDING reports it."""
+
+    consumer: str
+    deliveries: int
+    delivered_at: float
+
+
+class InMemoryEventLog:
+    """One stream read through one consumer group, with Redis's semantics.
+
+    A new read moves entries to the reader's pending list; ``pending=True`` re-reads the
+    reader's own; :meth:`claim_stale` takes any entry idle long enough, the claimer's own
+    included (as XAUTOCLAIM does: that is how a poison entry reaches ``max_deliveries`` with
+    a single evaluator). Idle time comes from ``clock`` so a test advances it instead of
+    sleeping. Nothing blocks: ``block_ms`` is accepted and ignored.
+    """
+
+    def __init__(self, coord: InMemoryCoordination | None = None, *,
+                 clock: Clock = time.monotonic) -> None:
+        self.coord = coord
+        self.clock = clock
+        self._fields: dict[str, dict[str, str]] = {}
+        self._ids: list[str] = []
+        self._next = 0  # index in _ids of the first entry the group has not delivered
+        self._pending: dict[str, PendingEntry] = {}
+        self._dead: list[dict[str, str]] = []
+        self._last = (0, 0)
+
+    # -- writing --------------------------------------------------------------------------
+
+    def append_raw(self, fields: dict[str, str]) -> str:
+        """Append fields as they are, so a test can put an undecodable entry in the stream."""
+        ms = int(time.time() * 1000)
+        self._last = (ms, 0) if ms > self._last[0] else (self._last[0], self._last[1] + 1)
+        stream_id = f"{self._last[0]}-{self._last[1]}"
+        self._fields[stream_id] = dict(fields)
+        self._ids.append(stream_id)
+        return stream_id
+
+    def append(self, event: Event) -> str:
+        return self.append_raw(event.to_fields())
+
+    def append_many(self, events: Sequence[Event]) -> list[str]:
+        return [self.append(e) for e in events]
+
+    # -- the consumer group ---------------------------------------------------------------
+
+    def _deliver(self, stream_id: str, consumer: str) -> Entry:
+        entry = self._pending[stream_id]
+        entry.consumer = consumer
+        entry.deliveries += 1
+        entry.delivered_at = self.clock()
+        return Entry(stream_id, dict(self._fields[stream_id]), entry.deliveries)
+
+    def _pending_ids(self, accept: Callable[[PendingEntry], bool]) -> list[str]:
+        return sorted((sid for sid, p in self._pending.items() if accept(p)), key=_parse_id)
+
+    def read(self, consumer: str, *, count: int = 100, block_ms: int | None = 1000,
+             pending: bool = False) -> list[Entry]:
+        if pending:
+            mine = self._pending_ids(lambda p: p.consumer == consumer)[:count]
+            return [self._deliver(sid, consumer) for sid in mine]
+        new = self._ids[self._next:self._next + count]
+        self._next += len(new)
+        now = self.clock()
+        for sid in new:
+            self._pending[sid] = PendingEntry(consumer, 1, now)
+        return [Entry(sid, dict(self._fields[sid]), 1) for sid in new]
+
+    def read_then_get(self, consumer: str, key: str, *, count: int = 100,
+                      block_ms: int = 1000) -> tuple[list[Entry], Any]:
+        entries = self.read(consumer, count=count, block_ms=block_ms)
+        return entries, (self.coord.get_value(key) if self.coord is not None else None)
+
+    def claim_stale(self, consumer: str, *, min_idle_ms: int,
+                    count: int = 100) -> list[Entry]:
+        now = self.clock()
+        stale = self._pending_ids(lambda p: (now - p.delivered_at) * 1000 >= min_idle_ms)
+        return [self._deliver(sid, consumer) for sid in stale[:count]]
+
+    def ack(self, stream_ids: Sequence[str]) -> None:
+        for sid in stream_ids:
+            self._pending.pop(sid, None)
+
+    def dead_letter(self, entry: Entry, reason: str) -> None:
+        record = {"id": f"dead-{len(self._dead)}", "reason": reason,
+                  "stream_id": entry.stream_id}
+        record.update({f"original.{k}": str(v) for k, v in entry.fields.items()})
+        self._dead.append(record)
+        self.ack([entry.stream_id])
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        """Newest first, like XREVRANGE on the dead-letter stream."""
+        return [dict(d) for d in reversed(self._dead)][:count]
+
+    def scan(self, after: str, count: int = 1000) -> list[tuple[str, Event | None]]:
+        start = (-1, -1) if after == "0" else _parse_id(after)
+        out: list[tuple[str, Event | None]] = []
+        for sid in self._ids:
+            if _parse_id(sid) <= start:
+                continue
+            try:
+                out.append((sid, Event.from_fields(self._fields[sid])))
+            except EventError:
+                out.append((sid, None))
+            if len(out) >= count:
+                break
+        return out
+
+    # -- for assertions -------------------------------------------------------------------
+
+    def pending_entries(self) -> dict[str, tuple[str, int]]:
+        """Every un-acked entry: stream id -> (consumer, deliveries)."""
+        return {sid: (self._pending[sid].consumer, self._pending[sid].deliveries)
+                for sid in self._pending_ids(lambda p: True)}
+
+    def undelivered(self) -> int:
+        return len(self._ids) - self._next
+
+
+class InMemoryCoordination:
+    """Values, locks and members in dicts. The trigger version is a string under
+    ``TRIGGERS_VERSION``, so :meth:`trigger_version` and a linked event log's
+    ``read_then_get`` see the same value (as both read one Redis key). Locks never expire."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.held: set[str] = set()
+        self.members: dict[str, float] = {}
+
+    def trigger_version(self) -> Any:
+        return self.values.get(constants.TRIGGERS_VERSION)
+
+    def bump_triggers(self) -> None:
+        current = int(self.values.get(constants.TRIGGERS_VERSION, "0"))
+        self.values[constants.TRIGGERS_VERSION] = str(current + 1)
+
+    @contextmanager
+    def single_runner(self, name: str, *, timeout: float) -> Iterator[bool]:
+        if name in self.held:
+            yield False
+            return
+        self.held.add(name)
+        try:
+            yield True
+        finally:
+            self.held.discard(name)
+
+    def get_value(self, key: str) -> str | None:
+        return self.values.get(key)
+
+    def set_value(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+    def heartbeat(self, member: str, at: float) -> None:
+        self.members[member] = at
+
+    def prune_members(self, before: float) -> None:
+        # ZREMRANGEBYSCORE 0 before: inclusive.
+        self.members = {m: at for m, at in self.members.items() if at > before}
+
+    def is_member(self, member: str) -> bool:
+        return member in self.members
+
+    def member_count(self) -> int:
+        return len(self.members)
+
+    def leave(self, member: str) -> None:
+        self.members.pop(member, None)
+
+
+@dataclass
+class StubPublisher:
+    """Records what would have gone to the broker; ``fail_next`` makes the broker refuse
+    the next N sends, as an unreachable one would."""
+
+    sent: list[tuple[OutboxItem, dict[str, str]]] = field(default_factory=list)
+    revoked: list[str] = field(default_factory=list)
+    #: (run uuid, terminate, signal) of every revoke.
+    revocations: list[tuple[str, bool, str]] = field(default_factory=list)
+    fail_next: int = 0
+
+    def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            raise ConnectionError(f"stub broker refused run {item.run_uuid}")
+        self.sent.append((item, dict(headers)))
+
+    def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
+        self.revoked.append(run_uuid)
+        self.revocations.append((run_uuid, terminate, signal))
+
+
+class _IsolatedSettings(Settings):
+    """Settings from the arguments only: a developer's TASKQ_* variables or
+    config/taskq.toml must not change what a unit test sees."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def isolated_settings(**overrides: Any) -> Settings:
+    """The defaults, with URLs set so nothing embedded is ever started."""
+    values: dict[str, Any] = {"redis_url": "redis://in-memory.invalid:6379/0",
+                              "database_url": "sqlite:///in-memory.invalid.db"}
+    return _IsolatedSettings(**{**values, **overrides})
+
+
+@dataclass
+class TestContext:
+    """A ``ports.Context`` for unit tests; build it with :func:`make_context`."""
+
+    __test__ = False  # a class named Test* that pytest must not collect
+
+    settings: Settings
+    store: Store
+    bus: InMemoryEventLog
+    coord: InMemoryCoordination
+    publisher: StubPublisher = field(default_factory=StubPublisher)
+    jobs: JobRegistry = field(default_factory=JobRegistry)
+    kinds: KindRegistry = field(default_factory=default_kinds)
+    observers: tuple[Observer, ...] = ()
+
+    def sync_jobs(self) -> int:
+        return trigger_admin.sync_job_templates(self)
+
+    def evaluator(self, consumer: str = "test") -> Evaluator:
+        return Evaluator(self, consumer, kinds=self.kinds, observers=self.observers)
+
+    def close(self) -> None:
+        self.store.engine.dispose()
+
+
+def make_context(tmp_path: Path | str | None = None, *, clock: Clock = time.monotonic,
+                 **settings: Any) -> TestContext:
+    """A context on a freshly migrated SQLite file (a file, because in-memory SQLite is one
+    database per connection). Each call gets its own database, even in the same directory.
+    ``settings`` override the defaults (``relay_grace_seconds=0``, ``max_deliveries=2``)."""
+    root = Path(tempfile.mkdtemp(prefix="taskq-", dir=tmp_path))
+    url = f"sqlite:///{root / 'taskq.db'}"
+    migrate.upgrade(url)
+    coord = InMemoryCoordination()
+    return TestContext(settings=isolated_settings(home=root, database_url=url, **settings),
+                       store=Store(url), bus=InMemoryEventLog(coord, clock=clock),
+                       coord=coord)
+
+
+__all__ = ["InMemoryCoordination", "InMemoryEventLog", "PendingEntry", "StubPublisher",
+           "TestContext", "isolated_settings", "make_context"]
