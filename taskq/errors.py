@@ -9,6 +9,9 @@ just to name an exception.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 
 class TaskqError(Exception):
     """Base of every error taskq raises on purpose."""
@@ -81,13 +84,16 @@ class NotInAJob(TaskqError, RuntimeError):
     """``taskq.current`` used outside a running job."""
 
 
-def first_error(exc: Exception, field: str = "") -> str:
+def first_error(exc: Exception, field: str = "", *,
+                locate: Callable[[list[Any]], str] | None = None) -> str:
     """``field.loc: reason`` of the first error only: one clear line beats a list the user
-    has to read through."""
+    has to read through. ``locate`` spells the location the user's way (ClearML's argument
+    names, a pipeline operation's name instead of its index)."""
     errors = getattr(exc, "errors", None)
     if callable(errors):
         first = errors()[0]
-        loc = ".".join(p for p in (field, *(str(x) for x in first["loc"])) if p)
+        where = locate(list(first["loc"])) if locate else ".".join(str(x) for x in first["loc"])
+        loc = ".".join(p for p in (field, where) if p)
         msg = str(first["msg"]).removeprefix("Value error, ")
         return f"{loc}: {msg}" if loc else msg
     return f"{field}: {exc}" if field else str(exc)

@@ -17,8 +17,8 @@ from pydantic import ValidationError as PydanticError
 
 from taskq import constants
 from taskq.celery.app import get_app
-from taskq.core.events import validate_namespace
 from taskq.core.jobs import BUILTIN_JOBS, IOSpec, JobDef, JobRegistry, normalise_io
+from taskq.core.names import validate_namespace
 from taskq.core.routing import parse_queue
 from taskq.core.run_context import RunContext, activate
 from taskq.core.triggers import chaining

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from taskq.errors import EmbeddedRedisError, NotFound, UserError, ValidationError
+from taskq.errors import EmbeddedRedisError, NotFound, UserError, ValidationError, first_error
 from taskq.settings import get_settings
 
 if TYPE_CHECKING:
@@ -55,9 +55,7 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise CliError(str(exc), f"fix the named field; `{where} --help` lists the options"
                            ) from None
         except pydantic.ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise CliError(f"configuration: {field}: {first['msg']}",
+            raise CliError(f"configuration: {first_error(exc)}",
                            "check the TASKQ_* environment variables and TASKQ_CONFIG") from None
         except redis.RedisError as exc:
             hint = "check TASKQ_REDIS_URL, or unset it to use the embedded server"

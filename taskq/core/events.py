@@ -8,7 +8,6 @@ are unique per (trigger, event id).
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -16,88 +15,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from taskq import constants
-from taskq.core.statuses import DONE, FINAL, Status
+from taskq.core.names import validate_kind, validate_namespace, validate_ref
+from taskq.core.statuses import DONE, FINAL, RUN_STATUS_PREFIX, Status, status_kind
 from taskq.errors import EventError
-
-RUN_STATUS_PREFIX = "run_status_"
-RUN_STATUS_KINDS: frozenset[str] = frozenset(
-    {f"{RUN_STATUS_PREFIX}{s.value}" for s in Status} | {f"{RUN_STATUS_PREFIX}{DONE}"}
-)
-
-_KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
-_NAME_RE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}"
-_REF_RE = re.compile(rf"^(runs|jobs|models|datasets|events)\.({_NAME_RE})$")
-#: Trigger side only: ``jobs.*``, ``models.*``, ``datasets.*``, ``events.*`` match every
-#: entity of that family (filters narrow them); events always name one entity.
-_WILDCARD_RE = re.compile(r"^(jobs|models|datasets|events)\.\*$")
-WILDCARD = "*"
 
 #: An event published by user code, the CLI or the HTTP endpoint: ref ``events.<name>``,
 #: payload ``{"name": ..., "fields": {...}}``.
 CUSTOM_EVENT_KIND = "custom_event"
-_NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-
-
-
-
-def status_kind(status: Status | str) -> str:
-    return f"{RUN_STATUS_PREFIX}{Status(status).value if status != DONE else DONE}"
-
-
-def validate_kind(kind: str) -> str:
-    if not isinstance(kind, str) or not _KIND_RE.match(kind):
-        raise EventError(
-            f"kind {kind!r} is malformed: use lower-case letters, digits, '_', '.', '-' "
-            "starting with a letter (e.g. run_status_running)"
-        )
-    if kind.startswith(RUN_STATUS_PREFIX) and kind not in RUN_STATUS_KINDS:
-        known = ", ".join(sorted(RUN_STATUS_KINDS))
-        raise EventError(f"kind {kind!r} is not a run status event; known kinds: {known}")
-    return kind
-
-
-def validate_ref(ref: str) -> str:
-    """``runs.<uuid>`` or ``jobs.<name>`` (and later ``models.``/``datasets.``/``events.``)."""
-    if not isinstance(ref, str) or not _REF_RE.match(ref):
-        raise EventError(
-            f"ref {ref!r} is malformed: expected 'runs.<uuid>' or 'jobs.<job name>'"
-        )
-    family, _, name = ref.partition(".")
-    if family == "runs":
-        try:
-            # Canonical form, so "runs.<UPPER>" or a hex uuid still matches emitted events.
-            return f"runs.{uuid.UUID(name)}"
-        except ValueError:
-            raise EventError(f"ref {ref!r} is malformed: {name!r} is not a run uuid") from None
-    return ref
-
-
-def unbrace(ref: str) -> str:
-    """Polyaxon's docs spell refs ``{{ ops.x }}``; the bare ref is what is stored."""
-    ref = ref.strip()
-    if ref.startswith("{{") and ref.endswith("}}"):
-        ref = ref[2:-2].strip()
-    return ref
-
-
-def validate_trigger_ref(ref: str) -> str:
-    """What a trigger may listen to: a ref, or a whole family (``models.*``)."""
-    if isinstance(ref, str) and _WILDCARD_RE.match(ref):
-        return ref
-    return validate_ref(ref)
-
-
-def family_wildcard(ref: str) -> str:
-    """``models.m1`` -> ``models.*``: the index key of a family-wide trigger."""
-    return f"{ref.partition('.')[0]}.{WILDCARD}"
-
-
-def validate_namespace(namespace: str) -> str:
-    if not isinstance(namespace, str) or not _NAMESPACE_RE.match(namespace):
-        raise EventError(
-            f"namespace {namespace!r} is malformed: lower-case letters, digits, '_' and '-'"
-        )
-    return namespace
 
 
 class Event(BaseModel):

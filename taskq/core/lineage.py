@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from taskq.core.events import RUN_STATUS_PREFIX, Event
+from taskq.core.events import Event
 from taskq.core.matching import Rule
+from taskq.core.statuses import RUN_STATUS_PREFIX
 
 
 def event_type(event: Event) -> str:

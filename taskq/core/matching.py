@@ -15,7 +15,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taskq.core.events import Event, family_wildcard, unbrace, validate_kind, validate_trigger_ref
+from taskq.core.events import Event
+from taskq.core.names import family_wildcard, unbrace, validate_kind, validate_trigger_ref
 
 KindRefKey = tuple[str, str, str]
 Mode = Literal["all", "any"]

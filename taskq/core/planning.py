@@ -17,9 +17,10 @@ from typing import Any
 
 from taskq.core import lineage as lineage_of
 from taskq.core import routing
-from taskq.core.events import CUSTOM_EVENT_KIND, RUN_STATUS_PREFIX, Event
+from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.jobs import input_defaults
 from taskq.core.matching import Match, Rule
+from taskq.core.statuses import RUN_STATUS_PREFIX
 from taskq.core.templating import render_params
 from taskq.errors import JobError, RoutingError, TemplateFailure
 

@@ -92,3 +92,15 @@ def can_transition(current: Status, new: Status) -> bool:
 def check_transition(current: Status, new: Status) -> None:
     if not can_transition(current, new):
         raise InvalidTransition(current, new)
+
+
+# -- statuses as event kinds: run_status_<status> ----------------------------------------
+
+RUN_STATUS_PREFIX = "run_status_"
+RUN_STATUS_KINDS: frozenset[str] = frozenset(
+    {f"{RUN_STATUS_PREFIX}{s.value}" for s in Status} | {f"{RUN_STATUS_PREFIX}{DONE}"}
+)
+
+
+def status_kind(status: Status | str) -> str:
+    return f"{RUN_STATUS_PREFIX}{Status(status).value if status != DONE else DONE}"

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from taskq.core.events import RUN_STATUS_PREFIX, Event
+from taskq.core.events import Event
+from taskq.core.statuses import RUN_STATUS_PREFIX
 from taskq.errors import ValidationError
 
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from taskq import constants
-from taskq.core.events import validate_namespace
+from taskq.core.names import validate_namespace
 from taskq.errors import EventError, ValidationError
 from taskq.ports import Context
 

@@ -8,18 +8,15 @@ retries with the same ``event_id`` (a Git host redelivering a webhook) publishes
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from typing import Any
 
+from taskq.core import names
 from taskq.core.events import CUSTOM_EVENT_KIND, Event, custom_event
 from taskq.errors import EventError, EventInputError
 from taskq.ports import Context
 from taskq.services.recording import append_quietly
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _IDS = uuid.UUID("6f1d2c1e-8a4b-4c3e-9b1a-5d7e2f0a9c41")
 #: Largest payload accepted, serialised (the HTTP endpoint applies the same bound).
 MAX_PAYLOAD_BYTES = 64 * 1024
@@ -28,7 +25,7 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 
 
 def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not names.NAME.match(name):
         raise EventInputError(f"name: {name!r} is not an event name (letters, digits, '_', "
                               "'.', '-'; at most 128)")
     fields = {} if payload is None else payload
@@ -36,7 +33,7 @@ def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
         raise EventInputError(f"fields: must be a mapping of field names to values, got "
                               f"{type(fields).__name__}")
     for key in fields:
-        if not isinstance(key, str) or not _FIELD.match(key):
+        if not isinstance(key, str) or not names.FIELD.match(key):
             raise EventInputError(f"fields.{key}: not a field name (letters, digits, '_', "
                                   "'.', '-')")
     try:
@@ -46,7 +43,8 @@ def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
                               f"mapping): {exc}") from None
     if size > MAX_PAYLOAD_BYTES:
         raise EventInputError(f"fields: {size} bytes, more than {MAX_PAYLOAD_BYTES}")
-    if event_id is not None and (not isinstance(event_id, str) or not _ID.match(event_id)):
+    if event_id is not None and (not isinstance(event_id, str)
+                                 or not names.EVENT_ID.match(event_id)):
         raise EventInputError(f"id: {event_id!r} is not an event id (letters, digits, "
                               "'_', '.', ':', '-'; at most 128)")
     return fields

@@ -14,7 +14,7 @@ from taskq.core import routing
 from taskq.core.triggers.entity_params import OVERRIDE_FIELDS, check_refs, param_name
 from taskq.core.triggers.entity_spec import FAMILY_BY_KIND, EntitySpec, map_statuses
 from taskq.core.watched import Family, check_tags
-from taskq.errors import AlreadyExists, RoutingError, ValidationError
+from taskq.errors import AlreadyExists, RoutingError, ValidationError, first_error
 from taskq.ports import Context
 from taskq.services import catalog
 
@@ -162,10 +162,8 @@ def add_entity_trigger(rt: Context, kind: str, *, name: str | None,
             **({"sign": _SIGNS[sign]} if sign else {}),
             **{k: v for k, v in filters.items() if v is not None})
     except PydanticError as exc:
-        first = exc.errors()[0]
-        field = ".".join(_CLEARML_NAMES.get(str(p), str(p)) for p in first["loc"])
-        msg = str(first["msg"]).removeprefix("Value error, ")
-        raise ValidationError(f"{field}: {msg}" if field else msg) from None
+        raise ValidationError(first_error(exc, locate=lambda loc: ".".join(
+            _CLEARML_NAMES.get(str(p), str(p)) for p in loc))) from None
     return _store(rt, name, ns, kind, spec.model_dump(mode="json"), job, schedule_queue)
 
 

@@ -17,7 +17,7 @@ import yaml
 
 from taskq.core import routing
 from taskq.core.events import Event
-from taskq.core.jobs import validate_inputs, validate_params
+from taskq.core.jobs import input_defaults, validate_inputs, validate_params
 from taskq.core.pipelines import scheduler as dag
 from taskq.core.pipelines.spec import PipelineSpec, parse
 from taskq.core.statuses import Status
@@ -91,7 +91,7 @@ def _check_params(spec: PipelineSpec, params: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise SpecError(f"params.{unknown[0]}: the pipeline declares no input {unknown[0]!r} "
                         f"(inputs: {', '.join(sorted(normalised)) or 'none'})")
-    values = {k: v["default"] for k, v in normalised.items() if "default" in v}
+    values = input_defaults(normalised)
     values.update(params)
     return validate_params(normalised, values, job=spec.name)
 
@@ -137,8 +137,7 @@ def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
                                     agents=rt.settings.agents)
         except RoutingError as exc:
             raise SpecError(f"{where}.{exc}") from None
-        defaults = {k: v["default"] for k, v in declared.items()
-                    if isinstance(v, dict) and "default" in v}
+        defaults = input_defaults(declared)
         routes[op.name] = {"queue": route.queue, "agent": route.agent,
                            "task_name": template["task_name"], "inputs": declared,
                            "defaults": defaults}

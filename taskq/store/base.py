@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from taskq.core import events as ev
-from taskq.core.statuses import Status
+from taskq.core.statuses import RUN_STATUS_PREFIX, Status
 from taskq.core.stored import FiringRecord, OutboxItem
 from taskq.core.times import aware as _aware
 from taskq.core.times import iso as _iso
@@ -120,7 +120,7 @@ class StoreBase:
 
     def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
                       ignore_duplicate: bool = False) -> bool:
-        is_run = event.ref.startswith("runs.") and event.kind.startswith(ev.RUN_STATUS_PREFIX)
+        is_run = event.ref.startswith("runs.") and event.kind.startswith(RUN_STATUS_PREFIX)
         values = dict(
             event_id=event.id, run_uuid=event.payload.get("uuid") if is_run else None,
             kind=event.kind, status=event.payload.get("status") if is_run else None,

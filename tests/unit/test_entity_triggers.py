@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from taskq.core import watched as entities
-from taskq.core.events import status_kind
 from taskq.core.matching import RuleIndex
+from taskq.core.statuses import status_kind
 from taskq.core.triggers import default_kinds
 from taskq.core.triggers.entity_params import check_refs, split_overrides, substitute
 from taskq.core.triggers.entity_spec import EntitySpec, map_statuses, metric_crossed, registry_fires

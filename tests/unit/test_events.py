@@ -8,15 +8,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from taskq.core.events import (
-    RUN_STATUS_KINDS,
-    Event,
-    status_kind,
-    validate_kind,
-    validate_namespace,
-    validate_ref,
-)
-from taskq.core.statuses import FINAL, Status
+from taskq.core.events import Event
+from taskq.core.names import validate_kind, validate_namespace, validate_ref
+from taskq.core.statuses import FINAL, RUN_STATUS_KINDS, Status, status_kind
 from taskq.errors import EventError
 from tests.unit.factories import FIXED_TS, make_event, run_uuid
 

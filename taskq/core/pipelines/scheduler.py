@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from taskq.core.conditions import evaluate_condition
-from taskq.core.events import RUN_STATUS_PREFIX
 from taskq.core.lineage import default_context
 from taskq.core.pipelines.spec import Operation, ParamRef, PipelineSpec, Policy, topological
-from taskq.core.statuses import DONE, FINAL, Status
+from taskq.core.statuses import DONE, FINAL, RUN_STATUS_PREFIX, Status
 from taskq.errors import TemplateFailure
 
 ActionKind = Literal["start", "skip", "upstream_failed", "fail", "stop"]

@@ -15,8 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from taskq.core.conditions import check_condition
-from taskq.core.events import RUN_STATUS_KINDS, unbrace, validate_kind
+from taskq.core.names import unbrace, validate_kind
 from taskq.core.pipelines import graph
+from taskq.core.statuses import RUN_STATUS_KINDS
 from taskq.core.triggers.hook import Hook
 from taskq.errors import SpecError, TemplateFailure, first_error
 
@@ -282,10 +283,7 @@ def parse(data: Any) -> PipelineSpec:
             ctx_err = (first.get("ctx") or {}).get("error")
             if isinstance(ctx_err, SpecError):
                 raise SpecError(str(ctx_err)) from None
-            loc = list(first["loc"])
-            where = _where(data, loc)
-            msg = str(first["msg"]).removeprefix("Value error, ")
-            raise SpecError(f"{where}: {msg}" if where else msg) from None
+            raise SpecError(first_error(exc, locate=lambda loc: _where(data, loc))) from None
         raise SpecError(str(exc)) from None
 
 

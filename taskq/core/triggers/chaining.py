@@ -14,30 +14,24 @@ no longer count), or a cron string (events before its most recent tick no longer
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from taskq.core import names
 from taskq.core.cron import Reset, check_reset
-from taskq.core.events import (
-    CUSTOM_EVENT_KIND,
-    Event,
-    status_kind,
-    validate_namespace,
-)
+from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.matching import EventTrigger, Input, Match, Rule
+from taskq.core.names import validate_namespace
 from taskq.core.planning import Facts, Plan, Template, plan_clone, render_mapped
-from taskq.core.statuses import Status
+from taskq.core.statuses import Status, status_kind
 from taskq.core.triggers.base import NOTHING, FiringMode, TriggerRow, Wants
 from taskq.errors import EventError, JobError, first_error
 
 FINISH = "finish"
 EVENTS = "events"
 JOIN = "join"  # finish and events together (an AND across runs and published events)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 # -- specs: what users write --------------------------------------------------------------
 
@@ -54,7 +48,7 @@ class Upstream(BaseModel):
     @field_validator("job")
     @classmethod
     def _job(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not names.NAME.match(v):
             raise ValueError(f"job name {v!r} is malformed (letters, digits, '_', '.', '-')")
         return v
 
@@ -71,7 +65,7 @@ class EventInput(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
+        if not names.NAME.match(v):
             raise ValueError(f"event name {v!r} is malformed (letters, digits, '_', '.', '-')")
         return v
 
@@ -92,7 +86,7 @@ class EventInput(BaseModel):
     @classmethod
     def _fields(cls, v: dict[str, str] | None) -> dict[str, str] | None:
         for param, field in (v or {}).items():
-            if not _FIELD.match(field):
+            if not names.FIELD.match(field):
                 raise ValueError(f"field {field!r} for param {param!r} is malformed")
         return v
 

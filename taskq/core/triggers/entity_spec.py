@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from taskq.core.events import Event, status_kind
-from taskq.core.statuses import Status
+from taskq.core.events import Event
+from taskq.core.statuses import Status, status_kind
 from taskq.core.watched import Family, kinds
 
 KIND_BY_FAMILY = {Family.MODELS: "model", Family.DATASETS: "dataset", Family.RUNS: "run"}

@@ -15,12 +15,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taskq.core.conditions import check_condition, evaluate_condition
-from taskq.core.events import Event, status_kind
+from taskq.core.events import Event
 from taskq.core.jobs import validate_inputs
 from taskq.core.lineage import default_context
 from taskq.core.matching import EventTrigger, Match, Rule
 from taskq.core.planning import Facts, Plan, Rendered, Template, plan_clone
-from taskq.core.statuses import DONE
+from taskq.core.statuses import DONE, status_kind
 from taskq.core.templating import render_params
 from taskq.core.triggers.base import FiringMode, TriggerRow, Wants
 from taskq.errors import TemplateFailure
