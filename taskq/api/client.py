@@ -58,22 +58,22 @@ class Client(TriggersFacet):
         template = catalog.template(self.rt, name, ns)
         try:
             route = routing.resolve(namespace=ns, trigger_queue=queue,
-                                    template_queue=template["queue"],
+                                    template_queue=template.queue,
                                     default_queue=self.settings.default_queue,
                                     agents=self.settings.agents)
         except RoutingError as exc:
             raise ValidationError(str(exc)) from None
-        run_params = {**input_defaults(template.get("inputs")), **(params or {})}
+        run_params = {**input_defaults(template.inputs), **(params or {})}
         run_uuid = str(uuid.uuid4())
         checked = [self._check_hook(h, ns) for h in hooks or []]  # all valid, or none stored
         for i, hook in enumerate(checked):
             self._register_hook(f"runs.{run_uuid}", ns, hook, name=f"{run_uuid}.hook.{i}")
         queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
-                                          project=template.get("project"), queue=route.queue,
-                                          agent=route.agent, task_name=template["task_name"],
+                                          project=template.project, queue=route.queue,
+                                          agent=route.agent, task_name=template.task_name,
                                           params=run_params, tags=tags or [])
         append_quietly(self.rt.bus, queued)
-        publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template["task_name"],
+        publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template.task_name,
                                     queue=route.queue, agent=route.agent, params=run_params,
                                     attempts=0))
         run = self.get_run(run_uuid)

@@ -52,7 +52,7 @@ class Current:
         if ctx._trigger is False:
             store = get_runtime().store
             row = store.get_run(ctx.uuid)
-            tc = (row or {}).get("trigger_context")
+            tc = row.trigger_context if row else None
             ctx._trigger = Trigger(tc, loader(store.get_run)) if tc else None
         return ctx._trigger if isinstance(ctx._trigger, Trigger) else None
 
@@ -63,7 +63,8 @@ class Current:
         ctx = self._ctx()
         if ctx._context is None:
             row = get_runtime().store.get_run(ctx.uuid)
-            ctx._context = dict(((row or {}).get("trigger_context") or {}).get("context") or {})
+            tc = (row.trigger_context if row else None) or {}
+            ctx._context = dict(tc.get("context") or {})
         return dict(ctx._context)
 
     def log_metric(self, name: str, value: float, step: int | None = None) -> None:

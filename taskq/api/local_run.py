@@ -91,7 +91,7 @@ def run_locally(client: Client, job: str, *, params: dict[str, Any], triggers: l
                               "TASKQ_IMPORTS)")
     events = dict(parse_trigger(client, t, ns) for t in triggers)
     context: dict[str, Any] | None = None
-    run_params = input_defaults(template.get("inputs"))
+    run_params = input_defaults(template.inputs)
     if events:
         inputs = tuple(Input(key=k, namespace=ns, event=EventTrigger(
             ref=e.ref if not e.ref.startswith("runs.") else f"jobs.{k}", kinds=[e.kind]))
@@ -106,8 +106,8 @@ def run_locally(client: Client, job: str, *, params: dict[str, Any], triggers: l
     run_params.update(params)
     run_uuid = str(uuid.uuid4())
     queued = client.rt.store.create_run(
-        uuid=run_uuid, job=job, namespace=ns, project=template.get("project"), queue="local",
-        agent="default", task_name=template["task_name"], params=run_params,
+        uuid=run_uuid, job=job, namespace=ns, project=template.project, queue="local",
+        agent="default", task_name=template.task_name, params=run_params,
         tags=list(LOCAL_TAGS), trigger_context=context, outbox=False)
     append_quietly(client.rt.bus, queued)
     execute(jd.task_name, run_params, run_uuid)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from taskq.core.statuses import FINAL, Status
+from taskq.core.stored import StoredRun
 from taskq.runtime import get_runtime
 
 
@@ -77,7 +78,7 @@ class RunRecord(BaseModel):
         return loader(store.get_run)
 
 
-def loader(get_row: Callable[[str], dict[str, Any] | None]
+def loader(get_row: Callable[[str], StoredRun | None]
            ) -> Callable[[str], RunRecord | None]:
     """Loads runs through ``get_row`` and hands the same loader to each, so a chain of
     triggers is walked with the store (and settings) it started from."""
@@ -88,11 +89,11 @@ def loader(get_row: Callable[[str], dict[str, Any] | None]
     return load
 
 
-def run_record(row: dict[str, Any] | None,
+def run_record(row: StoredRun | None,
                load: Callable[[str], RunRecord | None] | None = None) -> RunRecord | None:
     if row is None:
         return None
-    record = RunRecord.model_validate(row)
+    record = RunRecord.model_validate(row, from_attributes=True)
     record._load_run = load
     return record
 

@@ -174,5 +174,5 @@ def tag_run(rt: Runtime, run_uuid: str, add: Iterable[str] = (),
     event = rt.store.tag_run(str(run_uuid), add=added, remove=removed)
     if event is not None:
         append_quietly(rt.bus, event)
-    run = rt.store.get_run(str(run_uuid)) or {}
-    return list(run.get("tags") or [])
+    run = rt.store.get_run(str(run_uuid))
+    return list(run.tags) if run else []

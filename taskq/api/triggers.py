@@ -75,7 +75,7 @@ class TriggersFacet:
     def _register_hook(self, ref: str, namespace: str, hook: Hook, *, name: str,
                        replace: bool = True) -> dict[str, Any]:
         return registration.register_hook(self.rt, ref, namespace, hook, name=name,
-                                          replace=replace)
+                                          replace=replace).as_dict()
 
     # -- triggers -------------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ class TriggersFacet:
         except AlreadyExists as exc:
             raise ValidationError(str(exc)) from None
         self.rt.coord.bump_triggers()
-        return row
+        return row.as_dict()
 
     def add_finish_trigger(self, *, name: str, job: Any, upstream: Any, mode: str = "all",
                            reset: float | str | None = None,
@@ -129,7 +129,7 @@ class TriggersFacet:
         with several and mode "all", once each has a new successful run; "any": on each."""
         return registration.add_chaining_trigger(
             self.rt, name=name, job=_job_name(job), on_finish=upstream, mode=mode, reset=reset,
-            params=params, queue=queue, namespace=namespace)
+            params=params, queue=queue, namespace=namespace).as_dict()
 
     def add_event_trigger(self, *, name: str, job: Any, events: Any, mode: str = "all",
                           reset: float | str | None = None,
@@ -139,7 +139,7 @@ class TriggersFacet:
         name or ``{"name": ..., "parameters": {param: field}}``."""
         return registration.add_chaining_trigger(
             self.rt, name=name, job=_job_name(job), on=events, mode=mode, reset=reset,
-            params=params, queue=queue, namespace=namespace)
+            params=params, queue=queue, namespace=namespace).as_dict()
 
     def publish_event(self, name: str, payload: dict[str, Any] | None = None,
                       namespace: str | None = None, event_id: str | None = None) -> str:
@@ -153,14 +153,16 @@ class TriggersFacet:
             raise ValidationError(str(exc)) from None
 
     def list_triggers(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        return self.rt.store.list_triggers(namespace)
+        return [t.as_dict() for t in self.rt.store.list_triggers(namespace)]
 
     def get_trigger(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        row = self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
-        if row is not None and (row["spec"] or {}).get("mode") == "all" and len(
-                (row["spec"] or {}).get("inputs", [])) > 1:
+        found = self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        if found is None:
+            return None
+        row = found.as_dict()
+        if found.spec.get("mode") == "all" and len(found.spec.get("inputs", [])) > 1:
             # An AND join explains itself: which inputs have an event waiting.
-            row["waiting"] = self.rt.store.join_state(row["id"])
+            row["waiting"] = self.rt.store.join_state(found.id)
         return row
 
     def firings(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:

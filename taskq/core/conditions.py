@@ -7,9 +7,10 @@ braces); the expression runs in the same bounded sandbox as templates, with one 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from jinja2 import TemplateError
+from pydantic import AfterValidator
 
 from taskq.core.templating import MAX_SECONDS, Timeout, environment, time_limit
 from taskq.errors import TemplateFailure
@@ -93,3 +94,17 @@ def to_bool(value: Any, *, field: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in {"false", "0", "no", "n", ""}:
         return False
     raise TemplateFailure(f"{field}: evaluated to {value!r}, which is not a boolean")
+
+
+def _parsed(source: str | None) -> str | None:
+    if source is not None:
+        try:
+            check_condition(source)
+        except TemplateFailure as exc:
+            raise ValueError(str(exc)) from None
+    return source
+
+
+#: A declared ``conditions`` field: parsed when it is declared, so a typo is refused at
+#: registration instead of failing every firing later.
+Condition = Annotated[str | None, AfterValidator(_parsed)]

@@ -171,13 +171,12 @@ def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str,
     return out
 
 
-def validate_inputs(template: Mapping[str, Any], params: dict[str, Any], *,
+def validate_inputs(declared: Mapping[str, Any], params: dict[str, Any], *,
                     job: str, check_required: bool = True) -> dict[str, Any]:
-    """Params must be declared inputs of the target job (else mark them context-only) and
-    coerce to their types; required inputs must be given."""
-    declared = template.get("inputs") or {}
+    """Params must be ``declared`` inputs of the target job (else mark them context-only)
+    and coerce to their types; required inputs must be given."""
     unknown = sorted(set(params) - set(declared))
     if unknown:
         raise JobError(f"params.{unknown[0]}: job {job!r} has no input {unknown[0]!r} "
                        f"(declare it, or mark the param contextOnly)")
-    return validate_params(declared, params, job=job, check_required=check_required)
+    return validate_params(dict(declared), params, job=job, check_required=check_required)

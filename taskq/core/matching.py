@@ -16,7 +16,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from taskq.core.events import Event
-from taskq.core.names import family_wildcard, unbrace, validate_kind, validate_trigger_ref
+from taskq.core.names import family_wildcard, unbrace, validate_kinds, validate_trigger_ref
 
 KindRefKey = tuple[str, str, str]
 Mode = Literal["all", "any"]
@@ -41,11 +41,7 @@ class EventTrigger(BaseModel):
     @field_validator("kinds", mode="before")
     @classmethod
     def _kinds(cls, v: Any) -> Any:
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list | tuple):
-            raise ValueError(f"must be a list of event kinds, got {type(v).__name__}")
-        return tuple(dict.fromkeys(validate_kind(k) for k in v))
+        return validate_kinds(v)
 
 
 def lookup_refs(event: Event) -> tuple[str, ...]:

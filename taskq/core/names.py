@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import Any
 
 from taskq.core.statuses import RUN_STATUS_KINDS, RUN_STATUS_PREFIX
 from taskq.errors import EventError
@@ -84,3 +85,18 @@ def validate_namespace(namespace: str) -> str:
     return namespace
 
 
+
+
+def validate_kinds(value: Any, *, only: frozenset[str] | None = None,
+                   why: str = "") -> tuple[str, ...]:
+    """A trigger's ``kinds``: one kind or a list, each valid, each once (``only`` narrows
+    them, e.g. to run statuses for a pipeline's own operations)."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"must be a list of event kinds, got {type(value).__name__}")
+    for kind in value:
+        validate_kind(kind)
+        if only is not None and kind not in only:
+            raise ValueError(f"{kind!r}: {why}")
+    return tuple(dict.fromkeys(value))

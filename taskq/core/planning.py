@@ -21,13 +21,13 @@ from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.jobs import input_defaults
 from taskq.core.matching import Match, Rule
 from taskq.core.statuses import RUN_STATUS_PREFIX
+from taskq.core.stored import JobTemplate, StoredRun
 from taskq.core.templating import render_params
 from taskq.errors import JobError, RoutingError, TemplateFailure
 
 #: Deterministic run uuids: the same (trigger, dedup key) always names the same run.
 _RUN_NS = uuid.UUID("3b0c1f38-5d2e-4a8e-9f63-2f1d7c0e6a11")
 
-Template = Mapping[str, Any]
 
 
 def dedup_key(event: Event) -> str:
@@ -60,9 +60,32 @@ class Facts:
     default_queue: str
     agents: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: The event's own run with its metrics (hooks with conditions, status+metric triggers).
-    event_run: Mapping[str, Any] | None = None
+    event_run: StoredRun | None = None
     #: The run an entity trigger clones (``schedule_task_id``).
-    source_run: Mapping[str, Any] | None = None
+    source_run: StoredRun | None = None
+
+
+@dataclass(frozen=True)
+class NewRun:
+    """The clone a firing inserts, already ``queued`` (its outbox row commits with it)."""
+
+    uuid: str
+    job: str
+    namespace: str
+    project: str | None
+    queue: str
+    params: dict[str, Any]
+    trigger_context: dict[str, Any] | None = None
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where the clone's Celery message goes: the outbox row the relay publishes from."""
+
+    task_name: str
+    queue: str
+    agent: str
 
 
 @dataclass(frozen=True)
@@ -70,8 +93,8 @@ class Plan:
     """What a firing creates (``run`` + ``outbox``), or why it cannot (``error``) or should
     not (``skipped``); recorded as the firing either way."""
 
-    run: dict[str, Any] | None
-    outbox: dict[str, Any] | None
+    run: NewRun | None
+    outbox: Delivery | None
     error: str | None
     skipped: str | None = None
 
@@ -112,12 +135,12 @@ def template_context(rule: Rule, lineage: Mapping[str, Any]) -> dict[str, Any]:
     return context
 
 
-def mapped_params(rule: Rule, events: Mapping[str, Event], template: Template
+def mapped_params(rule: Rule, events: Mapping[str, Event], template: JobTemplate
                   ) -> dict[str, Any]:
     """Payload fields of published events as params: the trigger's mapping, else every
     field named like a declared input. A missing field falls back to the input's default;
     a required input without one makes the firing an error with that reason."""
-    declared: dict[str, Any] = dict(template.get("inputs") or {})
+    declared: dict[str, Any] = dict(template.inputs)
     mappings: dict[str, dict[str, str]] = rule.options.get("parameters") or {}
     out: dict[str, Any] = {}
     for key, ev in events.items():
@@ -138,7 +161,7 @@ def mapped_params(rule: Rule, events: Mapping[str, Event], template: Template
     return out
 
 
-def render_mapped(match: Match, events: Mapping[str, Event], template: Template,
+def render_mapped(match: Match, events: Mapping[str, Event], template: JobTemplate,
                   context: dict[str, Any], facts: Facts) -> Rendered:
     """Published events' fields named like inputs (or as mapped), then the trigger's own
     rendered params: what event and chaining triggers give a clone."""
@@ -147,10 +170,10 @@ def render_mapped(match: Match, events: Mapping[str, Event], template: Template,
 
 
 #: How a kind renders params: (match, events, template, template context, facts).
-Renderer = Callable[[Match, Mapping[str, Event], Template, dict[str, Any], Facts], Rendered]
+Renderer = Callable[[Match, Mapping[str, Event], JobTemplate, dict[str, Any], Facts], Rendered]
 
 
-def plan_clone(match: Match, template: Template | None, key: str, facts: Facts,
+def plan_clone(match: Match, template: JobTemplate | None, key: str, facts: Facts,
                render: Renderer, events: Mapping[str, Event] | None = None) -> Plan:
     """Pure: the clone a firing creates — uuid from the firing's key, params from the job's
     defaults under what the kind rendered, route from trigger -> template -> default, and
@@ -166,15 +189,14 @@ def plan_clone(match: Match, template: Template | None, key: str, facts: Facts,
         if rendered.skipped:
             return Plan(None, None, None, rendered.skipped)
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
-                                template_queue=template.get("queue"),
+                                template_queue=template.queue,
                                 default_queue=facts.default_queue, agents=facts.agents)
     except (TemplateFailure, RoutingError, JobError) as exc:
         return Plan(None, None, str(exc))
     trigger_context = {"trigger": rule.name, "kind": rule.kind, **lineage,
                        **rendered.trigger_context}
-    run = {"uuid": clone_uuid(rule.id, key), "job": rule.job, "namespace": rule.namespace,
-           "project": template.get("project") or match.event.project, "queue": route.queue,
-           "params": {**input_defaults(template.get("inputs")), **rendered.params},
-           "trigger_context": trigger_context}
-    outbox = {"task_name": template["task_name"], "queue": route.queue, "agent": route.agent}
-    return Plan(run, outbox, None)
+    run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,
+                 project=template.project or match.event.project, queue=route.queue,
+                 params={**input_defaults(template.inputs), **rendered.params},
+                 trigger_context=trigger_context)
+    return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)

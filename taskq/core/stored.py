@@ -6,12 +6,94 @@ them.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from taskq.core.events import Event
 from taskq.core.statuses import Status
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """A job as the workers that import it declared it: what a clone of it is queued with.
+
+    Read by the evaluator once per trigger reload and by every manual submit, so it carries
+    the whole declaration and nobody goes back to the store for a missing column."""
+
+    name: str
+    namespace: str
+    queue: str
+    task_name: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    project: str | None = None
+    presets: tuple[str, ...] = ()
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredTrigger:
+    """A trigger row: the kind's spec is still the JSON it was stored as, because only the
+    kind (:meth:`TriggerKind.build_rule`) knows how to read it."""
+
+    id: int
+    name: str
+    namespace: str
+    kind: str
+    spec: dict[str, Any]
+    job: str
+    params: dict[str, Any]
+    queue: str | None
+    enabled: bool = True
+    version: int = 1
+    created_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The serialised form the Python API, ``--json`` and HTTP answer with."""
+        return {"id": self.id, "name": self.name, "namespace": self.namespace,
+                "kind": self.kind, "spec": dict(self.spec), "job": self.job,
+                "params": dict(self.params), "queue": self.queue, "enabled": self.enabled,
+                "version": self.version, "created_at": self.created_at}
+
+
+@dataclass(frozen=True)
+class StoredRun:
+    """A run row as the services read it (the API wraps it in ``RunRecord``)."""
+
+    uuid: str
+    job: str
+    project: str | None
+    namespace: str
+    status: str
+    reason: str | None
+    queue: str
+    params: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    metrics: list[dict[str, Any]] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    celery_task_id: str | None = None
+    trigger_name: str | None = None
+    trigger_id: int | None = None
+    firing_id: int | None = None
+    event_ids: list[str] = field(default_factory=list)
+    trigger_context: dict[str, Any] | None = None
+    attempts: int = 0
+    incarnation: int = 0
+    kind: str = "job"
+    pipeline_uuid: str | None = None
+    op_name: str | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+
+
+@dataclass(frozen=True)
+class TriggerRef:
+    """Which trigger a firing belongs to: all the store needs of a rule to record it."""
+
+    id: int
+    name: str
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from taskq import constants
 from taskq.core.names import validate_namespace
+from taskq.core.stored import JobTemplate
 from taskq.errors import EventError, ValidationError
 from taskq.ports import Context
 
@@ -45,7 +45,7 @@ def check_namespace(rt: Context, namespace: str | None) -> str:
     return ns
 
 
-def template(rt: Context, job: str, namespace: str) -> dict[str, Any]:
+def template(rt: Context, job: str, namespace: str) -> JobTemplate:
     """The stored template of ``job``; a job declared in this process but not stored yet
     is stored first (``rt.sync_jobs``)."""
     found = rt.store.find_job_template(job, namespace)
@@ -55,7 +55,7 @@ def template(rt: Context, job: str, namespace: str) -> dict[str, Any]:
         rt.sync_jobs()
         found = rt.store.find_job_template(job, namespace)
     if found is None:
-        known = [t["name"] for t in rt.store.list_job_templates(namespace)]
+        known = [t.name for t in rt.store.list_job_templates(namespace)]
         raise ValidationError(
             f"job: unknown job {job!r} in namespace {namespace!r}"
             f" (known: {', '.join(known) or 'none; start a worker that imports your jobs'})")

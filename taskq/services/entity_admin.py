@@ -11,6 +11,7 @@ from pydantic import ValidationError as PydanticError
 
 from taskq import constants
 from taskq.core import routing
+from taskq.core.stored import StoredTrigger
 from taskq.core.triggers.entity_params import OVERRIDE_FIELDS, check_refs, param_name
 from taskq.core.triggers.entity_spec import FAMILY_BY_KIND, EntitySpec, map_statuses
 from taskq.core.watched import Family, check_tags
@@ -67,11 +68,11 @@ def _target(rt: Context, ns: str, task: Any, function: Any
         run_uuid = None
     run = rt.store.get_run(run_uuid) if run_uuid else None
     if run is not None:
-        if run["namespace"] != ns:
+        if run.namespace != ns:
             raise ValidationError(f"schedule_task_id: run {run_uuid} is in namespace "
-                                  f"{run['namespace']!r}, not {ns!r}")
-        catalog.template(rt, run["job"], ns)
-        return "run", run["job"], run_uuid, None
+                                  f"{run.namespace!r}, not {ns!r}")
+        catalog.template(rt, run.job, ns)
+        return "run", run.job, run_uuid, None
     try:
         catalog.template(rt, task, ns)
     except ValidationError as exc:
@@ -113,7 +114,7 @@ def add_entity_trigger(rt: Context, kind: str, *, name: str | None,
                        trigger_project: str | None, add_tag: bool | str | None,
                        task_parameters: Any, task_overrides: Any, reuse_task: bool,
                        single_instance: bool, target_project: str | None,
-                       **filters: Any) -> dict[str, Any]:
+                       **filters: Any) -> StoredTrigger:
     family = FAMILY_BY_KIND[kind]
     ns = catalog.check_namespace(rt, namespace)
     target, job, source_run, function = _target(rt, ns, schedule_task_id,
@@ -178,13 +179,13 @@ def _name(name: str | None, kind: str, target: str) -> str:
 
 
 def _store(rt: Context, name: str, ns: str, kind: str, spec: dict[str, Any], job: str,
-           queue: str | None) -> dict[str, Any]:
+           queue: str | None) -> StoredTrigger:
     """Names are unique: the same trigger added again is a no-op (a restarted scheduler
     script); a different one under a taken name is refused."""
     store = rt.store
     existing = store.get_trigger(name, ns)
     if existing is not None:
-        if (existing["kind"], existing["spec"], existing["job"], existing["queue"]) == (
+        if (existing.kind, existing.spec, existing.job, existing.queue) == (
                 kind, spec, job, queue):
             return existing
         raise ValidationError(f"name: a different trigger named {name!r} exists in namespace "

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from taskq import constants
 from taskq.core.events import Event, is_local
 from taskq.core.matching import Rule, RuleIndex
-from taskq.core.stored import Entry
+from taskq.core.stored import Entry, JobTemplate
 from taskq.core.triggers.base import KindRegistry
 from taskq.errors import EventError
 from taskq.ports import Context
@@ -47,15 +47,15 @@ MARK_MAX_WAIT = 0.5
 
 
 def load_rules(rt: Context, kinds: KindRegistry
-               ) -> tuple[RuleIndex, dict[tuple[str, str], dict[str, Any]]]:
+               ) -> tuple[RuleIndex, dict[tuple[str, str], JobTemplate]]:
     rules: list[Rule] = []
     for t in rt.store.list_triggers(enabled_only=True):
         try:
             rules.append(kinds.build_rule(t))
         except Exception as exc:  # one bad row must not stop every other trigger
             log.error("taskq: trigger %r (id %s) has an invalid stored spec, skipped: %s",
-                      t["name"], t["id"], exc)
-    templates: dict[tuple[str, str], dict[str, Any]] = {}
+                      t.name, t.id, exc)
+    templates: dict[tuple[str, str], JobTemplate] = {}
     for r in rules:
         key = (r.namespace, r.job)
         if key not in templates:
@@ -84,7 +84,7 @@ class Evaluator:
         self.kinds = kinds
         self.observers = tuple(observers)
         self.index = RuleIndex()
-        self.templates: dict[tuple[str, str], dict[str, Any]] = {}
+        self.templates: dict[tuple[str, str], JobTemplate] = {}
         self.stats = Stats()
         self._unmarked: list[str] = []
         self._unmarked_since = 0.0

@@ -14,15 +14,13 @@ The kind plans (pure, :mod:`taskq.core.triggers`); this module only records and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from typing import Any
 
 from taskq import crash_points
 from taskq.core.cron import reset_boundary
 from taskq.core.events import Event
 from taskq.core.matching import Match
 from taskq.core.planning import Facts, Plan, dedup_key, join_key
-from taskq.core.stored import FiringRecord, OutboxItem
+from taskq.core.stored import FiringRecord, JobTemplate, OutboxItem, TriggerRef
 from taskq.core.triggers.base import TriggerKind
 from taskq.core.triggers.entity import launch_context, metric_skip
 from taskq.core.triggers.entity_spec import EntitySpec
@@ -33,7 +31,7 @@ from taskq.services.recording import append_quietly
 
 log = logging.getLogger(__name__)
 
-Template = Mapping[str, Any] | None
+Template = JobTemplate | None
 
 
 def facts_for(rt: Context, kind: TriggerKind, match: Match) -> Facts:
@@ -67,8 +65,8 @@ def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
     return record
 
 
-def _trigger(match: Match) -> dict[str, Any]:
-    return {"id": match.rule.id, "name": match.rule.name}
+def _trigger(match: Match) -> TriggerRef:
+    return TriggerRef(match.rule.id, match.rule.name)
 
 
 def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
@@ -129,8 +127,9 @@ def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
     if record.outbox_pending and record.run_uuid:
         item: OutboxItem | None
         if record.created and plan is not None and plan.run and plan.outbox:
-            item = OutboxItem(run_uuid=record.run_uuid, params=plan.run["params"], attempts=0,
-                              **plan.outbox)
+            item = OutboxItem(run_uuid=record.run_uuid, task_name=plan.outbox.task_name,
+                              queue=plan.outbox.queue, agent=plan.outbox.agent,
+                              params=plan.run.params, attempts=0)
         else:
             item = rt.store.outbox_item(record.run_uuid)
         sent = item is not None and publish(rt, item, mark=published is None)

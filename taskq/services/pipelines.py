@@ -21,7 +21,7 @@ from taskq.core.jobs import input_defaults, validate_inputs, validate_params
 from taskq.core.pipelines import scheduler as dag
 from taskq.core.pipelines.spec import PipelineSpec, parse
 from taskq.core.statuses import Status
-from taskq.core.stored import PipelineView
+from taskq.core.stored import JobTemplate, PipelineView
 from taskq.errors import JobError, RoutingError, SpecError, ValidationError
 from taskq.ports import Context
 from taskq.services import catalog
@@ -101,7 +101,7 @@ def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
     """Unknown jobs, params the target job does not declare, refs to outputs the upstream
     job does not declare, bad queues: refused, naming the operation. Returns each
     operation's route (queue, agent, task name, declared inputs)."""
-    templates: dict[str, dict[str, Any]] = {}
+    templates: dict[str, JobTemplate] = {}
     routes: dict[str, dict[str, Any]] = {}
     for op in spec.run.operations:
         where = f"operations.{op.name}"
@@ -112,9 +112,9 @@ def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
     for op in spec.run.operations:
         where = f"operations.{op.name}"
         template = templates[op.name]
-        declared = template.get("inputs") or {}
+        declared = template.inputs
         try:
-            validate_inputs(template, {k: v for k, v in op.plain_params().items()},
+            validate_inputs(declared, {k: v for k, v in op.plain_params().items()},
                             job=op.job, check_required=False)
             for name in op.param_refs():
                 if name not in declared:
@@ -125,21 +125,21 @@ def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
             if ref.op is None or ref.section == "globals":
                 continue
             upstream = templates[ref.op]
-            pool = upstream.get(ref.section) or {}
+            pool = upstream.inputs if ref.section == "inputs" else upstream.outputs
             if ref.key not in pool:
                 job = spec.op(ref.op).job
                 raise SpecError(f"{where}.params.{name}: job {job!r} of ops.{ref.op} declares "
                                 f"no {ref.section[:-1]} {ref.key!r}")
         try:
             route = routing.resolve(namespace=namespace, trigger_queue=op.queue,
-                                    template_queue=template.get("queue"),
+                                    template_queue=template.queue,
                                     default_queue=rt.settings.default_queue,
                                     agents=rt.settings.agents)
         except RoutingError as exc:
             raise SpecError(f"{where}.{exc}") from None
         defaults = input_defaults(declared)
         routes[op.name] = {"queue": route.queue, "agent": route.agent,
-                           "task_name": template["task_name"], "inputs": declared,
+                           "task_name": template.task_name, "inputs": declared,
                            "defaults": defaults}
     return routes
 
@@ -169,7 +169,7 @@ def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
             continue
         route = routes[a.op]
         try:
-            params = validate_inputs({"inputs": route["inputs"]},
+            params = validate_inputs(route["inputs"],
                                      {**route["defaults"], **(a.params or {})},
                                      job=spec.op(a.op).job)
         except JobError as exc:

@@ -15,6 +15,7 @@ from pydantic import ValidationError as PydanticError
 
 from taskq.core import routing
 from taskq.core.jobs import validate_inputs
+from taskq.core.stored import StoredTrigger
 from taskq.core.templating import check_params
 from taskq.core.triggers import chaining
 from taskq.core.triggers.hook import Hook, apply_presets, split_params
@@ -47,7 +48,7 @@ def check_hook(rt: Context, hook: Hook | dict[str, Any], namespace: str,
                               f"(known: {known})")
     target = catalog.template(rt, spec.hub_ref, namespace)
     try:
-        combined = spec.model_copy(update={"presets": (*target.get("presets", ()),
+        combined = spec.model_copy(update={"presets": (*target.presets,
                                                        *spec.presets)})
         spec = apply_presets(combined, settings.presets)
     except ValueError as exc:
@@ -66,7 +67,7 @@ def check_hook(rt: Context, hook: Hook | dict[str, Any], namespace: str,
     inputs, _ = split_params(spec.params)
     templated = {k for k, v in inputs.items()
                  if isinstance(v, str) and ("{{" in v or "{%" in v)}
-    declared = target.get("inputs") or {}
+    declared = target.inputs
     missing = [n for n, d in declared.items()
                if d.get("required") and "default" not in d and n not in inputs]
     containers = [k for k in templated if (declared.get(k) or {}).get("type") in ("dict", "list")]
@@ -77,9 +78,9 @@ def check_hook(rt: Context, hook: Hook | dict[str, Any], namespace: str,
         if containers:
             raise JobError(f"params.{containers[0]}: a template renders a string, but "
                            f"{spec.hub_ref!r} declares it a {declared[containers[0]]['type']}")
-        validate_inputs({"inputs": declared}, {k: None for k in inputs}, job=spec.hub_ref,
+        validate_inputs(declared, {k: None for k in inputs}, job=spec.hub_ref,
                         check_required=False)
-        validate_inputs({"inputs": declared},
+        validate_inputs(declared,
                         {k: v for k, v in inputs.items() if k not in templated},
                         job=spec.hub_ref, check_required=False)
     except (TemplateFailure, JobError) as exc:
@@ -106,25 +107,25 @@ def _job_edges(rt: Context, namespace: str) -> dict[str, set[str]]:
     """Which job starts which, through job hooks and finish triggers of one namespace."""
     edges: dict[str, set[str]] = {}
     for t in rt.store.list_triggers(namespace):
-        spec = t["spec"] or {}
+        spec = t.spec or {}
         ref = str(spec.get("ref", ""))
-        if t["kind"] == "hook" and ref.startswith("jobs."):
-            edges.setdefault(ref[len("jobs."):], set()).add(t["job"])
-        if t["kind"] in (chaining.FINISH, chaining.JOIN):
+        if t.kind == "hook" and ref.startswith("jobs."):
+            edges.setdefault(ref[len("jobs."):], set()).add(t.job)
+        if t.kind in (chaining.FINISH, chaining.JOIN):
             for i in spec.get("inputs", []):
                 if i.get("namespace") == namespace and str(i.get("ref")).startswith("jobs."):
-                    edges.setdefault(i["ref"][len("jobs."):], set()).add(t["job"])
+                    edges.setdefault(i["ref"][len("jobs."):], set()).add(t.job)
     return edges
 
 
 def register_hook(rt: Context, ref: str, namespace: str, hook: Hook, *, name: str,
-                  replace: bool = True) -> dict[str, Any]:
+                  replace: bool = True) -> StoredTrigger:
     if len(name) > 128:
         raise ValidationError("name: a hook name is at most 128 characters")
     store = rt.store
     existing = store.get_trigger(name, namespace)
     spec = {"ref": ref, "hook": hook.spec()}
-    if existing is not None and not replace and existing["spec"] != spec:
+    if existing is not None and not replace and existing.spec != spec:
         raise ValidationError(f"name: a different hook named {name!r} exists; give this one "
                               "a `name` of its own, or delete the old one")
     try:
@@ -132,10 +133,7 @@ def register_hook(rt: Context, ref: str, namespace: str, hook: Hook, *, name: st
                              job=hook.hub_ref, params=hook.params, queue=hook.queue)
     except AlreadyExists as exc:
         raise ValidationError(str(exc)) from None
-    rt.coord.bump_triggers()
-    row = store.get_trigger(name, namespace)
-    assert row is not None
-    return row
+    return _changed(rt, name, namespace)
 
 
 def set_job_hooks(rt: Context, job: str, hooks: list[Hook | dict[str, Any]],
@@ -148,9 +146,9 @@ def set_job_hooks(rt: Context, job: str, hooks: list[Hook | dict[str, Any]],
     for name, hook in wanted.items():
         register_hook(rt, f"jobs.{job}", namespace, hook, name=name)
     for t in rt.store.list_triggers(namespace):
-        if (t["kind"] == "hook" and t["name"].startswith(prefix) and t["name"] not in wanted
-                and (t["spec"] or {}).get("ref") == f"jobs.{job}"):
-            rt.store.delete_trigger(t["name"], namespace)
+        if (t.kind == "hook" and t.name.startswith(prefix) and t.name not in wanted
+                and t.spec.get("ref") == f"jobs.{job}"):
+            rt.store.delete_trigger(t.name, namespace)
             rt.coord.bump_triggers()
 
 
@@ -158,7 +156,7 @@ def add_chaining_trigger(rt: Context, *, name: str, job: str, on_finish: Any = N
                          on: Any = None, mode: str = "all", reset: Any = None,
                          params: dict[str, Any] | None = None, queue: str | None = None,
                          namespace: str | None = None, replace: bool = False
-                         ) -> dict[str, Any]:
+                         ) -> StoredTrigger:
     """Check and store a finish / event trigger (Metaflow's @trigger_on_finish and
     @trigger); with ``replace`` an existing one of the same name is updated in place."""
     if not isinstance(name, str) or not name.strip() or len(name) > 128:
@@ -183,7 +181,7 @@ def add_chaining_trigger(rt: Context, *, name: str, job: str, on_finish: Any = N
         if u.namespace in (None, ns):
             _refuse_cycles(rt, u.job, job, ns)
     try:
-        chaining.check_mapping(spec, target.get("inputs") or {}, job)
+        chaining.check_mapping(spec, target.inputs, job)
         check_params(params or {})
         if queue is not None:
             routing.parse_queue(queue, agents=rt.settings.agents)
@@ -200,9 +198,15 @@ def add_chaining_trigger(rt: Context, *, name: str, job: str, on_finish: Any = N
             store.add_trigger(**body)
     except AlreadyExists as exc:
         raise ValidationError(str(exc)) from None
+    return _changed(rt, name, ns)
+
+
+def _changed(rt: Context, name: str, namespace: str) -> StoredTrigger:
+    """Tell every evaluator to reload, and answer with the trigger as stored."""
     rt.coord.bump_triggers()
-    row = store.get_trigger(name, ns)
-    assert row is not None
+    row = rt.store.get_trigger(name, namespace)
+    if row is None:
+        raise ValidationError(f"name: trigger {name!r} was deleted while it was saved")
     return row
 
 
@@ -212,7 +216,7 @@ def set_job_triggers(rt: Context, job: str, declared: dict[str, Any] | None,
     name = f"{job}.trigger"
     if declared is None:
         existing = rt.store.get_trigger(name, namespace)
-        if existing is not None and existing["kind"] in (chaining.FINISH, chaining.EVENTS,
+        if existing is not None and existing.kind in (chaining.FINISH, chaining.EVENTS,
                                                          chaining.JOIN):
             rt.store.delete_trigger(name, namespace)
             rt.coord.bump_triggers()

@@ -14,8 +14,9 @@ from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from taskq.core import events as ev
+from taskq.core.planning import Delivery, NewRun
 from taskq.core.statuses import RUN_STATUS_PREFIX, Status
-from taskq.core.stored import FiringRecord, OutboxItem
+from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, StoredTrigger, TriggerRef
 from taskq.core.times import aware as _aware
 from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
@@ -85,7 +86,7 @@ class StoreBase:
 
     def _insert_run(self, conn: Connection, *, uuid: str, job: str, namespace: str,
                     project: str | None, queue: str, params: dict[str, Any],
-                    tags: Sequence[str] = (), trigger: dict[str, Any] | None = None,
+                    tags: Sequence[str] = (), trigger: TriggerRef | None = None,
                     firing_id: int | None = None, event_ids: Sequence[str] = (),
                     trigger_context: dict[str, Any] | None = None) -> ev.Event:
         """Insert a run that goes out through the outbox, hence already ``queued``.
@@ -100,15 +101,15 @@ class StoreBase:
             uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
             status=status, status_reason=None, params=params, outputs={}, metrics=[],
             tags=list(tags), celery_task_id=uuid,
-            trigger_id=trigger["id"] if trigger else None,
-            trigger_name=trigger["name"] if trigger else None,
+            trigger_id=trigger.id if trigger else None,
+            trigger_name=trigger.name if trigger else None,
             firing_id=firing_id, event_ids=list(event_ids), trigger_context=trigger_context,
             attempts=0, created_at=now, updated_at=now, started_at=None, finished_at=None,
         ))
         summary = {
             "uuid": uuid, "job": job, "project": project, "namespace": namespace,
             "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
-            "tags": list(tags), "trigger": trigger["name"] if trigger else None, "attempts": 0,
+            "tags": list(tags), "trigger": trigger.name if trigger else None, "attempts": 0,
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
             "duration": None, "previous_status": Status.CREATED.value, "incarnation": 0,
             "kind": "job", "pipeline": None, "op": None,
@@ -133,9 +134,9 @@ class StoreBase:
             index_elements=["event_id"]).returning(RUN_EVENTS.c.id)
         return conn.execute(stmt, values).scalar() is not None
 
-    def _record_firing_in(self, conn: Connection, *, trigger: dict[str, Any], dedup_key: str,
-                          event: ev.Event, run: dict[str, Any] | None,
-                          outbox: dict[str, Any] | None, error: str | None = None,
+    def _record_firing_in(self, conn: Connection, *, trigger: TriggerRef, dedup_key: str,
+                          event: ev.Event, run: NewRun | None,
+                          outbox: Delivery | None, error: str | None = None,
                           skipped: str | None = None,
                           event_ids: Sequence[str] | None = None) -> FiringRecord:
         """The firing row (unique per trigger + dedup key), and with it the cloned run and
@@ -144,23 +145,27 @@ class StoreBase:
             self._insert_ignore(FIRINGS)
             .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
             .returning(FIRINGS.c.id),
-            dict(trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
-                 event_kind=event.kind, run_uuid=run["uuid"] if run else None,
+            dict(trigger_id=trigger.id, dedup_key=dedup_key, event_id=event.id,
+                 event_kind=event.kind, run_uuid=run.uuid if run else None,
                  outcome="error" if error else "skipped" if skipped else "fired",
                  reason=error or skipped, created_at=utcnow())).scalar()
         if firing_id is None:
             existing = conn.execute(select(FIRINGS.c.id, FIRINGS.c.run_uuid).where(
-                FIRINGS.c.trigger_id == trigger["id"], FIRINGS.c.dedup_key == dedup_key)).one()
+                FIRINGS.c.trigger_id == trigger.id, FIRINGS.c.dedup_key == dedup_key)).one()
             pending = existing.run_uuid is not None and conn.execute(
                 select(OUTBOX.c.id).where(OUTBOX.c.run_uuid == existing.run_uuid,
                                           OUTBOX.c.published.is_(False))).first() is not None
             return FiringRecord(existing.id, existing.run_uuid, False, pending)
         queued = None
         if run is not None and outbox is not None:
-            queued = self._insert_run(conn, firing_id=firing_id, trigger=trigger,
-                                      event_ids=list(event_ids or [event.id]), **run)
-            self._insert_outbox(conn, run_uuid=run["uuid"], **outbox)
-        return FiringRecord(firing_id, run["uuid"] if run else None, True, run is not None,
+            queued = self._insert_run(
+                conn, uuid=run.uuid, job=run.job, namespace=run.namespace,
+                project=run.project, queue=run.queue, params=run.params, tags=run.tags,
+                trigger_context=run.trigger_context, firing_id=firing_id, trigger=trigger,
+                event_ids=list(event_ids or [event.id]))
+            self._insert_outbox(conn, run_uuid=run.uuid, task_name=outbox.task_name,
+                                queue=outbox.queue, agent=outbox.agent)
+        return FiringRecord(firing_id, run.uuid if run else None, True, run is not None,
                             queued)
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
@@ -174,25 +179,23 @@ class StoreBase:
         return utcnow() - timedelta(seconds=seconds)
 
 
-def _run_dict(r: Any) -> dict[str, Any]:
-    return {
-        "uuid": r.uuid, "job": r.job, "project": r.project, "namespace": r.namespace,
-        "status": r.status, "reason": r.status_reason, "queue": r.queue,
-        "params": r.params or {}, "outputs": r.outputs or {}, "metrics": r.metrics or [],
-        "tags": r.tags or [], "celery_task_id": r.celery_task_id,
-        "trigger_name": r.trigger_name, "trigger_id": r.trigger_id, "firing_id": r.firing_id,
-        "event_ids": r.event_ids or [], "trigger_context": r.trigger_context,
-        "attempts": r.attempts, "incarnation": r.incarnation or 0,
-        "kind": r.kind or "job", "pipeline_uuid": r.pipeline_uuid, "op_name": r.op_name,
-        "created_at": _iso(r.created_at),
-        "started_at": _iso(r.started_at), "finished_at": _iso(r.finished_at),
-    }
+def stored_run(r: Any) -> StoredRun:
+    return StoredRun(
+        uuid=r.uuid, job=r.job, project=r.project, namespace=r.namespace, status=r.status,
+        reason=r.status_reason, queue=r.queue, params=r.params or {},
+        outputs=r.outputs or {}, metrics=list(r.metrics or []), tags=list(r.tags or []),
+        celery_task_id=r.celery_task_id, trigger_name=r.trigger_name,
+        trigger_id=r.trigger_id, firing_id=r.firing_id, event_ids=list(r.event_ids or []),
+        trigger_context=r.trigger_context, attempts=r.attempts,
+        incarnation=r.incarnation or 0, kind=r.kind or "job",
+        pipeline_uuid=r.pipeline_uuid, op_name=r.op_name, created_at=_iso(r.created_at),
+        started_at=_iso(r.started_at), finished_at=_iso(r.finished_at))
 
 
-def _trigger_dict(t: Any) -> dict[str, Any]:
-    return {"id": t.id, "name": t.name, "namespace": t.namespace, "kind": t.kind,
-            "spec": t.spec, "job": t.job, "params": t.params or {}, "queue": t.queue,
-            "enabled": t.enabled, "version": t.version, "created_at": _iso(t.created_at)}
+def stored_trigger(t: Any) -> StoredTrigger:
+    return StoredTrigger(id=t.id, name=t.name, namespace=t.namespace, kind=t.kind,
+                         spec=t.spec or {}, job=t.job, params=t.params or {}, queue=t.queue,
+                         enabled=t.enabled, version=t.version, created_at=_iso(t.created_at))
 
 
 def _outbox_item(row: Any) -> OutboxItem:

@@ -18,7 +18,7 @@ from taskq.constants import job_task_name
 from taskq.core import events as ev
 from taskq.core import watched as entities
 from taskq.core.statuses import FINAL, Status
-from taskq.core.stored import FiringRecord
+from taskq.core.stored import FiringRecord, TriggerRef
 from taskq.core.times import utcnow
 from taskq.core.watched import Family
 from taskq.store.base import FIRINGS, OUTBOX, RUN_EVENTS, RUN_SUMMARY_COLUMNS, RUNS, run_summary
@@ -142,7 +142,7 @@ class EntityRunsMixin(RegistryMixin):
 
     # -- launching an entity trigger ----------------------------------------------------
 
-    def launch_entity_firing(self, *, trigger: dict[str, Any], dedup_key: str,
+    def launch_entity_firing(self, *, trigger: TriggerRef, dedup_key: str,
                              event: ev.Event, single_instance: bool,
                              reuse: tuple[str, dict[str, Any], list[str]] | None,
                              plan: LaunchPlanner) -> FiringRecord | None:
@@ -152,17 +152,17 @@ class EntityRunsMixin(RegistryMixin):
         row. None if the trigger was deleted meanwhile."""
         with self.tx() as conn:
             if conn.execute(self._for_update(select(TRIGGERS.c.id).where(
-                    TRIGGERS.c.id == trigger["id"]))).first() is None:
+                    TRIGGERS.c.id == trigger.id))).first() is None:
                 return None
             done = conn.execute(select(FIRINGS.c.id, FIRINGS.c.run_uuid).where(
-                FIRINGS.c.trigger_id == trigger["id"], FIRINGS.c.dedup_key == dedup_key)
+                FIRINGS.c.trigger_id == trigger.id, FIRINGS.c.dedup_key == dedup_key)
             ).first()
             if done is not None:
                 pending = done.run_uuid is not None and conn.execute(select(OUTBOX.c.id).where(
                     OUTBOX.c.run_uuid == done.run_uuid, OUTBOX.c.published.is_(False))
                 ).first() is not None
                 return FiringRecord(done.id, done.run_uuid, False, pending)
-            busy = self._previous_active(conn, trigger["id"]) if single_instance else None
+            busy = self._previous_active(conn, trigger.id) if single_instance else None
             if busy is not None:
                 return self._record_firing_in(
                     conn, trigger=trigger, dedup_key=dedup_key, event=event, run=None,
@@ -187,7 +187,7 @@ class EntityRunsMixin(RegistryMixin):
             return None
         return last.run_uuid, status
 
-    def _requeue(self, conn: Connection, trigger: dict[str, Any], dedup_key: str,
+    def _requeue(self, conn: Connection, trigger: TriggerRef, dedup_key: str,
                  event: ev.Event, run_uuid: str, context: dict[str, Any],
                  tags: list[str]) -> FiringRecord:
         """``reuse_task``: the one way out of a final status. The run gets a new
@@ -202,13 +202,13 @@ class EntityRunsMixin(RegistryMixin):
                                           event=event, run=None, outbox=None, skipped=reason)
         now = utcnow()
         firing_id = conn.execute(insert(FIRINGS).returning(FIRINGS.c.id), dict(
-            trigger_id=trigger["id"], dedup_key=dedup_key, event_id=event.id,
+            trigger_id=trigger.id, dedup_key=dedup_key, event_id=event.id,
             event_kind=event.kind, run_uuid=run_uuid, outcome="fired", reason=None,
             created_at=now)).scalar_one()
         updated = conn.execute(update(RUNS).where(RUNS.c.uuid == run_uuid).values(
             status=Status.QUEUED.value, status_reason=None, attempts=0,
             incarnation=RUNS.c.incarnation + 1, started_at=None, finished_at=None,
-            updated_at=now, trigger_id=trigger["id"], trigger_name=trigger["name"],
+            updated_at=now, trigger_id=trigger.id, trigger_name=trigger.name,
             firing_id=firing_id, event_ids=[event.id], trigger_context=context,
             tags=entities.clean_tags([*(row.tags or []), *tags]))
             .returning(*RUN_SUMMARY_COLUMNS)).one()

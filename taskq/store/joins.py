@@ -15,7 +15,7 @@ from sqlalchemy import Table, select, update
 
 from taskq.core import events as ev
 from taskq.core.planning import join_key
-from taskq.core.stored import FiringRecord
+from taskq.core.stored import FiringRecord, TriggerRef
 from taskq.core.times import utcnow
 from taskq.store.base import FIRINGS, OUTBOX, StoreBase
 from taskq.store.models import JoinArm, Trigger
@@ -28,7 +28,7 @@ JoinPlanner = Callable[[dict[str, ev.Event]], Any]
 
 
 class JoinsMixin(StoreBase):
-    def join_and_fire(self, *, trigger: dict[str, Any], input_key: str, dedup_key: str,
+    def join_and_fire(self, *, trigger: TriggerRef, input_key: str, dedup_key: str,
                       event: ev.Event, keys: Sequence[str], expired_before: datetime | None,
                       plan: JoinPlanner) -> FiringRecord | None:
         """Arm ``input_key`` with ``event``; if every key of ``keys`` is now armed, record the
@@ -36,27 +36,27 @@ class JoinsMixin(StoreBase):
         while the join still waits. A redelivered event returns the firing it completed."""
         with self.tx() as conn:
             locked = conn.execute(self._for_update(
-                select(TRIGGERS.c.id).where(TRIGGERS.c.id == trigger["id"]))).first()
+                select(TRIGGERS.c.id).where(TRIGGERS.c.id == trigger.id))).first()
             if locked is None:
                 return None  # deleted meanwhile
             arm_id = conn.execute(
                 self._insert_ignore(ARMS)
                 .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
                 .returning(ARMS.c.id),
-                dict(trigger_id=trigger["id"], input_key=input_key, dedup_key=dedup_key,
+                dict(trigger_id=trigger.id, input_key=input_key, dedup_key=dedup_key,
                      event_id=event.id, event=event.model_dump(mode="json"),
                      event_at=event.timestamp, state="armed", firing_id=None,
                      created_at=utcnow())).scalar()
             if arm_id is None:
-                return self._completed_by(conn, trigger["id"], dedup_key)
+                return self._completed_by(conn, trigger.id, dedup_key)
             if expired_before is not None:
                 conn.execute(update(ARMS).where(
-                    ARMS.c.trigger_id == trigger["id"], ARMS.c.state == "armed",
+                    ARMS.c.trigger_id == trigger.id, ARMS.c.state == "armed",
                     ARMS.c.event_at < expired_before).values(state="expired"))
             armed = conn.execute(
                 select(ARMS.c.id, ARMS.c.input_key, ARMS.c.dedup_key, ARMS.c.event_id,
                        ARMS.c.event, ARMS.c.event_at)
-                .where(ARMS.c.trigger_id == trigger["id"], ARMS.c.state == "armed")
+                .where(ARMS.c.trigger_id == trigger.id, ARMS.c.state == "armed")
                 .order_by(ARMS.c.event_at, ARMS.c.id)).all()
             latest = {row.input_key: row for row in armed}  # the latest event per input wins
             if any(k not in latest for k in keys):

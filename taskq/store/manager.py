@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 
 from taskq.core import events as ev
+from taskq.core.planning import Delivery, NewRun
 from taskq.core.statuses import FINAL, Status, allowed_from, check_transition
-from taskq.core.stored import FiringRecord, OutboxItem, Transition
+from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, Transition, TriggerRef
 from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
 from taskq.errors import AlreadyExists, NotFound
@@ -24,8 +25,8 @@ from taskq.store.base import (
     RUN_SUMMARY_COLUMNS,
     RUNS,
     StoreBase,
-    _run_dict,
     run_summary,
+    stored_run,
 )
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
@@ -59,14 +60,14 @@ class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMi
                                     agent=agent)
         return event
 
-    def get_run(self, uuid: str) -> dict[str, Any] | None:
+    def get_run(self, uuid: str) -> StoredRun | None:
         with self.read() as conn:
             row = conn.execute(select(Run).where(Run.uuid == uuid)).first()
-        return _run_dict(row) if row else None
+        return stored_run(row) if row else None
 
     def list_runs(self, *, job: str | None = None, namespace: str | None = None,
                   status: str | None = None, trigger: str | None = None,
-                  limit: int = 50) -> list[dict[str, Any]]:
+                  limit: int = 50) -> list[StoredRun]:
         stmt = select(Run).order_by(Run.id.desc()).limit(limit)
         if job:
             stmt = stmt.where(Run.job == job)
@@ -77,7 +78,7 @@ class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMi
         if trigger:
             stmt = stmt.where(Run.trigger_name == trigger)
         with self.read() as conn:
-            return [_run_dict(r) for r in conn.execute(stmt)]
+            return [stored_run(r) for r in conn.execute(stmt)]
 
     def transition(self, uuid: str, new: Status, *, reason: str | None = None,
                    outputs: dict[str, Any] | None = None,
@@ -212,8 +213,8 @@ class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMi
 
     # -- firings and the outbox -----------------------------------------------------------
 
-    def record_firing(self, *, trigger: dict[str, Any], dedup_key: str, event: ev.Event,
-                      run: dict[str, Any] | None, outbox: dict[str, Any] | None,
+    def record_firing(self, *, trigger: TriggerRef, dedup_key: str, event: ev.Event,
+                      run: NewRun | None, outbox: Delivery | None,
                       error: str | None = None, skipped: str | None = None) -> FiringRecord:
         """Firing row + cloned run + outbox row, atomically; a repeat returns the first."""
         with self.tx() as conn:

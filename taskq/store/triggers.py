@@ -9,9 +9,11 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from taskq.core.stored import JobTemplate as Template
+from taskq.core.stored import StoredTrigger
 from taskq.core.times import utcnow
 from taskq.errors import AlreadyExists, NotFound
-from taskq.store.base import StoreBase, _trigger_dict
+from taskq.store.base import StoreBase, stored_trigger
 from taskq.store.models import JobTemplate, Run, Trigger
 
 
@@ -32,37 +34,31 @@ class TriggersMixin(StoreBase):
         with self.tx() as conn:
             conn.execute(stmt)
 
-    def get_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+    def get_job_template(self, name: str, namespace: str) -> Template | None:
         with self.read() as conn:
             row = conn.execute(select(JobTemplate).where(
                 JobTemplate.name == name, JobTemplate.namespace == namespace)).first()
-        if row is None:
-            return None
-        t = row
-        return {"name": t.name, "namespace": t.namespace, "queue": t.queue,
-                "task_name": t.task_name, "inputs": t.inputs, "outputs": t.outputs,
-                "project": t.project, "presets": list(t.presets or [])}
+        return _template(row) if row else None
 
-    def find_job_template(self, name: str, namespace: str) -> dict[str, Any] | None:
+    def find_job_template(self, name: str, namespace: str) -> Template | None:
         """A namespace's own template, else the shared one in the default namespace."""
         found = self.get_job_template(name, namespace)
         if found is None and namespace != "default":
             found = self.get_job_template(name, "default")
         return found
 
-    def list_job_templates(self, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list_job_templates(self, namespace: str | None = None) -> list[Template]:
         stmt = select(JobTemplate).order_by(JobTemplate.namespace, JobTemplate.name)
         if namespace:
             stmt = stmt.where(JobTemplate.namespace == namespace)
         with self.read() as conn:
-            return [{"name": t.name, "namespace": t.namespace, "queue": t.queue}
-                    for t in conn.execute(stmt)]
+            return [_template(t) for t in conn.execute(stmt)]
 
     # -- triggers -------------------------------------------------------------------------
 
     def add_trigger(self, *, name: str, namespace: str, kind: str, spec: dict[str, Any],
                     job: str, params: dict[str, Any], queue: str | None,
-                    enabled: bool = True) -> dict[str, Any]:
+                    enabled: bool = True) -> StoredTrigger:
         now = utcnow()
         try:
             with self.tx() as conn:
@@ -74,23 +70,26 @@ class TriggersMixin(StoreBase):
             raise AlreadyExists(
                 f"name: a trigger named {name!r} already exists in namespace {namespace!r}"
             ) from None
-        return self.get_trigger(name, namespace) or {"id": tid}
+        found = self.get_trigger(name, namespace)
+        if found is None:  # deleted between the commit and the read
+            raise NotFound(f"trigger {name!r} (id {tid}) was deleted as it was added")
+        return found
 
-    def get_trigger(self, name: str, namespace: str) -> dict[str, Any] | None:
+    def get_trigger(self, name: str, namespace: str) -> StoredTrigger | None:
         with self.read() as conn:
             row = conn.execute(select(Trigger).where(
                 Trigger.name == name, Trigger.namespace == namespace)).first()
-        return _trigger_dict(row) if row else None
+        return stored_trigger(row) if row else None
 
     def list_triggers(self, namespace: str | None = None,
-                      enabled_only: bool = False) -> list[dict[str, Any]]:
+                      enabled_only: bool = False) -> list[StoredTrigger]:
         stmt = select(Trigger).order_by(Trigger.id)
         if namespace:
             stmt = stmt.where(Trigger.namespace == namespace)
         if enabled_only:
             stmt = stmt.where(Trigger.enabled.is_(True))
         with self.read() as conn:
-            return [_trigger_dict(t) for t in conn.execute(stmt)]
+            return [stored_trigger(t) for t in conn.execute(stmt)]
 
     def set_trigger_enabled(self, name: str, namespace: str, enabled: bool) -> None:
         with self.tx() as conn:
@@ -126,14 +125,14 @@ class TriggersMixin(StoreBase):
             except AlreadyExists:
                 return False  # created concurrently by another process: same spec
             return True
-        if existing["kind"] != kind:
+        if existing.kind != kind:
             raise AlreadyExists(f"name: {name!r} is already a trigger of kind "
-                                f"{existing['kind']!r} in namespace {namespace!r}")
-        if (existing["spec"], existing["job"], existing["params"], existing["queue"]) == (
+                                f"{existing.kind!r} in namespace {namespace!r}")
+        if (existing.spec, existing.job, existing.params, existing.queue) == (
                 spec, job, params, queue):
             return False
         with self.tx() as conn:
-            conn.execute(update(Trigger).where(Trigger.id == existing["id"]).values(
+            conn.execute(update(Trigger).where(Trigger.id == existing.id).values(
                 spec=spec, job=job, params=params, queue=queue, kind=kind,
                 version=Trigger.version + 1, updated_at=utcnow()))
         return True
@@ -142,18 +141,24 @@ class TriggersMixin(StoreBase):
         """Delete hooks attached to single runs once those runs ended long enough ago, so
         per-run hooks do not grow the rule set forever. Their firing rows go with them; the
         hook runs they created stay, with their lineage."""
-        hooks = [t for t in self.list_triggers() if t["kind"] == "hook"
-                 and str((t["spec"] or {}).get("ref", "")).startswith("runs.")]
+        hooks = [t for t in self.list_triggers() if t.kind == "hook"
+                 and str(t.spec.get("ref", "")).startswith("runs.")]
         if not hooks:
             return 0
-        uuids = {t["spec"]["ref"][len("runs."):] for t in hooks}
+        uuids = {t.spec["ref"][len("runs."):] for t in hooks}
         with self.read() as conn:
             done = {r.uuid for r in conn.execute(select(Run.uuid).where(
                 Run.uuid.in_(uuids), Run.finished_at.is_not(None),
                 Run.finished_at < finished_before))}
-        stale = [t["id"] for t in hooks if t["spec"]["ref"][len("runs."):] in done]
+        stale = [t.id for t in hooks if t.spec["ref"][len("runs."):] in done]
         if stale:
             with self.tx() as conn:
                 conn.execute(delete(Trigger).where(Trigger.id.in_(stale)))
         return len(stale)
 
+
+
+def _template(t: Any) -> Template:
+    return Template(name=t.name, namespace=t.namespace, queue=t.queue, task_name=t.task_name,
+                    inputs=t.inputs or {}, outputs=t.outputs or {}, project=t.project,
+                    presets=tuple(t.presets or ()), description=t.description)

@@ -40,8 +40,8 @@ TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
 def _hook_context() -> tuple[str, dict[str, Any]]:
-    row = get_runtime().store.get_run(current.run.uuid) or {}
-    tc = row.get("trigger_context") or {}
+    row = get_runtime().store.get_run(current.run.uuid)
+    tc = (row.trigger_context if row else None) or {}
     name = (tc.get("hook") or {}).get("connection") or current.run.params.get("connection")
     if not name:
         raise NotifyError("no connection: name one in the hook (`connection: <name>`)")

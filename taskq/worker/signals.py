@@ -136,8 +136,8 @@ def _fail_if_orphaned(task_id: str, incarnation: int = 0) -> None:
     the worker that started this attempt died with it (SIGKILL, OOM, host loss). Fail the
     run so that it does not stay RUNNING forever and triggers on failure fire."""
     run = get_runtime().store.get_run(task_id)
-    if (run is not None and run["status"] in (Status.RUNNING.value, Status.PROCESSING.value)
-            and run.get("incarnation", 0) == incarnation):  # not a later incarnation's
+    if (run is not None and run.status in (Status.RUNNING.value, Status.PROCESSING.value)
+            and run.incarnation == incarnation):  # not a later incarnation's
         record(task_id, Status.FAILED,
                reason="worker lost: the message was redelivered after the broker's "
                       "visibility timeout while the run was running")

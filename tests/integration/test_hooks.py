@@ -124,9 +124,9 @@ def test_presets_template_first_then_the_hooks_own(settings) -> None:
     store = taskq.Client().rt.store
     template = store.get_job_template("evaluate", "default")
     assert template is not None
-    store.upsert_job_template(name="evaluate", namespace="default", queue=template["queue"],
-                              task_name=template["task_name"], inputs=template["inputs"],
-                              outputs=template["outputs"], project=None, description=None,
+    store.upsert_job_template(name="evaluate", namespace="default", queue=template.queue,
+                              task_name=template.task_name, inputs=template.inputs,
+                              outputs=template.outputs, project=None, description=None,
                               presets=["gpu-pool"])
     plain = taskq.add_hook(job="train", hook={"hubRef": "evaluate"})
     assert plain["queue"] == "gpu" and plain["params"] == {"uuid": "from-gpu"}

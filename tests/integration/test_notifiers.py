@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -92,7 +93,8 @@ def test_failed_run_notifies_slack_and_signed_webhook(stack, settings, http_serv
     # Secrets stay out of params, lineage, events and logs.
     store = taskq.Client().rt.store
     for r in notifier_runs:
-        stored = json.dumps(store.get_run(r.uuid)) + json.dumps(store.run_events(r.uuid))
+        stored = (json.dumps(dataclasses.asdict(store.get_run(r.uuid)))  # type: ignore[arg-type]
+                  + json.dumps(store.run_events(r.uuid)))
         assert SECRET not in stored and TOKEN not in stored
     assert SECRET not in services.output() and TOKEN not in services.output()
 

@@ -11,7 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from taskq.core.events import Event
+from taskq.core.planning import Delivery, NewRun
 from taskq.core.statuses import Status
+from taskq.core.stored import TriggerRef
 from taskq.store.manager import Store
 from taskq.store.models import Base
 
@@ -66,13 +68,12 @@ def test_one_firing_wins_among_concurrent_evaluators(database_url: str) -> None:
 
     def fire() -> None:
         barrier.wait()
-        clone = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{trig['id']}:{upstream}"))
+        clone = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{trig.id}:{upstream}"))
         rec = store.record_firing(
-            trigger={"id": trig["id"], "name": "t"}, dedup_key=f"runs.{upstream}:running",
-            event=event, run={"uuid": clone, "job": "tensorboard", "namespace": "default",
-                              "project": None, "queue": "viz", "params": {},
-                              "trigger_context": None},
-            outbox={"task_name": "taskq.job.tensorboard", "queue": "viz", "agent": "default"})
+            trigger=TriggerRef(trig.id, "t"), dedup_key=f"runs.{upstream}:running",
+            event=event, run=NewRun(uuid=clone, job="tensorboard", namespace="default",
+                                    project=None, queue="viz", params={}),
+            outbox=Delivery("taskq.job.tensorboard", "viz", "default"))
         created.append(rec.created)
 
     threads = [threading.Thread(target=fire) for _ in range(6)]

@@ -11,6 +11,7 @@ from taskq.core.events import Event
 from taskq.core.lineage import lineage
 from taskq.core.matching import EventTrigger, Match, Rule
 from taskq.core.planning import events_of
+from taskq.core.stored import JobTemplate, StoredRun, StoredTrigger
 from taskq.core.triggers import default_kinds
 
 FIXED_TS = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -76,9 +77,28 @@ def template_context(rule: Rule, event: Event) -> dict[str, Any]:
     return planning.template_context(rule, lineage_of(rule, event))
 
 
+def job_template(fields: dict[str, Any] | None = None, **more: Any) -> JobTemplate:
+    """A stored job template from the columns a test cares about."""
+    given = {**(fields or {}), **more}
+    return JobTemplate(**{"name": "job", "namespace": "default", "queue": "default",
+                          "task_name": "taskq.job.job", **given})
+
+
+def stored_trigger(row: dict[str, Any]) -> StoredTrigger:
+    return StoredTrigger(**{"params": {}, "queue": None, **row})
+
+
+def stored_run(fields: dict[str, Any]) -> StoredRun:
+    return StoredRun(**{"uuid": run_uuid(1), "job": "train", "project": None,
+                        "namespace": "default", "status": "running", "reason": None,
+                        "queue": "default", **fields})
+
+
 def plan_firing(rule: Rule, event: Event, template: dict[str, Any] | None, default_queue: str,
                 key: str, events: dict[str, Event] | None = None,
                 event_run: dict[str, Any] | None = None) -> planning.Plan:
     kind = default_kinds().for_rule(rule)
-    return kind.plan(match_of(rule, event), template, key,
-                     planning.Facts(default_queue=default_queue, event_run=event_run), events)
+    return kind.plan(match_of(rule, event), None if template is None else job_template(template),
+                     key, planning.Facts(default_queue=default_queue,
+                                         event_run=None if event_run is None
+                                         else stored_run(event_run)), events)

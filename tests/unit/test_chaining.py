@@ -15,20 +15,27 @@ from taskq.core.matching import RuleIndex
 from taskq.core.planning import mapped_params
 from taskq.core.triggers import chaining, default_kinds
 from taskq.errors import JobError
-from tests.unit.factories import FIXED_TS, lineage_of, make_event, run_uuid
+from tests.unit.factories import (
+    FIXED_TS,
+    job_template,
+    lineage_of,
+    make_event,
+    run_uuid,
+    stored_trigger,
+)
 
-TEMPLATE = {"inputs": {"x": {"type": "int", "default": 0},
-                       "version": {"type": "str", "required": True}}}
+TEMPLATE = job_template(inputs={"x": {"type": "int", "default": 0},
+                               "version": {"type": "str", "required": True}})
 
 
 def rule(kind_inputs: dict, mode: str = "all", rid: int = 1, namespace: str = "default"):
     upstream, events = (kind_inputs.get("upstream", []), kind_inputs.get("events", []))
     ups, evs, mode, reset = chaining.parse(namespace, upstream or None, events or None, mode)
     kind, spec = chaining.build_spec(namespace, ups, evs, mode=mode, reset=reset)
-    return default_kinds().build_rule({"id": rid, "name": f"r{rid}", "namespace": namespace,
-                                       "kind": kind,
-                          "spec": spec.model_dump(mode="json"), "job": "target",
-                          "params": {}, "queue": None, "version": 1})
+    return default_kinds().build_rule(stored_trigger({
+        "id": rid, "name": f"r{rid}", "namespace": namespace, "kind": kind,
+        "spec": spec.model_dump(mode="json"), "job": "target", "params": {}, "queue": None,
+        "version": 1}))
 
 
 def ext(name: str, fields: dict | None = None, at: int = 0, namespace: str = "default"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from taskq.core.planning import clone_uuid, dedup_key
+from taskq.core.planning import Delivery, clone_uuid, dedup_key
 from tests.unit.factories import make_event, make_rule, plan_firing, run_uuid, template_context
 
 TEMPLATE: dict[str, Any] = {
@@ -106,7 +106,7 @@ def test_plan_routing_error_is_an_error_plan() -> None:
 def test_plan_merges_template_defaults_under_trigger_params() -> None:
     plan = _plan({"params": {"upstream": "{{ trigger.run.uuid }}", "lr": 0.5, "extra": [1]}})
     assert plan.error is None
-    assert plan.run["params"] == {"lr": 0.5, "epochs": 3, "upstream": run_uuid(1),
+    assert plan.run.params == {"lr": 0.5, "epochs": 3, "upstream": run_uuid(1),
                                   "extra": [1]}
 
 
@@ -114,34 +114,34 @@ def test_plan_run_fields_and_outbox() -> None:
     event_key = f"runs.{run_uuid(1)}:run_status_succeeded"
     plan = _plan()
     assert plan.error is None
-    assert plan.run["uuid"] == clone_uuid(3, event_key)
-    assert plan.run["job"] == "viz"
-    assert plan.run["namespace"] == "default"
-    assert plan.run["project"] == "proj"
-    assert plan.run["queue"] == "viz"
-    assert plan.outbox == {"task_name": "taskq.job.viz", "queue": "viz", "agent": "default"}
+    assert plan.run.uuid == clone_uuid(3, event_key)
+    assert plan.run.job == "viz"
+    assert plan.run.namespace == "default"
+    assert plan.run.project == "proj"
+    assert plan.run.queue == "viz"
+    assert plan.outbox == Delivery("taskq.job.viz", "viz", "default")
 
 
 def test_plan_project_falls_back_to_the_event() -> None:
     plan = _plan(template={**TEMPLATE, "project": None}, project="from-event")
-    assert plan.run["project"] == "from-event"
+    assert plan.run.project == "from-event"
 
 
 def test_plan_applies_namespace_routing() -> None:
     """A team's clone goes to the team's queue, whichever queue spec won."""
     from_template = _plan({"namespace": "team-a"}, namespace="team-a")
-    assert from_template.run["queue"] == "team-a--viz"
-    assert from_template.outbox["queue"] == "team-a--viz"
+    assert from_template.run.queue == "team-a--viz"
+    assert from_template.outbox.queue == "team-a--viz"
     from_trigger = _plan({"namespace": "team-a", "queue": "train"}, namespace="team-a")
-    assert from_trigger.run["queue"] == "team-a--train"
+    assert from_trigger.run.queue == "team-a--train"
     from_default = _plan({"namespace": "team-a"}, template={**TEMPLATE, "queue": None},
                          namespace="team-a")
-    assert from_default.run["queue"] == "team-a--default"
+    assert from_default.run.queue == "team-a--default"
 
 
 def test_plan_trigger_context_has_trigger_event_and_upstream_run() -> None:
     plan = _plan(payload={"job": "train", "status": "succeeded"})
-    ctx = plan.run["trigger_context"]
+    ctx = plan.run.trigger_context
     assert ctx["trigger"] == "after-train"
     assert ctx["event"]["id"] == "ev-1"
     assert ctx["event"]["kind"] == "run_status_succeeded"

@@ -15,6 +15,7 @@ from taskq.core.triggers import default_kinds
 from taskq.core.triggers.entity_params import check_refs, split_overrides, substitute
 from taskq.core.triggers.entity_spec import EntitySpec, map_statuses, metric_crossed, registry_fires
 from taskq.core.watched import Family
+from tests.unit.factories import stored_trigger
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -131,7 +132,7 @@ def test_rules_index_on_the_family_and_filter() -> None:
     row = {"id": 1, "name": "t", "namespace": "default", "kind": "model", "job": "evaluate",
            "params": {}, "queue": None, "version": 1,
            "spec": spec(on_publish=True).model_dump(mode="json")}
-    index = RuleIndex([default_kinds().build_rule(row)])
+    index = RuleIndex([default_kinds().build_rule(stored_trigger(row))])
     entity = {"id": "e1", "namespace": "default", **state(published=True, published_at="1"),
               "metadata": {}}
     event = entities.registry_event(Family.MODELS, entity, state(), entities.snapshot(entity),
@@ -140,5 +141,5 @@ def test_rules_index_on_the_family_and_filter() -> None:
     assert entities.change_key(event) == "models.e1:r2"
     runs = {**row, "id": 2, "kind": "run", "spec": spec(
         family=Family.RUNS, on_status=("failed",)).model_dump(mode="json")}
-    rule = default_kinds().build_rule(runs)
+    rule = default_kinds().build_rule(stored_trigger(runs))
     assert rule.event.ref == "jobs.*" and rule.event.kinds == (status_kind("failed"),)

@@ -136,9 +136,9 @@ def test_running_upstream_publishes_one_clone_on_the_template_queue(ctx: TestCon
     assert headers == {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
     clone = ctx.store.get_run(item.run_uuid)
     assert clone is not None
-    assert (clone["job"], clone["status"], clone["queue"], clone["trigger_name"]) == (
+    assert (clone.job, clone.status, clone.queue, clone.trigger_name) == (
         "tensorboard", "queued", "viz", "tb-on-train")
-    assert [f["run_uuid"] for f in ctx.store.firings(trigger["id"])] == [item.run_uuid]
+    assert [f["run_uuid"] for f in ctx.store.firings(trigger.id)] == [item.run_uuid]
 
     assert drain(ev) == 1  # the clone's own queued event, appended after the publish
     assert status_event(ctx, item.run_uuid, "run_status_queued").payload["job"] == "tensorboard"
@@ -236,7 +236,7 @@ def test_a_failed_publish_is_left_for_the_relay(ctx: TestContext) -> None:
     assert ev.stats.fired == 1
     assert ctx.publisher.sent == []
     [clone] = ctx.store.list_runs(job="tensorboard")
-    left = ctx.store.outbox_item(clone["uuid"])
+    left = ctx.store.outbox_item(clone.uuid)
     assert left is not None and left.attempts == 1
     assert ctx.store.count("outbox_pending") == 1
 
@@ -244,10 +244,10 @@ def test_a_failed_publish_is_left_for_the_relay(ctx: TestContext) -> None:
         assert mine
         assert relay_outbox(ctx) == 0  # another relay holds the lock
     assert relay_outbox(ctx) == 1
-    assert sent_uuids(ctx) == [clone["uuid"]]
+    assert sent_uuids(ctx) == [clone.uuid]
     item, _ = ctx.publisher.sent[0]
     assert (item.queue, item.params) == ("viz", {"uuid": upstream})
-    assert ctx.store.outbox_item(clone["uuid"]) is None
+    assert ctx.store.outbox_item(clone.uuid) is None
     assert relay_outbox(ctx) == 0
 
 
@@ -295,7 +295,7 @@ def test_entries_of_an_evaluator_killed_before_acking_fire_once(
     assert (b.stats.fired, b.stats.duplicates) == (0, 1)
     [clone] = ctx.store.list_runs(job="tensorboard")
     # "a" never marked its publish, so "b" sends the same run again (refused by the worker).
-    assert sent_uuids(ctx) == [clone["uuid"], clone["uuid"]]
+    assert sent_uuids(ctx) == [clone.uuid, clone.uuid]
     assert ctx.bus.pending_entries() == {}
 
 
@@ -319,7 +319,7 @@ def test_an_and_join_fires_once_when_both_upstreams_succeed(ctx: TestContext) ->
     drain(ev)
     assert ev.stats.fired == 0
     assert ctx.publisher.sent == []
-    assert [s["input"] for s in ctx.store.join_state(trigger["id"])] == ["train"]
+    assert [s["input"] for s in ctx.store.join_state(trigger.id)] == ["train"]
 
     prep = finish_run(ctx, "prep")
     drain(ev)
@@ -327,7 +327,7 @@ def test_an_and_join_fires_once_when_both_upstreams_succeed(ctx: TestContext) ->
     [(item, _)] = ctx.publisher.sent
     assert item.queue == "services"
     assert item.params == {"train_run": train, "prep_run": prep}
-    assert ctx.store.join_state(trigger["id"]) == []
+    assert ctx.store.join_state(trigger.id) == []
 
     ctx.bus.append(status_event(ctx, prep, "run_status_succeeded"))  # redelivered
     drain(ev)
@@ -356,7 +356,7 @@ def test_stop_run_stops_a_queued_run_and_terminates_a_running_one(ctx: TestConte
     stop_run(ctx, running, "by test")
     assert ctx.publisher.revocations == [(queued, False, "SIGTERM"), (running, True, "SIGTERM")]
     assert ctx.publisher.revoked == [queued, running]
-    assert [(r["status"], r["reason"]) for r in map(ctx.store.get_run, (queued, running))
+    assert [(r.status, r.reason) for r in map(ctx.store.get_run, (queued, running))
             if r is not None] == [("stopped", "by test"), ("running", None)]
 
 
@@ -366,8 +366,8 @@ def test_sync_jobs_stores_the_context_jobs(ctx: TestContext) -> None:
     assert ctx.sync_jobs() == 1
     template = ctx.store.get_job_template("train", "default")
     assert template is not None
-    assert (template["queue"], template["task_name"]) == ("train", "taskq.job.train")
-    assert template["inputs"] == {"lr": {"type": "float", "default": 0.1}}
+    assert (template.queue, template.task_name) == ("train", "taskq.job.train")
+    assert template.inputs == {"lr": {"type": "float", "default": 0.1}}
 
 
 # -- the in-memory adapters themselves ----------------------------------------------------

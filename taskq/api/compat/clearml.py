@@ -46,7 +46,8 @@ class TriggerScheduler:
 
     def _add(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
         args.pop("self")
-        return add_entity_trigger(self.client.rt, kind, namespace=self.namespace, **args)
+        return add_entity_trigger(self.client.rt, kind, namespace=self.namespace,
+                                  **args).as_dict()
 
     def add_model_trigger(
         self, schedule_task_id: Any = None, schedule_queue: str | None = None,

@@ -14,12 +14,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from taskq.core.conditions import check_condition
-from taskq.core.names import unbrace, validate_kind
+from taskq.core.conditions import Condition
+from taskq.core.names import unbrace, validate_kinds
 from taskq.core.pipelines import graph
 from taskq.core.statuses import RUN_STATUS_KINDS
 from taskq.core.triggers.hook import Hook
-from taskq.errors import SpecError, TemplateFailure, first_error
+from taskq.errors import SpecError, first_error
 
 _OP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _VALUE_REF = re.compile(r"^(outputs|inputs|globals)\.([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
@@ -99,14 +99,8 @@ class OpEvent(BaseModel):
     @field_validator("kinds", mode="before")
     @classmethod
     def _kinds(cls, v: Any) -> Any:
-        v = [v] if isinstance(v, str) else v
-        if not isinstance(v, list | tuple):
-            raise ValueError("must be a list of run_status_* kinds")
-        for kind in v:
-            validate_kind(kind)
-            if kind not in RUN_STATUS_KINDS:
-                raise ValueError(f"{kind!r}: operations emit run_status_* events only")
-        return tuple(v)
+        return validate_kinds(v, only=frozenset(RUN_STATUS_KINDS),
+                              why="operations emit run_status_* events only")
 
     @property
     def op(self) -> str:
@@ -122,7 +116,7 @@ class Operation(BaseModel):
     dependencies: tuple[str, ...] = ()
     trigger: Policy = Policy.ALL_SUCCEEDED
     events: tuple[OpEvent, ...] = ()
-    conditions: str | None = None
+    conditions: Condition = None
     skip_on_upstream_skip: bool = Field(default=False, alias="skipOnUpstreamSkip")
     hooks: tuple[Hook, ...] = ()
     queue: str | None = None
@@ -142,16 +136,6 @@ class Operation(BaseModel):
     def _name(cls, v: str) -> str:
         if not _OP_NAME.match(v):
             raise ValueError(f"{v!r} is not an operation name (letters, digits, '_', '-')")
-        return v
-
-    @field_validator("conditions")
-    @classmethod
-    def _conditions(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                check_condition(v)
-            except TemplateFailure as exc:
-                raise ValueError(str(exc)) from None
         return v
 
     def param_refs(self) -> dict[str, ParamRef]:

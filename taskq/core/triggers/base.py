@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from taskq.core.events import Event
 from taskq.core.matching import Match, Rule
-from taskq.core.planning import Facts, Plan, Template
+from taskq.core.planning import Facts, Plan
+from taskq.core.stored import JobTemplate, StoredTrigger
 
 FiringMode = Literal["single", "join", "entity"]
-TriggerRow = Mapping[str, Any]
+TriggerRow = StoredTrigger
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ class TriggerKind(Protocol):
 
     def wants(self, rule: Rule) -> Wants: ...
 
-    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+    def plan(self, match: Match, template: JobTemplate | None, key: str, facts: Facts,
              events: Mapping[str, Event] | None = None) -> Plan: ...
 
 
@@ -74,4 +75,4 @@ class KindRegistry:
         return kind
 
     def build_rule(self, row: TriggerRow) -> Rule:
-        return self.get(str(row["kind"])).build_rule(row)
+        return self.get(row.kind).build_rule(row)

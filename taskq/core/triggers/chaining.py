@@ -24,8 +24,9 @@ from taskq.core.cron import Reset, check_reset
 from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.matching import EventTrigger, Input, Match, Rule
 from taskq.core.names import validate_namespace
-from taskq.core.planning import Facts, Plan, Template, plan_clone, render_mapped
+from taskq.core.planning import Facts, Plan, plan_clone, render_mapped
 from taskq.core.statuses import Status, status_kind
+from taskq.core.stored import JobTemplate
 from taskq.core.triggers.base import NOTHING, FiringMode, TriggerRow, Wants
 from taskq.errors import EventError, JobError, first_error
 
@@ -238,13 +239,13 @@ class ChainingKind:
     stored_kinds: tuple[str, ...] = (FINISH, EVENTS, JOIN)
 
     def build_rule(self, row: TriggerRow) -> Rule:
-        spec = JoinSpec.model_validate(row["spec"])
+        spec = JoinSpec.model_validate(row.spec)
         inputs = tuple(Input(key=i["key"], namespace=i["namespace"],
                              event=EventTrigger(ref=i["ref"], kinds=i["kinds"]))
                        for i in spec.inputs)
-        return Rule(id=row["id"], name=row["name"], namespace=row["namespace"],
-                    event=inputs[0].event, job=row["job"], params=row["params"],
-                    queue=row["queue"], version=row["version"], kind=row["kind"],
+        return Rule(id=row.id, name=row.name, namespace=row.namespace,
+                    event=inputs[0].event, job=row.job, params=row.params,
+                    queue=row.queue, version=row.version, kind=row.kind,
                     inputs=inputs, mode=spec.mode, spec=spec,
                     options={"reset": spec.reset, "parameters": spec.parameters})
 
@@ -254,6 +255,6 @@ class ChainingKind:
     def wants(self, rule: Rule) -> Wants:
         return NOTHING
 
-    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+    def plan(self, match: Match, template: JobTemplate | None, key: str, facts: Facts,
              events: Mapping[str, Event] | None = None) -> Plan:
         return plan_clone(match, template, key, facts, render_mapped, events)

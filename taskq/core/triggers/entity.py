@@ -13,7 +13,8 @@ from taskq.core.events import Event
 from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.lineage import lineage
 from taskq.core.matching import EventTrigger, Input, Match, Rule
-from taskq.core.planning import Facts, Plan, Template, clone_uuid
+from taskq.core.planning import Delivery, Facts, NewRun, Plan, clone_uuid
+from taskq.core.stored import JobTemplate, StoredRun
 from taskq.core.triggers.base import FiringMode, TriggerRow, Wants
 from taskq.core.triggers.entity_params import (
     REF_WORD,
@@ -35,11 +36,11 @@ from taskq.errors import JobError, RoutingError
 # -- the kind -----------------------------------------------------------------------------
 
 
-def metric_skip(spec: EntitySpec, event: Event, run: Mapping[str, Any] | None) -> str | None:
+def metric_skip(spec: EntitySpec, event: Event, run: StoredRun | None) -> str | None:
     """Status + metric: the metric must be in its region when the status is reached."""
     if spec.family != Family.RUNS or spec.run_mode != "status" or spec.metric is None:
         return None
-    if run is not None and metric_holds(spec, summarize(run["metrics"])):
+    if run is not None and metric_holds(spec, summarize(run.metrics)):
         return None
     where = "at or above" if spec.sign == "max" else "at or below"
     series = f"/{spec.variant}" if spec.variant else ""
@@ -47,7 +48,7 @@ def metric_skip(spec: EntitySpec, event: Event, run: Mapping[str, Any] | None) -
             f"{spec.threshold} when the run became {event.payload.get('status')}")
 
 
-def plan_launch(match: Match, template: Template | None, key: str, facts: Facts) -> Plan:
+def plan_launch(match: Match, template: JobTemplate | None, key: str, facts: Facts) -> Plan:
     """Pure: the clone's params, queue, project and tags; or why it is skipped or cannot."""
     rule, event = match.rule, match.event
     spec: EntitySpec = rule.spec
@@ -63,31 +64,30 @@ def plan_launch(match: Match, template: Template | None, key: str, facts: Facts)
     values = entity_values(event)
     over_params, fields = split_overrides(substitute(spec.task_overrides, values))
     given = {param_name(k): v for k, v in substitute(spec.task_parameters, values).items()}
-    declared = template.get("inputs") or {}
+    declared = dict(template.inputs)
     if spec.target == "function":
         params: dict[str, Any] = {"function": spec.function, "entity_id": values["id"],
                                   "family": spec.family.value}
     else:
         params = input_defaults(declared)
-        params.update((source or {}).get("params") or {})
+        params.update(source.params if source else {})
         params.update({**given, **over_params})
     try:
         params = validate_params(declared, params, job=rule.job)
         route = routing.resolve(namespace=rule.namespace,
                                 trigger_queue=fields.get("queue") or rule.queue,
-                                template_queue=template.get("queue"),
+                                template_queue=template.queue,
                                 default_queue=facts.default_queue, agents=facts.agents)
     except (JobError, RoutingError) as exc:
         return Plan(None, None, str(exc))
     tags = clean_tags([*([spec.add_tag] if spec.add_tag else []),
                        *(fields.get("tags") or [])])
-    project = (fields.get("project") or spec.target_project or (source or {}).get("project")
-               or template.get("project") or event.project)
-    run = {"uuid": clone_uuid(rule.id, key), "job": rule.job, "namespace": rule.namespace,
-           "project": project, "queue": route.queue, "params": params, "tags": tags,
-           "trigger_context": launch_context(match)}
-    outbox = {"task_name": template["task_name"], "queue": route.queue, "agent": route.agent}
-    return Plan(run, outbox, None)
+    project = (fields.get("project") or spec.target_project or (source.project if source else None)
+               or template.project or event.project)
+    run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,
+                 project=project, queue=route.queue, params=params, tags=tuple(tags),
+                 trigger_context=launch_context(match))
+    return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)
 
 
 def launch_context(match: Match) -> dict[str, Any]:
@@ -103,16 +103,16 @@ class EntityKind:
     stored_kinds: tuple[str, ...] = ("model", "dataset", "run")
 
     def build_rule(self, row: TriggerRow) -> Rule:
-        spec = EntitySpec.model_validate(row["spec"])
+        spec = EntitySpec.model_validate(row.spec)
         ref = "jobs.*" if spec.family == Family.RUNS else f"{spec.family.value}.*"
-        flt = (RunFilter(spec, row["name"]) if spec.family == Family.RUNS
+        flt = (RunFilter(spec, row.name) if spec.family == Family.RUNS
                else RegistryFilter(spec))
         event = EventTrigger(ref=ref, kinds=listen_kinds(spec))
         key = REF_WORD[spec.family]
-        return Rule(id=row["id"], name=row["name"], namespace=row["namespace"], event=event,
-                    job=row["job"], params=row["params"], queue=row["queue"],
-                    version=row["version"], kind=row["kind"], filter=flt, spec=spec,
-                    inputs=(Input(key=key, namespace=row["namespace"], event=event,
+        return Rule(id=row.id, name=row.name, namespace=row.namespace, event=event,
+                    job=row.job, params=row.params, queue=row.queue,
+                    version=row.version, kind=row.kind, filter=flt, spec=spec,
+                    inputs=(Input(key=key, namespace=row.namespace, event=event,
                                   filter=flt),))
 
     def firing_mode(self, rule: Rule) -> FiringMode:
@@ -125,6 +125,6 @@ class EntityKind:
                        and spec.metric is not None),
             source_run=spec.source_run if spec.target == "run" and spec.source_run else None)
 
-    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+    def plan(self, match: Match, template: JobTemplate | None, key: str, facts: Facts,
              events: Mapping[str, Event] | None = None) -> Plan:
         return plan_launch(match, template, key, facts)

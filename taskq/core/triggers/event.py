@@ -6,7 +6,8 @@ from collections.abc import Mapping
 
 from taskq.core.events import Event
 from taskq.core.matching import EventTrigger, Match, Rule
-from taskq.core.planning import Facts, Plan, Template, plan_clone, render_mapped
+from taskq.core.planning import Facts, Plan, plan_clone, render_mapped
+from taskq.core.stored import JobTemplate
 from taskq.core.triggers.base import NOTHING, FiringMode, TriggerRow, Wants
 
 
@@ -14,9 +15,9 @@ class EventKind:
     stored_kinds: tuple[str, ...] = ("event",)
 
     def build_rule(self, row: TriggerRow) -> Rule:
-        return Rule(id=row["id"], name=row["name"], namespace=row["namespace"],
-                    event=EventTrigger.model_validate(row["spec"]), job=row["job"],
-                    params=row["params"], queue=row["queue"], version=row["version"])
+        return Rule(id=row.id, name=row.name, namespace=row.namespace,
+                    event=EventTrigger.model_validate(row.spec), job=row.job,
+                    params=row.params, queue=row.queue, version=row.version)
 
     def firing_mode(self, rule: Rule) -> FiringMode:
         return "single"
@@ -24,6 +25,6 @@ class EventKind:
     def wants(self, rule: Rule) -> Wants:
         return NOTHING
 
-    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+    def plan(self, match: Match, template: JobTemplate | None, key: str, facts: Facts,
              events: Mapping[str, Event] | None = None) -> Plan:
         return plan_clone(match, template, key, facts, render_mapped, events)

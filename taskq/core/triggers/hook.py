@@ -14,16 +14,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from taskq.core.conditions import check_condition, evaluate_condition
+from taskq.core.conditions import Condition, evaluate_condition
 from taskq.core.events import Event
 from taskq.core.jobs import validate_inputs
 from taskq.core.lineage import default_context
 from taskq.core.matching import EventTrigger, Match, Rule
-from taskq.core.planning import Facts, Plan, Rendered, Template, plan_clone
+from taskq.core.planning import Facts, Plan, Rendered, plan_clone
 from taskq.core.statuses import DONE, status_kind
+from taskq.core.stored import JobTemplate
 from taskq.core.templating import render_params
 from taskq.core.triggers.base import FiringMode, TriggerRow, Wants
-from taskq.errors import TemplateFailure
 
 HookTrigger = Literal["succeeded", "failed", "stopped", "skipped", "upstream_failed", "done"]
 
@@ -40,7 +40,7 @@ class Hook(BaseModel):
     hub_ref: str = Field(alias="hubRef", min_length=1, max_length=128)
     trigger: HookTrigger = "done"
     connection: str | None = None
-    conditions: str | None = None
+    conditions: Condition = None
     presets: tuple[str, ...] = ()
     queue: str | None = None
     namespace: str | None = None
@@ -51,16 +51,6 @@ class Hook(BaseModel):
     @classmethod
     def _none_is_done(cls, v: Any) -> Any:
         return DONE if v is None else v
-
-    @field_validator("conditions")
-    @classmethod
-    def _conditions_parse(cls, v: str | None) -> str | None:
-        if v is not None:
-            try:
-                check_condition(v)
-            except TemplateFailure as exc:
-                raise ValueError(str(exc)) from None
-        return v
 
     @field_validator("params", mode="before")
     @classmethod
@@ -148,13 +138,13 @@ def check(hook: Hook, run: dict[str, Any], metrics: list[dict[str, Any]]) -> str
 # -- the kind -----------------------------------------------------------------------------
 
 
-def render_hook(match: Match, events: Mapping[str, Event], template: Template,
+def render_hook(match: Match, events: Mapping[str, Event], template: JobTemplate,
                 context: dict[str, Any], facts: Facts) -> Rendered:
     """The condition decides; params split into the job's inputs (checked against the
     target) and context-only values, with Polyaxon's default context unless disabled."""
     hook: Hook = match.rule.spec
     run = context["run"] or {}
-    metrics = list((facts.event_run or {}).get("metrics") or [])
+    metrics = list(facts.event_run.metrics) if facts.event_run else []
     skipped = check(hook, run, metrics)
     if skipped:
         return Rendered(skipped=skipped)
@@ -162,7 +152,7 @@ def render_hook(match: Match, events: Mapping[str, Event], template: Template,
     extra = render_params(extra, context)
     if not hook.disable_defaults:
         extra = {**default_context(run), **extra}
-    params = validate_inputs(template, render_params(inputs, context), job=match.rule.job)
+    params = validate_inputs(template.inputs, render_params(inputs, context), job=match.rule.job)
     return Rendered(params=params, trigger_context={"hook": hook.spec(), "context": extra})
 
 
@@ -170,11 +160,11 @@ class HookKind:
     stored_kinds: tuple[str, ...] = ("hook",)
 
     def build_rule(self, row: TriggerRow) -> Rule:
-        hook = Hook.model_validate(row["spec"]["hook"])
-        event = EventTrigger(ref=row["spec"]["ref"], kinds=hook.kinds())
-        return Rule(id=row["id"], name=row["name"], namespace=row["namespace"], event=event,
-                    job=hook.hub_ref, params=hook.params, queue=row["queue"],
-                    version=row["version"], spec=hook, kind="hook")
+        hook = Hook.model_validate(row.spec["hook"])
+        event = EventTrigger(ref=row.spec["ref"], kinds=hook.kinds())
+        return Rule(id=row.id, name=row.name, namespace=row.namespace, event=event,
+                    job=hook.hub_ref, params=hook.params, queue=row.queue,
+                    version=row.version, spec=hook, kind="hook")
 
     def firing_mode(self, rule: Rule) -> FiringMode:
         return "single"
@@ -182,6 +172,6 @@ class HookKind:
     def wants(self, rule: Rule) -> Wants:
         return Wants(event_run=bool(rule.spec.conditions))
 
-    def plan(self, match: Match, template: Template | None, key: str, facts: Facts,
+    def plan(self, match: Match, template: JobTemplate | None, key: str, facts: Facts,
              events: Mapping[str, Event] | None = None) -> Plan:
         return plan_clone(match, template, key, facts, render_hook, events)
