@@ -27,6 +27,12 @@ RECONCILE_LOCK = f"{PREFIX}:lock:reconcile"
 RELAY_LOCK = f"{PREFIX}:lock:relay"
 #: Stream position up to which the reconciler has confirmed database events.
 RECONCILE_STREAM_CURSOR = f"{PREFIX}:reconcile:stream-cursor"
+#: ``<prefix>:<namespace>:<delivery>``: signed webhook deliveries seen by ``taskq events
+#: serve``, each kept (SET EX) as long as its signature is accepted.
+INGEST_SEEN_PREFIX = f"{PREFIX}:ingest:seen"
+#: Deepest published ``fields`` (``{}`` is 1): the event envelope adds two levels and its
+#: serialiser stops at about 250; the HTTP endpoint's own limit may only be lower.
+MAX_FIELDS_DEPTH = 64
 
 #: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
 TRIGGERS_QUEUE = "taskq.triggers"

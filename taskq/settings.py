@@ -76,9 +76,26 @@ class Settings(BaseSettings):
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [constants.DEFAULT_NAMESPACE])
     #: Credentials of ``taskq events serve`` (set them in the environment, not in files):
-    #: a bearer token, and/or the secret of an HMAC-SHA256 body signature.
+    #: a bearer token, and/or the secret of an HMAC-SHA256 signature; both publish into the
+    #: ``default`` namespace only (docs/chaining.md, "The HTTP endpoint").
     events_token: SecretStr | None = None
     events_hmac_secret: SecretStr | None = None
+    #: Bearer tokens scoped to namespaces: {"name": {"token_env": "VAR", "namespaces":
+    #: ["team-a"]}} ("*": every configured namespace). The token is read from VAR when the
+    #: server starts; the first namespace is where a request naming none publishes.
+    events_tokens: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: Webhook signing secrets, each publishing into one namespace: {"name": {"secret_env":
+    #: "VAR", "namespace": "team-a"}}.
+    events_webhooks: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    #: A signed request's X-Taskq-Timestamp may differ from the server's clock by this much
+    #: (s); its delivery id is remembered in Redis as long, so a replay is a duplicate.
+    events_signature_window_seconds: int = Field(default=300, ge=1, le=86_400)
+    #: Deepest JSON body accepted (``{}`` is 1); deeper is a 400.
+    events_max_json_depth: int = Field(default=32, ge=1, le=constants.MAX_FIELDS_DEPTH)
+    #: A client must send a request's headers within this (s; also the keep-alive idle
+    #: time), and its body within ``events_body_timeout``, or the connection is closed.
+    events_header_timeout: float = Field(default=10.0, gt=0)
+    events_body_timeout: float = Field(default=30.0, gt=0)
     #: Which other namespaces' runs a namespace's finish triggers may watch:
     #: {"team-a": ["default"]}. Without an entry a namespace sees only its own runs.
     watch_namespaces: dict[str, list[str]] = Field(default_factory=dict)
@@ -131,6 +148,31 @@ class Settings(BaseSettings):
             queues = conf.get("queues", [])
             if not isinstance(queues, list) or not all(isinstance(q, str) for q in queues):
                 raise ValueError(f"agent {name!r}: queues must be a list of queue names")
+        return value
+
+    @field_validator("events_tokens")
+    @classmethod
+    def _tokens_shape(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, conf in value.items():
+            _only_keys(f"events token {name!r}", conf, {"token_env", "namespaces"})
+            if not isinstance(conf.get("token_env"), str) or not conf["token_env"]:
+                raise ValueError(f"events token {name!r} needs token_env: the variable that "
+                                 "holds the token")
+            spaces = conf.get("namespaces")
+            if (not isinstance(spaces, list) or not spaces
+                    or not all(isinstance(n, str) and n for n in spaces)):
+                raise ValueError(f"events token {name!r}: namespaces must be a non-empty list "
+                                 "of namespaces (or [\"*\"])")
+        return value
+
+    @field_validator("events_webhooks")
+    @classmethod
+    def _webhooks_shape(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        for name, conf in value.items():
+            _only_keys(f"events webhook {name!r}", conf, {"secret_env", "namespace"})
+            for key in ("secret_env", "namespace"):
+                if not isinstance(conf.get(key), str) or not conf[key]:
+                    raise ValueError(f"events webhook {name!r} needs {key}")
         return value
 
     @classmethod
@@ -186,6 +228,14 @@ class Settings(BaseSettings):
         base = [self.default_queue, *self.queues]
         names = [namespaced_queue(ns, q) for ns in self.namespaces for q in base]
         return list(dict.fromkeys([*base, *names, constants.TRIGGERS_QUEUE]))
+
+
+def _only_keys(what: str, conf: Any, known: set[str]) -> None:
+    if not isinstance(conf, dict):
+        raise ValueError(f"{what}: must be a mapping")
+    unknown = sorted(set(conf) - known)
+    if unknown:
+        raise ValueError(f"{what}: unknown key {unknown[0]!r} (use {', '.join(sorted(known))})")
 
 
 _settings: Settings | None = None

@@ -174,6 +174,7 @@ class InMemoryCoordination:
         self.values: dict[str, str] = {}
         self.held: set[str] = set()
         self.members: dict[str, float] = {}
+        self.expiries: dict[str, int] = {}
 
     def trigger_version(self) -> Any:
         return self.values.get(constants.TRIGGERS_VERSION)
@@ -198,6 +199,11 @@ class InMemoryCoordination:
 
     def set_value(self, key: str, value: str) -> None:
         self.values[key] = value
+
+    def remember(self, key: str, value: str, *, ttl_seconds: int) -> None:
+        """Never expires by itself: a unit test pops ``values`` to move time."""
+        self.values[key] = value
+        self.expiries[key] = ttl_seconds
 
     def heartbeat(self, member: str, at: float) -> None:
         self.members[member] = at

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 
 import click
@@ -147,15 +148,9 @@ def events_publish(name: str, fields: tuple[str, ...], namespace: str | None,
 @friendly
 def events_serve(host: str, port: int) -> None:
     """HTTP endpoint for outside systems: POST /events or /events/NAME (authenticated)."""
-    from taskq.http.server import AuthConfig, serve
+    from taskq.http.server import Credentials, serve
 
-    settings = get_settings()
-    token, secret = settings.events_token, settings.events_hmac_secret
-    try:
-        auth = AuthConfig(token.get_secret_value() if token else None,
-                          secret.get_secret_value() if secret else None)
-    except ValueError as exc:
-        raise CliError(str(exc), "export TASKQ_EVENTS_TOKEN=<a long random string>") from None
+    auth = Credentials.from_settings(get_settings(), os.environ)
     client = _client()
     client.rt.store  # noqa: B018  - fail here, not on the first request, if the DB is wrong
     console.print(f"taskq events: listening on http://{host}:{port} (POST /events, "

@@ -1,19 +1,17 @@
 """``taskq events serve``: an HTTP endpoint so outside systems can publish events.
 
 Tornado, because it is already how Flower serves (so it is in every taskq install), and it
-caps request bodies before a handler sees them. Every route authenticates: a bearer token
-(``TASKQ_EVENTS_TOKEN``) or an HMAC-SHA256 signature of the body (``TASKQ_EVENTS_HMAC_SECRET``,
-header ``X-Taskq-Signature`` or a Git host's ``X-Hub-Signature-256``, both
-``sha256=<hex>``). A Git host can post its webhook straight to ``/events/<name>``: the body
-becomes the event's fields and its delivery id makes redeliveries one event.
+caps request bodies before a handler sees them. Every route authenticates
+(:mod:`taskq.http.auth`): a bearer token or a signature, each credential scoped to the
+namespaces it may publish into. A Git host can post its webhook straight to
+``/events/<name>``: the body becomes the event's fields, in its credential's namespace.
+Slow or half-open clients are dropped after the header and body timeouts; bad input is a
+4xx naming the field or the limit (:mod:`taskq.http.limits`), never a 5xx.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
-import json
 import logging
 from typing import Any
 
@@ -21,56 +19,33 @@ import tornado.httpserver
 import tornado.web
 
 from taskq.api.client import Client
-from taskq.errors import ValidationError
+from taskq.errors import EventInputError, ValidationError
+from taskq.http.auth import Credentials, Principal
+from taskq.http.limits import MAX_BODY_BYTES, Refusal, parse_json
+from taskq.http.openapi import openapi
+from taskq.services import catalog
 from taskq.services import custom_events as external
 
 log = logging.getLogger(__name__)
 
-#: Whole request bodies above this are refused with 413 (the server drops anything past
-#: twice that without reading it).
-MAX_BODY_BYTES = external.MAX_PAYLOAD_BYTES + 4096
+#: Trusted only with a bearer token: with a signature, only what it covers names the event.
 _ID_HEADERS = ("Idempotency-Key", "X-GitHub-Delivery", "X-Gitlab-Event-UUID")
-
-
-class AuthConfig:
-    def __init__(self, token: str | None, hmac_secret: str | None) -> None:
-        if not token and not hmac_secret:
-            raise ValueError("events serve needs TASKQ_EVENTS_TOKEN or "
-                             "TASKQ_EVENTS_HMAC_SECRET: every endpoint authenticates")
-        self.token = token.encode() if token else None
-        self.secret = hmac_secret.encode() if hmac_secret else None
-
-    def check(self, request: Any) -> str | None:
-        """None if authenticated, else the reason (never echoing what was sent)."""
-        auth = request.headers.get("Authorization", "")
-        if self.token and auth.startswith("Bearer "):
-            if hmac.compare_digest(auth[len("Bearer "):].strip().encode(), self.token):
-                return None
-            return "invalid bearer token"
-        signature = (request.headers.get("X-Taskq-Signature")
-                     or request.headers.get("X-Hub-Signature-256"))
-        if self.secret and signature:
-            expected = "sha256=" + hmac.new(self.secret, request.body or b"",
-                                            hashlib.sha256).hexdigest()
-            if hmac.compare_digest(signature.strip().encode(), expected.encode()):
-                return None
-            return "signature does not match the body"
-        wanted = " or ".join(x for x in (
-            "an 'Authorization: Bearer' token" if self.token else "",
-            "an 'X-Taskq-Signature: sha256=...' HMAC of the body" if self.secret else "") if x)
-        return f"authentication required: send {wanted}"
+__all__ = ["MAX_BODY_BYTES", "Credentials", "make_app", "openapi", "serve"]
 
 
 class _Base(tornado.web.RequestHandler):
-    def initialize(self, client: Client, auth: AuthConfig) -> None:
+    def initialize(self, client: Client, auth: Credentials) -> None:
         self.client = client
         self.auth = auth
 
     def prepare(self) -> None:
-        reason = self.auth.check(self.request)
-        if reason is not None:
-            self.set_header("WWW-Authenticate", 'Bearer realm="taskq"')
-            self.fail(401, reason)
+        try:
+            self.principal = self.auth.authenticate(self.request.headers,
+                                                    self.request.body or b"")
+        except Refusal as exc:
+            if exc.status == 401:
+                self.set_header("WWW-Authenticate", 'Bearer realm="taskq"')
+            self.fail(exc.status, exc.reason)
 
     def fail(self, status: int, reason: str) -> None:
         self.set_status(status)
@@ -82,45 +57,64 @@ class _Base(tornado.web.RequestHandler):
 
 class EventsHandler(_Base):
     async def post(self, name: str | None = None) -> None:
-        if len(self.request.body) > MAX_BODY_BYTES:
-            return self.fail(413, f"body: {len(self.request.body)} bytes, more than "
-                                  f"{MAX_BODY_BYTES}")
-        ctype = self.request.headers.get("Content-Type", "").split(";")[0].strip()
-        if ctype != "application/json":
-            return self.fail(415, "Content-Type: must be application/json")
         try:
-            body = json.loads(self.request.body or b"null")
-        except ValueError as exc:
-            return self.fail(400, f"body: not valid JSON ({exc})")
+            await self._publish(name)
+        except Refusal as exc:
+            self.fail(exc.status, exc.reason)
+        except (ValidationError, EventInputError) as exc:
+            self.fail(400, str(exc))
+        except Exception:  # Redis or the database down: say so, keep the details in logs
+            log.exception("taskq: publishing %r failed", name)
+            self.fail(503, "the event could not be stored; retry later")
+
+    async def _publish(self, name: str | None) -> None:
+        settings = self.client.settings
+        body = parse_json(self.request.body or b"", self.request.headers.get("Content-Type", ""),
+                          settings.events_max_json_depth)
         if not isinstance(body, dict):
-            return self.fail(400, "body: must be a JSON object")
+            raise Refusal(400, "body: must be a JSON object")
+        who: Principal = self.principal
+        cred = who.credential
+        query = self.get_query_argument("namespace", None)
         if name is None:
             unknown = sorted(set(body) - {"name", "fields", "id", "namespace"})
             if unknown:
-                return self.fail(400, f"{unknown[0]}: unknown field (use name, fields, id, "
-                                      "namespace)")
-            name, fields = body.get("name"), body.get("fields")
-            event_id = body.get("id")
-            namespace = body.get("namespace") or self.get_query_argument("namespace", None)
-        else:
-            fields, event_id = body, None
-            namespace = self.get_query_argument("namespace", None)
-        for header in _ID_HEADERS:
-            event_id = event_id or self.request.headers.get(header)
-        loop = asyncio.get_running_loop()
-        try:
-            event_id_out = await loop.run_in_executor(
-                None, lambda: self.client.publish_event(name, fields,  # type: ignore[arg-type]
-                                                        namespace=namespace,
-                                                        event_id=event_id))
-        except ValidationError as exc:
-            return self.fail(400, str(exc))
-        except Exception:  # Redis or the database down: say so, keep the details in logs
-            log.exception("taskq: publishing %r failed", name)
-            return self.fail(503, "the event could not be stored; retry later")
+                raise Refusal(400, f"{unknown[0]}: unknown field (use name, fields, id, "
+                                   "namespace)")
+            name, fields, event_id = body.get("name"), body.get("fields"), body.get("id")
+            asked = body.get("namespace") or query
+        else:  # a webhook: its namespace is its credential's, never the query string's
+            fields, event_id, asked = body, None, None
+            if query is not None and query != cred.home:
+                raise Refusal(403, f"namespace {query!r}: a webhook publishes into its "
+                                   f"credential's namespace {cred.home!r}; the query string "
+                                   "cannot choose another")
+        namespace = catalog.check_namespace(self.client.rt, asked or cred.home)
+        if not cred.allows(namespace):
+            raise Refusal(403, f"namespace {namespace!r}: credential {cred.name!r} may "
+                               f"publish into {', '.join(cred.namespaces)} only")
+        if who.delivery is None:
+            for header in _ID_HEADERS:
+                event_id = event_id or self.request.headers.get(header)
+        # Not narrowed to str: the service checks the name and says what is wrong with it.
+        event_name: Any = name
+        rt, source = self.client.rt, f"http:{cred.name}"
+
+        def publish() -> tuple[str, bool]:
+            if who.delivery is None:
+                event, created = external.publish_once(
+                    rt, event_name, fields, namespace=namespace, event_id=event_id,
+                    source=source)
+                return event.id, not created
+            return external.ingest(rt, event_name, fields, namespace=namespace,
+                                   event_id=event_id or who.delivery, delivery=who.delivery,
+                                   ttl_seconds=who.ttl_seconds, source=source)
+
+        event_id_out, duplicate = await asyncio.get_running_loop().run_in_executor(None,
+                                                                                   publish)
         self.set_status(202)
-        self.finish({"id": event_id_out, "name": name,
-                     "namespace": namespace or "default"})
+        self.finish({"id": event_id_out, "name": name, "namespace": namespace,
+                     "duplicate": duplicate})
 
 
 class OpenAPIHandler(_Base):
@@ -133,7 +127,7 @@ class HealthHandler(_Base):
         self.finish({"ok": True})
 
 
-def make_app(client: Client, auth: AuthConfig) -> tornado.web.Application:
+def make_app(client: Client, auth: Credentials) -> tornado.web.Application:
     deps = {"client": client, "auth": auth}
     return tornado.web.Application([
         (r"/events", EventsHandler, deps),
@@ -151,64 +145,16 @@ class _NotFound(_Base):
                            "/events/<name>, GET /openapi.json")
 
 
-def serve(client: Client, auth: AuthConfig, host: str, port: int) -> None:
+def serve(client: Client, auth: Credentials, host: str, port: int) -> None:
+    settings = client.settings
+
     async def main() -> None:
+        # The header timeout is also how long an idle keep-alive connection is kept.
         server = tornado.httpserver.HTTPServer(
-            make_app(client, auth), max_body_size=2 * MAX_BODY_BYTES, xheaders=False)
+            make_app(client, auth), max_body_size=2 * MAX_BODY_BYTES, xheaders=False,
+            idle_connection_timeout=settings.events_header_timeout,
+            body_timeout=settings.events_body_timeout)
         server.listen(port, address=host)
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def openapi() -> dict[str, Any]:
-    error = {"type": "object", "properties": {"error": {"type": "string"}},
-             "required": ["error"]}
-    accepted = {"type": "object", "properties": {
-        "id": {"type": "string"}, "name": {"type": "string"},
-        "namespace": {"type": "string"}}}
-    fields = {"type": "object", "description": "Payload fields; jobs map them to params.",
-              "additionalProperties": True}
-    responses = {
-        "202": {"description": "Stored and queued for evaluation",
-                "content": {"application/json": {"schema": accepted}}},
-        **{code: {"description": text, "content": {"application/json": {"schema": error}}}
-           for code, text in (("400", "Invalid input; the error names the field"),
-                              ("401", "Not authenticated"), ("413", "Body too large"),
-                              ("415", "Not JSON"), ("503", "Storage unavailable; retry"))}}
-    security: list[dict[str, list[str]]] = [{"bearer": []}, {"signature": []}]
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "taskq events", "version": "1"},
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer"},
-            "signature": {"type": "apiKey", "in": "header", "name": "X-Taskq-Signature",
-                          "description": "sha256=<hex HMAC-SHA256 of the body>"}}},
-        "security": security,
-        "paths": {
-            "/events": {"post": {
-                "summary": "Publish an event",
-                "requestBody": {"required": True, "content": {"application/json": {
-                    "schema": {"type": "object", "required": ["name"],
-                               "additionalProperties": False, "properties": {
-                                   "name": {"type": "string", "maxLength": 128},
-                                   "fields": fields,
-                                   "id": {"type": "string", "maxLength": 128,
-                                          "description": "Repeats are one event"},
-                                   "namespace": {"type": "string"}}}}}},
-                "responses": responses}},
-            "/events/{name}": {"post": {
-                "summary": "Publish an event whose fields are the whole body (webhooks)",
-                "parameters": [{"name": "name", "in": "path", "required": True,
-                                "schema": {"type": "string"}},
-                               {"name": "namespace", "in": "query",
-                                "schema": {"type": "string"}}],
-                "requestBody": {"required": True,
-                                "content": {"application/json": {"schema": fields}}},
-                "responses": responses}},
-            "/openapi.json": {"get": {"summary": "This document",
-                                      "responses": {"200": {"description": "OpenAPI"}}}},
-            "/healthz": {"get": {"summary": "Liveness",
-                                 "responses": {"200": {"description": "ok"}}}},
-        },
-    }

@@ -3,25 +3,44 @@
 The event is committed to the event log before it is appended to the stream, so a publish
 that returned survives Redis being briefly away (the reconciler re-emits it). A caller that
 retries with the same ``event_id`` (a Git host redelivering a webhook) publishes once.
+Everything the store or the stream could not keep (a payload nested past what the event's
+serialiser walks, a lone surrogate no UTF-8 encoder writes) is refused here as input, so
+it never becomes a "retry later" or an event committed but never evaluated.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from typing import Any
 
+from taskq import constants
 from taskq.core import names
 from taskq.core.events import CUSTOM_EVENT_KIND, Event, custom_event
 from taskq.errors import EventError, EventInputError
 from taskq.ports import Context
 from taskq.services.recording import append_quietly
 
+log = logging.getLogger(__name__)
 _IDS = uuid.UUID("6f1d2c1e-8a4b-4c3e-9b1a-5d7e2f0a9c41")
 #: Largest payload accepted, serialised (the HTTP endpoint applies the same bound).
 MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_FIELDS_DEPTH = constants.MAX_FIELDS_DEPTH
 
 
+def _too_deep(value: Any, limit: int) -> bool:
+    """Walked with a stack, not recursion: the input may be deeper than Python's stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, dict | list | tuple):
+            continue
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
@@ -36,11 +55,18 @@ def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
         if not isinstance(key, str) or not names.FIELD.match(key):
             raise EventInputError(f"fields.{key}: not a field name (letters, digits, '_', "
                                   "'.', '-')")
+    if _too_deep(fields, MAX_FIELDS_DEPTH):
+        raise EventInputError(f"fields: nested deeper than {MAX_FIELDS_DEPTH} levels")
     try:
         size = len(json.dumps(fields, allow_nan=False).encode())
     except (TypeError, ValueError) as exc:
         raise EventInputError(f"fields: must be JSON (str, number, bool, null, list, "
                               f"mapping): {exc}") from None
+    try:
+        json.dumps(fields, ensure_ascii=False).encode()
+    except UnicodeEncodeError as exc:
+        raise EventInputError(f"fields: text must be valid Unicode, found a lone surrogate "
+                              f"{exc.object[exc.start:exc.end]!r}") from None
     if size > MAX_PAYLOAD_BYTES:
         raise EventInputError(f"fields: {size} bytes, more than {MAX_PAYLOAD_BYTES}")
     if event_id is not None and (not isinstance(event_id, str)
@@ -53,18 +79,61 @@ def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
 def publish(rt: Context, name: str, payload: dict[str, Any] | None = None, *,
             namespace: str, event_id: str | None = None, source: str | None = None) -> Event:
     """Commit, then append. Returns the event (the first one, for a repeated ``event_id``)."""
+    return publish_once(rt, name, payload, namespace=namespace, event_id=event_id,
+                        source=source)[0]
+
+
+def stored_id(namespace: str, event_id: str) -> str:
+    """The caller's id names the event in its namespace; a uuid derived from it fits the
+    event log's key and makes a repeat collide with the first."""
+    return str(uuid.uuid5(_IDS, f"{namespace}:{event_id}"))
+
+
+def publish_once(rt: Context, name: str, payload: dict[str, Any] | None = None, *,
+                 namespace: str, event_id: str | None = None,
+                 source: str | None = None) -> tuple[Event, bool]:
+    """:func:`publish`, also saying whether this call recorded the event (False: a repeat
+    of ``event_id``, already recorded)."""
     fields = check(name, payload, event_id)
-    # The caller's id names the event in its namespace; a uuid derived from it fits the
-    # event log's key and makes a repeat collide with the first.
-    stored_id = str(uuid.uuid5(_IDS, f"{namespace}:{event_id}")) if event_id else None
     try:
-        event = custom_event(name, fields, namespace=namespace, event_id=stored_id,
+        event = custom_event(name, fields, namespace=namespace,
+                             event_id=stored_id(namespace, event_id) if event_id else None,
                              source=source)
     except EventError as exc:
         raise EventInputError(str(exc)) from None
-    if rt.store.record_event(event):
+    created = rt.store.record_event(event)
+    if created:
         append_quietly(rt.bus, event)
-    return event
+    return event, created
+
+
+def ingest(rt: Context, name: str, payload: dict[str, Any] | None, *, namespace: str,
+           event_id: str, delivery: str, ttl_seconds: int,
+           source: str | None = None) -> tuple[str, bool]:
+    """A signed delivery, published once: ``(stored id, duplicate)``.
+
+    ``delivery`` is what the signature covers (taskq's delivery id, or a digest of a Git
+    host's signed body). A delivery seen within ``ttl_seconds`` is answered as a duplicate
+    from Redis without touching the database. It is remembered only once the event is
+    committed, so a publish that failed is not mistaken for a duplicate on the sender's
+    retry; two replays racing past the check still make one event, because ``event_id``
+    is derived from the signed content and the store keeps one event per id.
+    """
+    key = f"{constants.INGEST_SEEN_PREFIX}:{namespace}:{delivery}"
+    try:
+        seen = rt.coord.get_value(key)
+    except Exception as exc:  # Redis away: the store's one event per id still holds
+        log.warning("taskq: delivery memory unreadable, deduping in the store: %s", exc)
+        seen = None
+    if seen is not None:
+        return seen, True
+    event, created = publish_once(rt, name, payload, namespace=namespace, event_id=event_id,
+                                  source=source)
+    try:
+        rt.coord.remember(key, event.id, ttl_seconds=ttl_seconds)
+    except Exception as exc:
+        log.warning("taskq: delivery of event %s not remembered: %s", event.id, exc)
+    return event.id, not created
 
 
 def is_external(event: Event) -> bool:

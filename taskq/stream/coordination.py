@@ -66,6 +66,9 @@ class RedisCoordination:
     def set_value(self, key: str, value: str) -> None:
         self.redis.set(key, value)
 
+    def remember(self, key: str, value: str, *, ttl_seconds: int) -> None:
+        self.redis.set(key, value, ex=max(1, ttl_seconds))
+
     # -- live members (evaluator loops) ---------------------------------------------------
 
     def heartbeat(self, member: str, at: float) -> None:

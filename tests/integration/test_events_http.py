@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import shutil
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,62 +11,16 @@ import httpx
 import pytest
 
 import taskq
-from tests.conftest import ROOT, env_for, wait_for
+from tests.conftest import env_for, wait_for
+from tests.integration.events_http import bearer, events_server, free_port, signed, stored
 
 pytestmark = pytest.mark.integration
-
-TOKEN = "t0ken-" + "x" * 30
-SECRET = "s3cret-" + "y" * 30
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def server(settings: Any, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    exe = shutil.which("taskq") or str(Path(sys.executable).parent / "taskq")
-    env = env_for(settings, TASKQ_EVENTS_TOKEN=TOKEN, TASKQ_EVENTS_HMAC_SECRET=SECRET)
-    log = (tmp_path / "serve.log").open("wb")
-    proc = subprocess.Popen([exe, "events", "serve", "--port", str(port)], env=env,
-                            cwd=str(ROOT), stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", headers=bearer(), timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, 30, message="the events endpoint")
+    with events_server(settings, tmp_path / "serve.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def bearer(token: str = TOKEN) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"X-Hub-Signature-256": f"sha256={digest}", "Content-Type": "application/json"}
-
-
-def stored(name: str) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from taskq.store.models import RunEvent
-
-    store = taskq.Client().rt.store
-    with store.read() as conn:
-        rows = conn.execute(select(RunEvent.body).where(RunEvent.kind == "custom_event"))
-        return [b for (b,) in rows if b["payload"]["name"] == name]
 
 
 def test_good_and_bad_requests(server: str) -> None:
