@@ -2,8 +2,9 @@
 
 Everything that can be checked without the database is checked here, before anything runs:
 names, refs to unknown operations, cycles, param refs, policies, event kinds, conditions.
-Errors name the operation and the field. :func:`taskq.services.pipelines.check_against_jobs`
-adds what needs the job templates (unknown jobs, undeclared outputs, hooks).
+Errors name the operation and the field. :func:`taskq.core.pipelines.checks.check_params`
+adds what needs the job templates (undeclared inputs and outputs, required inputs, ref
+types), :func:`taskq.services.pipelines.check_against_jobs` unknown jobs, queues and hooks.
 """
 
 from __future__ import annotations
@@ -162,7 +163,6 @@ class PipelineSpec(BaseModel):
             return {i["name"]: {k: v for k, v in i.items() if k != "name"}
                     for i in raw if isinstance(i, dict) and "name" in i}
         return dict(raw)
-
 
 
 def check_graph(ops: tuple[Operation, ...]) -> None:
