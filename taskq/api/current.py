@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from taskq.api.records import Trigger, loader
+from taskq.core.lineage import has_lineage
 from taskq.core.run_context import RunContext, RunInfo, active, take
 from taskq.core.watched import clean_tags, metric_point
 from taskq.errors import NotInAJob
@@ -53,7 +54,7 @@ class Current:
             store = get_runtime().store
             row = store.get_run(ctx.uuid)
             tc = row.trigger_context if row else None
-            ctx._trigger = Trigger(tc, loader(store.get_run)) if tc else None
+            ctx._trigger = Trigger(tc, loader(store.get_run)) if tc and has_lineage(tc) else None
         return ctx._trigger if isinstance(ctx._trigger, Trigger) else None
 
     @property

@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
+from taskq.core.lineage import has_lineage
 from taskq.core.statuses import FINAL, Status
 from taskq.core.stored import StoredRun
 from taskq.runtime import get_runtime
@@ -60,7 +61,7 @@ class RunRecord(BaseModel):
     def trigger(self) -> Trigger | None:
         """What started this run, like ``taskq.current.trigger`` inside it; chains walk:
         ``run.trigger.run.trigger.run``."""
-        if not self.trigger_context:
+        if not self.trigger_context or not has_lineage(self.trigger_context):
             return None
         return Trigger(self.trigger_context, self._loader())
 

@@ -144,9 +144,16 @@ def runs_show(uuid: str) -> None:
     data["transitions"] = client.rt.store.run_events(uuid)
     # What every trigger and hook did about this run: fired, skipped (and why), error (and why).
     data["firings"] = client.rt.store.firings_for_run(uuid)
+    if run.kind == "pipeline" or run.pipeline_uuid:
+        from taskq.services.pipelines import descriptions
+
+        said = descriptions(client.rt, run.pipeline_uuid or uuid)
+        data["description"] = said.get(run.op_name)
     if run.kind == "pipeline":
-        data["operations"] = [{k: op[k] for k in ("op", "uuid", "job", "status", "reason",
-                                                  "queue", "started_at", "finished_at")}
+        data["operations"] = [{**{k: op[k] for k in ("op", "uuid", "job", "status", "reason",
+                                                     "queue", "tags", "started_at",
+                                                     "finished_at")},
+                               "description": said.get(op["op"])}
                               for op in client.rt.store.pipeline_ops(uuid)]
     console.print_json(json.dumps(data))
 

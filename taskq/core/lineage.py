@@ -43,6 +43,14 @@ def lineage(rule: Rule, events: Mapping[str, Event]) -> dict[str, Any]:
             "run": latest_run, "events": dumped}
 
 
+def has_lineage(trigger_context: Mapping[str, Any] | None) -> bool:
+    """A run's stored context says what started it only if it holds an event: a pipeline
+    operation's holds just its ``contextOnly`` params (``{"context": ...}``)."""
+    if not trigger_context:
+        return False
+    return bool(trigger_context.get("event") or trigger_context.get("events"))
+
+
 def default_context(run: Mapping[str, Any]) -> dict[str, Any]:
     """What Polyaxon gives a hook about the main run (plus ``kind``: always ``job`` here)."""
     def ts(value: str | None) -> datetime | None:

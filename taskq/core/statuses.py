@@ -1,7 +1,8 @@
 """Run statuses and the transitions between them.
 
-The names are Polyaxon's V1Statuses so that hooks and DAG policies written for Polyaxon read
-the same here. ``done`` is a pseudo-status: it is never stored, it means "any final status".
+The names are Polyaxon's V1Statuses (and ``initializing``, which its event docs list) so that
+hooks, DAG policies and event kinds written for Polyaxon read the same here. ``done`` is a
+pseudo-status: it is never stored, it means "any final status".
 Final statuses are terminal: a late or duplicated signal can never resurrect a run. The one
 explicit exception is a ``reuse_task`` trigger re-enqueueing a finished run under a new
 incarnation (``Store._requeue``; docs/entity-triggers.md).
@@ -16,9 +17,17 @@ from taskq.errors import InvalidTransition
 
 class Status(StrEnum):
     CREATED = "created"
+    #: Waiting for a schedule's time (Polyaxon's ``on_schedule``).
+    ON_SCHEDULE = "on_schedule"
+    #: Coming back from a retry or a restart, before it is compiled again.
+    RESUMING = "resuming"
+    #: Checked and resolved (params, conditions), ready to be queued.
+    COMPILED = "compiled"
     QUEUED = "queued"
     SCHEDULED = "scheduled"
     STARTING = "starting"
+    #: Its worker is preparing it (Polyaxon: init containers), before the body runs.
+    INITIALIZING = "initializing"
     RUNNING = "running"
     PROCESSING = "processing"
     STOPPING = "stopping"
@@ -42,11 +51,13 @@ FINAL: frozenset[Status] = frozenset(
 
 #: Statuses from which a worker may start executing the run (the claim in task_prerun).
 STARTABLE: frozenset[Status] = frozenset(
-    {Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.STARTING, Status.RETRYING,
+    {Status.CREATED, Status.ON_SCHEDULE, Status.RESUMING, Status.COMPILED, Status.QUEUED,
+     Status.SCHEDULED, Status.STARTING, Status.INITIALIZING, Status.RETRYING,
      Status.UNSCHEDULABLE, Status.UNKNOWN, Status.WARNING}
 )
 
-_PENDING = frozenset({Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.STARTING})
+_PENDING = frozenset({Status.CREATED, Status.ON_SCHEDULE, Status.RESUMING, Status.COMPILED,
+                      Status.QUEUED, Status.SCHEDULED, Status.STARTING, Status.INITIALIZING})
 #: Not started yet: stopping one needs no worker.
 PENDING: frozenset[Status] = _PENDING | {Status.RETRYING, Status.UNSCHEDULABLE}
 _ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING, Status.WARNING})
@@ -54,9 +65,19 @@ _ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING, Status.WARNING})
 # Allowed predecessors of each status. Anything not listed is refused.
 _ALLOWED_FROM: dict[Status, frozenset[Status]] = {
     Status.CREATED: frozenset(),
-    Status.QUEUED: frozenset({Status.CREATED, Status.RETRYING, Status.UNSCHEDULABLE}),
-    Status.SCHEDULED: frozenset({Status.CREATED, Status.QUEUED, Status.RETRYING}),
-    Status.STARTING: frozenset({Status.CREATED, Status.QUEUED, Status.SCHEDULED, Status.RETRYING}),
+    Status.ON_SCHEDULE: frozenset({Status.CREATED}),
+    # Polyaxon compiles only from created, on_schedule, resuming and retrying.
+    Status.RESUMING: frozenset({Status.CREATED, Status.ON_SCHEDULE, Status.RETRYING,
+                                Status.UNSCHEDULABLE, Status.UNKNOWN}),
+    Status.COMPILED: frozenset({Status.CREATED, Status.ON_SCHEDULE, Status.RESUMING,
+                                Status.RETRYING}),
+    Status.QUEUED: frozenset({Status.CREATED, Status.COMPILED, Status.RESUMING,
+                              Status.RETRYING, Status.UNSCHEDULABLE}),
+    Status.SCHEDULED: frozenset({Status.CREATED, Status.COMPILED, Status.QUEUED,
+                                 Status.RETRYING}),
+    Status.STARTING: frozenset({Status.CREATED, Status.COMPILED, Status.QUEUED,
+                                Status.SCHEDULED, Status.RETRYING}),
+    Status.INITIALIZING: frozenset({Status.QUEUED, Status.SCHEDULED, Status.STARTING}),
     Status.RUNNING: STARTABLE,
     Status.PROCESSING: frozenset({Status.RUNNING, Status.WARNING}),
     Status.WARNING: _ACTIVE | _PENDING,
@@ -72,8 +93,6 @@ _ALLOWED_FROM: dict[Status, frozenset[Status]] = {
     Status.SKIPPED: _PENDING | {Status.UNSCHEDULABLE},
     Status.UPSTREAM_FAILED: _PENDING | {Status.UNSCHEDULABLE},
 }
-
-
 
 
 def is_final(status: Status) -> bool:

@@ -144,7 +144,8 @@ class Advanced:
 
 
 #: Given the view, return (op actions, pipeline status or None, reason). Each action is
-#: (kind, op, reason, start) where start is None or (params, queue, agent, task_name).
+#: (kind, op, reason, start) where start is None or (params, queue, agent, task_name,
+#: context): context is the operation's contextOnly params (None when it has none).
 Planner = Callable[[PipelineView], tuple[Sequence[Any], Status | None, str | None]]
 
 @dataclass(frozen=True)

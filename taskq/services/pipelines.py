@@ -19,6 +19,7 @@ from taskq.core import routing
 from taskq.core.events import Event
 from taskq.core.jobs import input_defaults, validate_inputs, validate_params
 from taskq.core.pipelines import scheduler as dag
+from taskq.core.pipelines.checks import check_params
 from taskq.core.pipelines.spec import PipelineSpec, parse
 from taskq.core.statuses import Status
 from taskq.core.stored import JobTemplate, PipelineView
@@ -65,7 +66,8 @@ def start(rt: Context, source: Any, params: dict[str, Any] | None = None,
              for o in spec.run.operations}
     pipeline_uuid = str(uuidlib.uuid4())
     ops = [{"uuid": str(uuidlib.uuid4()), "name": o.name, "job": o.job,
-            "queue": routes[o.name]["queue"], "params": o.plain_params()}
+            "queue": routes[o.name]["queue"], "params": o.plain_params(),
+            "tags": list(dict.fromkeys([*spec.tags, *o.tags]))}
            for o in spec.run.operations]
     stored = {"spec": spec.model_dump(mode="json", by_alias=True), "routes": routes}
     rt.store.create_pipeline(uuid=pipeline_uuid, name=spec.name, namespace=ns,
@@ -98,9 +100,10 @@ def _check_params(spec: PipelineSpec, params: dict[str, Any]) -> dict[str, Any]:
 
 def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
                        ) -> dict[str, dict[str, Any]]:
-    """Unknown jobs, params the target job does not declare, refs to outputs the upstream
-    job does not declare, bad queues: refused, naming the operation. Returns each
-    operation's route (queue, agent, task name, declared inputs)."""
+    """Unknown jobs, params the target job does not declare, required inputs no param
+    gives, refs to what the upstream job does not declare or of a type that does not fit
+    the input, bad queues: refused, naming the operation. Returns each operation's route
+    (queue, agent, task name, declared inputs)."""
     templates: dict[str, JobTemplate] = {}
     routes: dict[str, dict[str, Any]] = {}
     for op in spec.run.operations:
@@ -109,38 +112,19 @@ def check_against_jobs(rt: Context, spec: PipelineSpec, namespace: str
             templates[op.name] = catalog.template(rt, op.job, namespace)
         except ValidationError as exc:
             raise SpecError(f"{where}.hubRef: {str(exc).removeprefix('job: ')}") from None
+    check_params(spec, templates)
     for op in spec.run.operations:
-        where = f"operations.{op.name}"
         template = templates[op.name]
-        declared = template.inputs
-        try:
-            validate_inputs(declared, {k: v for k, v in op.plain_params().items()},
-                            job=op.job, check_required=False)
-            for name in op.param_refs():
-                if name not in declared:
-                    raise JobError(f"params.{name}: job {op.job!r} has no input {name!r}")
-        except JobError as exc:
-            raise SpecError(f"{where}.{exc}") from None
-        for name, ref in op.param_refs().items():
-            if ref.op is None or ref.section == "globals":
-                continue
-            upstream = templates[ref.op]
-            pool = upstream.inputs if ref.section == "inputs" else upstream.outputs
-            if ref.key not in pool:
-                job = spec.op(ref.op).job
-                raise SpecError(f"{where}.params.{name}: job {job!r} of ops.{ref.op} declares "
-                                f"no {ref.section[:-1]} {ref.key!r}")
         try:
             route = routing.resolve(namespace=namespace, trigger_queue=op.queue,
                                     template_queue=template.queue,
                                     default_queue=rt.settings.default_queue,
                                     agents=rt.settings.agents)
         except RoutingError as exc:
-            raise SpecError(f"{where}.{exc}") from None
-        defaults = input_defaults(declared)
+            raise SpecError(f"operations.{op.name}.{exc}") from None
         routes[op.name] = {"queue": route.queue, "agent": route.agent,
-                           "task_name": template.task_name, "inputs": declared,
-                           "defaults": defaults}
+                           "task_name": template.task_name, "inputs": template.inputs,
+                           "defaults": input_defaults(template.inputs)}
     return routes
 
 
@@ -161,7 +145,8 @@ def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
                                 params=run.get("params") or {}, summary=run)
               for name, run in view.ops.items()}
     decision = dag.decide(spec, states, pipeline_status=view.status, dag_params=view.params,
-                          stopping=view.status == Status.STOPPING)
+                          stopping=view.status == Status.STOPPING,
+                          defaults={n: r["defaults"] for n, r in routes.items()})
     actions: list[Any] = []
     for a in decision.actions:
         if a.kind != "start":
@@ -176,7 +161,8 @@ def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
             actions.append(("fail", a.op, str(exc), None))
             continue
         actions.append(("start", a.op, None,
-                        (params, route["queue"], route["agent"], route["task_name"])))
+                        (params, route["queue"], route["agent"], route["task_name"],
+                         a.context or None)))
     return actions, decision.status, decision.reason
 
 
@@ -190,6 +176,19 @@ def advance(rt: Context, pipeline_uuid: str) -> None:
         publish(rt, item)
     for event in done.events:
         append_quietly(rt.bus, event)
+
+
+def descriptions(rt: Context, pipeline_uuid: str) -> dict[str | None, str | None]:
+    """The pipeline's description (key None) and each operation's, as its spec says them
+    (``taskq runs show``)."""
+    stored = rt.store.pipeline_spec(pipeline_uuid)
+    if stored is None:
+        return {}
+    spec = stored["spec"].get("spec") or {}
+    out: dict[str | None, str | None] = {None: spec.get("description")}
+    for op in (spec.get("run") or {}).get("operations") or []:
+        out[op.get("name")] = op.get("description")
+    return out
 
 
 class PipelineObserver:

@@ -41,7 +41,7 @@ class PipelinesMixin(StoreBase):
                          op_name=None, queue="", params=params, tags=list(tags))]
             rows += [dict(uuid=o["uuid"], job=o["job"], kind="job", pipeline_uuid=uuid,
                           op_name=o["name"], queue=o["queue"], params=o["params"],
-                          tags=list(tags)) for o in ops]
+                          tags=list(o.get("tags", tags))) for o in ops]
             conn.execute(insert(RUNS), [dict(
                 r, namespace=namespace, project=project, status=Status.CREATED.value,
                 status_reason=None, outputs={}, metrics=[], celery_task_id=r["uuid"],
@@ -86,9 +86,11 @@ class PipelinesMixin(StoreBase):
             for kind, op, why, start in actions:
                 run = view.ops[op]
                 if kind == "start":
-                    params, queue, agent, task_name = start
+                    params, queue, agent, task_name, context = start
+                    # contextOnly params: current.context, never function arguments.
+                    extra = {"trigger_context": {"context": context}} if context else {}
                     event = self._move(conn, run["uuid"], Status.CREATED, Status.QUEUED, None,
-                                       params=params, queue=queue)
+                                       params=params, queue=queue, **extra)
                     if event is not None:
                         self._insert_outbox(conn, run_uuid=run["uuid"], task_name=task_name,
                                             queue=queue, agent=agent)

@@ -63,9 +63,10 @@ def test_seed_example_runs_as_written(stack, settings) -> None:
     assert board.started_at < exp.finished_at  # while the experiment was still running
 
     # The experiment fails before it runs: its learning rate, a pipeline input, is not a
-    # number, which is found when the operation is about to start.
+    # number, which is found when the operation is about to start. (The input is declared
+    # `any`: a `str` input is refused at load, as it cannot fit a float.)
     spec = yaml.safe_load(SEED.read_text())
-    spec["inputs"] = {"lr": {"type": "str", "default": "fast"}}
+    spec["inputs"] = {"lr": {"type": "any", "default": "fast"}}
     spec["run"]["operations"][0]["params"]["learning_rate"] = {"ref": "dag",
                                                                "value": "inputs.lr"}
     failed = finished(taskq.run_pipeline(spec).uuid)
@@ -179,6 +180,16 @@ def test_invalid_pipelines_are_refused_before_anything_runs(settings, tmp_path: 
         (dag(noop("a"), noop("b", dependencies=["c"]), noop("c", dependencies=["b"])),
          "cycle"),
         (dag(noop("a", hooks=[{"hubRef": "ghost"}])), "operations.a.hooks"),
+        # Checked at load, not when the operation is about to start:
+        (dag(quick("a"), {"name": "b", "hubRef": "train", "dependencies": ["a"],
+                          "params": {"epochs": {"ref": "ops.a", "value": "globals.uuid"}}}),
+         "operations.b.params.epochs: ops.a.globals.uuid is a str, but job 'train' takes "
+         "'epochs' as a int"),
+        ({**dag({"name": "a", "hubRef": "train",
+                 "params": {"learning_rate": {"ref": "dag", "value": "inputs.rate"}}}),
+          "inputs": {"rate": {"type": "str", "default": "fast"}}},
+         "operations.a.params.learning_rate: dag.inputs.rate is a str, but job 'train' "
+         "takes 'learning_rate' as a float"),
     ]
     before = len(taskq.list_runs(limit=500))
     for spec, message in cases:
@@ -196,6 +207,18 @@ def test_invalid_pipelines_are_refused_before_anything_runs(settings, tmp_path: 
     lines = out.stderr.strip().splitlines()
     assert lines[0] == "error: operations.a.dependencies: unknown operation 'zzz'", out.stderr
     assert len(lines) == 2 and lines[1].startswith("hint: ")
+
+
+def test_required_inputs_are_checked_at_load(settings, chaining_jobs) -> None:
+    """``deploy`` requires ``version``: a pipeline that gives it none is refused, naming the
+    field, and nothing is stored; a context-only ``version`` does not count."""
+    before = len(taskq.list_runs(limit=500))
+    for params in ({}, {"version": {"value": "1.0", "contextOnly": True}}):
+        with pytest.raises(taskq.ValidationError) as info:
+            taskq.run_pipeline(dag({"name": "ship", "hubRef": "deploy", "params": params}))
+        assert str(info.value).startswith(
+            "operations.ship.params.version: job 'deploy' requires this input")
+    assert len(taskq.list_runs(limit=500)) == before
 
 
 def test_pipeline_survives_killed_evaluator_and_workers(stack, settings, r) -> None:

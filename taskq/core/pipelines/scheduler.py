@@ -14,7 +14,8 @@ from typing import Any, Literal
 
 from taskq.core.conditions import evaluate_condition
 from taskq.core.lineage import default_context
-from taskq.core.pipelines.spec import Operation, ParamRef, PipelineSpec, Policy, topological
+from taskq.core.pipelines.params import ParamRef
+from taskq.core.pipelines.spec import Operation, PipelineSpec, Policy, topological
 from taskq.core.statuses import DONE, FINAL, RUN_STATUS_PREFIX, Status
 from taskq.errors import TemplateFailure
 
@@ -39,6 +40,8 @@ class Action:
     op: str
     reason: str | None = None
     params: dict[str, Any] | None = None
+    #: ``contextOnly`` params, resolved: the run's context, never function arguments.
+    context: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,40 +101,60 @@ def resolve(op: Operation, states: dict[str, OpState], dag_params: dict[str, Any
     return params
 
 
+def resolve_context(op: Operation, states: dict[str, OpState], dag_params: dict[str, Any]
+                    ) -> dict[str, Any]:
+    """The operation's ``contextOnly`` params, refs resolved like any other."""
+    context = op.context_params()
+    for name, ref in op.context_refs().items():
+        context[name] = _value(name, ref, states, dag_params)
+    return context
+
+
 def _value(name: str, ref: ParamRef, states: dict[str, OpState],
            dag_params: dict[str, Any]) -> Any:
     if ref.op is None:
+        if ref.whole:
+            return dict(dag_params)
         if ref.key not in dag_params:
             raise ResolveError(f"params.{name}: the pipeline has no input {ref.key!r}")
         return dag_params[ref.key]
     st = states[ref.op]
     source = {"outputs": st.outputs, "inputs": st.params, "globals": globals_of(st)}[
         ref.section]
+    if ref.whole:
+        return dict(source)
     if ref.key not in source:
         raise ResolveError(f"params.{name}: ops.{ref.op} has no {ref.section[:-1]} "
                            f"{ref.key!r}")
     return source[ref.key]
 
 
-def condition_scope(states: dict[str, OpState], dag_params: dict[str, Any]
-                    ) -> dict[str, Any]:
+def condition_scope(states: dict[str, OpState], dag_params: dict[str, Any],
+                    own: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``ops``, ``dag``, the pipeline's params (``params``, ``inputs``), and the operation's
+    own params and ``contextOnly`` params by their names (Polyaxon's ``{{ image == "x"
+    }}``); an own param named like one of those sections is shadowed by it."""
     ops = {n: {"outputs": s.outputs, "inputs": s.params, "params": s.params,
                "globals": globals_of(s), "status": s.status.value} for n, s in states.items()}
-    return {"ops": ops, "dag": {"inputs": dag_params}, "params": dag_params,
+    return {**(own or {}), "ops": ops, "dag": {"inputs": dag_params}, "params": dag_params,
             "inputs": dag_params}
 
 
 def decide(spec: PipelineSpec, states: dict[str, OpState], *, pipeline_status: Status,
-           dag_params: dict[str, Any], stopping: bool = False) -> Decision:
-    """What to do now. ``states`` has every operation; ``stopping``: a stop was asked for."""
+           dag_params: dict[str, Any], stopping: bool = False,
+           defaults: dict[str, dict[str, Any]] | None = None) -> Decision:
+    """What to do now. ``states`` has every operation; ``stopping``: a stop was asked for;
+    ``defaults``: each operation's job input defaults (what its conditions see of params
+    it does not set)."""
     current = {n: s.status for n, s in states.items()}
     active = sum(1 for s in current.values() if s not in FINAL and s != Status.CREATED)
     limit = spec.run.concurrency
     actions: list[Action] = []
 
     def act(kind: ActionKind, op: str, reason: str | None = None,
-            params: dict[str, Any] | None = None) -> None:
-        actions.append(Action(kind, op, reason, params))
+            params: dict[str, Any] | None = None,
+            context: dict[str, Any] | None = None) -> None:
+        actions.append(Action(kind, op, reason, params, context))
         current[op] = {"start": Status.QUEUED, "skip": Status.SKIPPED, "fail": Status.FAILED,
                        "upstream_failed": Status.UPSTREAM_FAILED,
                        "stop": Status.STOPPED}[kind]
@@ -149,24 +172,27 @@ def decide(spec: PipelineSpec, states: dict[str, OpState], *, pipeline_status: S
         if verdict in ("skip", "upstream_failed"):
             act(verdict, name, reason)  # type: ignore[arg-type]
             continue
+        try:
+            params = resolve(op, states, dag_params)
+            context = resolve_context(op, states, dag_params)
+        except ResolveError as exc:
+            act("fail", name, str(exc))
+            continue
         if op.conditions is not None:
+            own = {**(defaults or {}).get(name, {}), **params, **context}
             try:
-                ok = evaluate_condition(op.conditions, condition_scope(states, dag_params))
+                ok = evaluate_condition(op.conditions,
+                                        condition_scope(states, dag_params, own))
             except TemplateFailure as exc:
-                act("fail", name, f"conditions: {exc}")
+                act("fail", name, str(exc))
                 continue
             if not ok:
                 act("skip", name, f"conditions {op.conditions!r} evaluated to false")
                 continue
-        try:
-            params = resolve(op, states, dag_params)
-        except ResolveError as exc:
-            act("fail", name, str(exc))
-            continue
         if limit is not None and active >= limit:
             continue  # ready, but the pipeline's concurrency is taken
         active += 1
-        act("start", name, params=params)
+        act("start", name, params=params, context=context)
 
     status, why = _pipeline(pipeline_status, current, stopping)
     return Decision(actions, status, why)

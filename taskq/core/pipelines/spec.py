@@ -2,13 +2,13 @@
 
 Everything that can be checked without the database is checked here, before anything runs:
 names, refs to unknown operations, cycles, param refs, policies, event kinds, conditions.
-Errors name the operation and the field. :func:`taskq.services.pipelines.check_against_jobs`
-adds what needs the job templates (unknown jobs, undeclared outputs, hooks).
+Errors name the operation and the field. :func:`taskq.core.pipelines.checks.check_params`
+adds what needs the job templates (undeclared inputs and outputs, required inputs, ref
+types), :func:`taskq.services.pipelines.check_against_jobs` unknown jobs, queues and hooks.
 """
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -17,17 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from taskq.core.conditions import Condition
 from taskq.core.names import unbrace, validate_kinds
 from taskq.core.pipelines import graph
+from taskq.core.pipelines.params import OP_NAME, ParamRef, Split, split_params
 from taskq.core.statuses import RUN_STATUS_KINDS
 from taskq.core.triggers.hook import Hook
 from taskq.errors import SpecError, first_error
-
-_OP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
-_VALUE_REF = re.compile(r"^(outputs|inputs|globals)\.([A-Za-z0-9_][A-Za-z0-9_.-]{0,127})$")
-#: What ``globals.<key>`` may name (Polyaxon's keys that mean something here).
-GLOBAL_KEYS = frozenset({"uuid", "name", "status", "condition", "created_at", "started_at",
-                         "finished_at", "duration", "wait_time", "project_name", "namespace"})
-
-
 
 
 class Policy(StrEnum):
@@ -41,46 +34,6 @@ class Policy(StrEnum):
     ONE_DONE = "one_done"
 
 
-class ParamRef(BaseModel):
-    """``{ref: ops.X, value: outputs.y|inputs.y|globals.uuid}`` or ``{ref: dag, value:
-    inputs.y}`` (the pipeline's own params)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    ref: str
-    value: str
-
-    @field_validator("ref")
-    @classmethod
-    def _ref(cls, v: str) -> str:
-        v = unbrace(v)
-        if v != "dag" and not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
-            raise ValueError(f"{v!r} is not 'ops.<operation>' or 'dag'")
-        return v
-
-    @field_validator("value")
-    @classmethod
-    def _value(cls, v: str) -> str:
-        m = _VALUE_REF.match(v)
-        if m is None:
-            raise ValueError(f"{v!r} is not outputs.<name>, inputs.<name> or globals.<key>")
-        if m.group(1) == "globals" and m.group(2) not in GLOBAL_KEYS:
-            raise ValueError(f"globals.{m.group(2)} is not one of {', '.join(sorted(GLOBAL_KEYS))}")
-        return v
-
-    @property
-    def op(self) -> str | None:
-        return self.ref[4:] if self.ref.startswith("ops.") else None
-
-    @property
-    def section(self) -> str:
-        return self.value.partition(".")[0]
-
-    @property
-    def key(self) -> str:
-        return self.value.partition(".")[2]
-
-
 class OpEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -91,7 +44,7 @@ class OpEvent(BaseModel):
     @classmethod
     def _ref(cls, v: str) -> str:
         v = unbrace(v)
-        if not (v.startswith("ops.") and _OP_NAME.match(v[4:])):
+        if not (v.startswith("ops.") and OP_NAME.match(v[4:])):
             raise ValueError(f"{v!r} is not 'ops.<operation>' (events of a pipeline come "
                              "from its own operations)")
         return v
@@ -112,6 +65,9 @@ class Operation(BaseModel):
 
     name: str
     job: str = Field(alias="hubRef", min_length=1, max_length=128)
+    #: Shown with the operation's run (``taskq runs show``); Polyaxon's operation fields.
+    description: str | None = Field(default=None, max_length=10_000)
+    tags: tuple[str, ...] = ()
     params: dict[str, Any] = Field(default_factory=dict)
     dependencies: tuple[str, ...] = ()
     trigger: Policy = Policy.ALL_SUCCEEDED
@@ -134,37 +90,35 @@ class Operation(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _OP_NAME.match(v):
+        if not OP_NAME.match(v):
             raise ValueError(f"{v!r} is not an operation name (letters, digits, '_', '-')")
         return v
 
+    def _params(self) -> Split:
+        return split_params(self.name, self.params)
+
     def param_refs(self) -> dict[str, ParamRef]:
-        out: dict[str, ParamRef] = {}
-        for name, raw in self.params.items():
-            if isinstance(raw, dict) and "ref" in raw:
-                try:
-                    out[name] = ParamRef.model_validate(
-                        {k: v for k, v in raw.items() if k in ("ref", "value")})
-                except ValueError as exc:
-                    raise SpecError(f"operations.{self.name}.params.{name}: "
-                                    f"{first_error(exc)}") from None
-        return out
+        """Refs resolved into the job's params when the operation starts."""
+        return self._params()[1]
 
     def plain_params(self) -> dict[str, Any]:
         """Values: ``{value: x}`` (Polyaxon's spelling) or ``x``; refs resolved later."""
-        out: dict[str, Any] = {}
-        for name, raw in self.params.items():
-            if isinstance(raw, dict) and "ref" in raw:
-                continue
-            if isinstance(raw, dict) and set(raw) <= {"value", "contextOnly", "context_only"}:
-                raw = raw.get("value")
-            out[name] = raw
-        return out
+        return self._params()[0]
+
+    def context_refs(self) -> dict[str, ParamRef]:
+        return self._params()[3]
+
+    def context_params(self) -> dict[str, Any]:
+        """``contextOnly`` values (refs among them are resolved when it starts)."""
+        return self._params()[2]
+
+    def all_refs(self) -> dict[str, ParamRef]:
+        return {**self.param_refs(), **self.context_refs()}
 
     def upstream(self) -> set[str]:
         """Every operation this one waits on, however it names it."""
         ups = set(self.dependencies) | {e.op for e in self.events}
-        ups |= {r.op for r in self.param_refs().values() if r.op}
+        ups |= {r.op for r in self.all_refs().values() if r.op}
         return ups
 
 
@@ -191,7 +145,7 @@ class PipelineSpec(BaseModel):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _OP_NAME.match(v):
+        if not OP_NAME.match(v):
             raise ValueError(f"{v!r} is not a pipeline name (letters, digits, '_', '-')")
         return v
 
@@ -224,13 +178,13 @@ def check_graph(ops: tuple[Operation, ...]) -> None:
         for e in o.events:
             if e.op not in known:
                 raise SpecError(f"operations.{o.name}.events: unknown operation {e.op!r}")
-        for pname, ref in o.param_refs().items():
+        for pname, ref in o.all_refs().items():
             if ref.op is not None and ref.op not in known:
                 raise SpecError(f"operations.{o.name}.params.{pname}: unknown operation "
                                 f"{ref.op!r}")
             if ref.op is None and ref.section != "inputs":
                 raise SpecError(f"operations.{o.name}.params.{pname}: a dag ref takes "
-                                "inputs.<name>")
+                                "inputs or inputs.<name> (a dag has no outputs yet)")
             if ref.op is not None and ref.section in ("outputs", "inputs") and ref.op in {
                     e.op for e in o.events} and ref.op not in o.dependencies:
                 raise SpecError(

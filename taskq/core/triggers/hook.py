@@ -113,24 +113,27 @@ def last_metrics(metrics: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def condition_scope(run: dict[str, Any], metrics: list[dict[str, Any]]) -> dict[str, Any]:
-    """Names a condition may use: outputs, then metrics (last value), then params, each by
-    its own name; and ``inputs``, ``outputs``, ``params``, ``metrics``, ``globals``."""
+def condition_scope(run: dict[str, Any], metrics: list[dict[str, Any]],
+                    context: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Names a condition may use: outputs, then metrics (last value), then params, then the
+    main run's ``contextOnly`` params, each by its own name; and ``inputs``, ``outputs``,
+    ``params``, ``metrics``, ``globals``."""
     params = run.get("params") or {}
     outputs = run.get("outputs") or {}
     last = last_metrics(metrics)
-    scope: dict[str, Any] = {**params, **last, **outputs}
+    scope: dict[str, Any] = {**(context or {}), **params, **last, **outputs}
     scope.update(inputs=params, params=params, outputs=outputs, metrics=last,
                  globals=default_context(run))
     return scope
 
 
-def check(hook: Hook, run: dict[str, Any], metrics: list[dict[str, Any]]) -> str | None:
+def check(hook: Hook, run: dict[str, Any], metrics: list[dict[str, Any]],
+          context: dict[str, Any] | None = None) -> str | None:
     """None if the hook should run; else the reason it is skipped. Raises TemplateFailure
     when the condition cannot be evaluated (recorded as an error, never raised further)."""
     if hook.conditions is None:
         return None
-    if evaluate_condition(hook.conditions, condition_scope(run, metrics)):
+    if evaluate_condition(hook.conditions, condition_scope(run, metrics, context)):
         return None
     return f"conditions {hook.conditions!r} evaluated to false"
 
@@ -145,7 +148,9 @@ def render_hook(match: Match, events: Mapping[str, Event], template: JobTemplate
     hook: Hook = match.rule.spec
     run = context["run"] or {}
     metrics = list(facts.event_run.metrics) if facts.event_run else []
-    skipped = check(hook, run, metrics)
+    main_context = ((facts.event_run.trigger_context or {}).get("context")
+                    if facts.event_run else None)
+    skipped = check(hook, run, metrics, main_context)
     if skipped:
         return Rendered(skipped=skipped)
     inputs, extra = split_params(match.rule.params)
