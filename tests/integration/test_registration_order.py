@@ -207,3 +207,18 @@ def test_clearml_trigger_example_as_shipped_says_why_start_remotely_cannot(
         "'trigger_model_func' of trigger 'model deploy' is defined in __main__, which a "
         "worker cannot import; call start() to run the scheduler here, or pass "
         "'package.module:function'")
+
+
+def test_hooks_and_finish_triggers_may_name_jobs_to_come(settings) -> None:
+    """A Polyaxon hook on a job no worker has stored yet, and a Metaflow finish trigger
+    with a typo: both stored, both said (the typo with the name meant)."""
+    client = taskq.Client()
+    with pytest.warns(UnmatchedName, match=r"job of trigger 'scoring-done': job "
+                      r"'scoring' matches nothing"):
+        client.add_hook(job="scoring", hook={"hubRef": "tensorboard", "trigger": "done"},
+                        name="scoring-done")
+    with pytest.warns(UnmatchedName, match=r"trigger_on_finish of trigger 'after-train': "
+                      r"job 'trian' matches nothing .*did you mean 'train'\?"):
+        client.add_finish_trigger(name="after-train", job="tensorboard", upstream="trian")
+    assert {"scoring-done", "after-train"} <= {t["name"] for t in client.list_triggers()}
+    assert "did you mean 'train'?" in client.get_trigger("after-train")["unmatched"][0]
