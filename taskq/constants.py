@@ -70,6 +70,11 @@ POLL_TICK_SECONDS = 2.0
 FUNCTION_JOB = "taskq.function"
 SCHEDULER_JOB = "taskq.trigger-scheduler"
 SERVICES_QUEUE = "services"
+#: A ``schedule_function`` defined in the scheduler script (``__main__``) is called by
+#: ``TriggerScheduler.start()`` in that process, as ClearML does: its calls are runs on this
+#: queue, which no Celery worker consumes (the outbox marks them sent without sending).
+IN_PROCESS_PREFIX = "__main__:"
+SCHEDULER_CALLS_QUEUE = "taskq.scheduler-calls"
 
 
 def job_task_name(job: str) -> str:

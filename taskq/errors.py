@@ -84,6 +84,11 @@ class NotInAJob(TaskqError, RuntimeError):
     """``taskq.current`` used outside a running job."""
 
 
+class UnmatchedName(TaskqError, UserWarning):
+    """A warning, not an error: a trigger names something that matches nothing yet. It is
+    stored, and matches once the name appears."""
+
+
 def first_error(exc: Exception, field: str = "", *,
                 locate: Callable[[list[Any]], str] | None = None) -> str:
     """``field.loc: reason`` of the first error only: one clear line beats a list the user

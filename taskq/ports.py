@@ -7,7 +7,7 @@ The services orchestrate the pure core through these and nothing else, so each a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
@@ -30,6 +30,7 @@ from taskq.core.stored import (
     TriggerRef,
     Watermark,
 )
+from taskq.core.unmatched import KnownNames
 from taskq.core.watched import Family
 from taskq.settings import Settings
 
@@ -164,7 +165,7 @@ class Store(Protocol):
                       name: str | None = None, published: bool | None = None,
                       archived: bool | None = False, limit: int = 100
                       ) -> list[dict[str, Any]]: ...
-    def known_project(self, project: str, namespace: str) -> bool: ...
+    def known_names(self, namespace: str, runs: Iterable[str] = ()) -> KnownNames: ...
     def changed_since(self, family: Family, mark: Watermark,
                       limit: int) -> list[dict[str, Any]]: ...
     def emitted_states(self, family: Family, ids: Sequence[str]

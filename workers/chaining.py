@@ -50,7 +50,8 @@ def report() -> None:
     seen = _seen()
     if trig is not None:
         seen.update(training=trig["training"].uuid, data=trig["data"].uuid,
-                    model=trig["training"].data.model, rows=trig["data"].data.rows)
+                    model=trig["training"].data.model, rows=trig["data"].data.rows,
+                    run=trig.run.uuid if trig.run else None)
     current.set_output("seen", seen)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from taskq import constants
@@ -70,8 +71,12 @@ def _as_event(client: Client, run: RunRecord) -> Event:
                if k in ("uuid", "job", "project", "namespace", "status", "reason", "queue",
                         "params", "outputs", "tags", "created_at", "started_at",
                         "finished_at")}
+    # Stamped when the run finished, as its success event was: current.trigger orders
+    # upstreams by that, not by the order the --trigger options were given in.
+    finished = datetime.fromisoformat(run.finished_at) if run.finished_at else now()
+    finished = finished if finished.tzinfo else finished.replace(tzinfo=UTC)
     return run_status_event(event_id=recorded[-1]["event_id"] if recorded else new_event_id(),
-                            run=summary, status=run.status, timestamp=now())
+                            run=summary, status=run.status, timestamp=finished)
 
 
 #: Runs a job's task here, in this process: (task name, kwargs, run uuid). The worker edge

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from taskq.core.lineage import has_lineage
+from taskq.core.lineage import has_lineage, when
 from taskq.core.statuses import FINAL, Status
 from taskq.core.stored import StoredRun
 from taskq.runtime import get_runtime
@@ -172,6 +172,11 @@ class Trigger:
         items = context.get("events") or [
             {"key": _key_of(context.get("event") or {}), "type": _type_of(context),
              "event": context.get("event") or {}}]
+        # Newest first by when each upstream finished (Metaflow's order), also for runs
+        # whose lineage was recorded in another order.
+        items = sorted(items, reverse=True, key=lambda i: when(
+            i.get("type") or "", (i.get("event") or {}).get("payload") or {},
+            (i.get("event") or {}).get("timestamp")))
         self._events = [_event(item) for item in items]
 
     # -- what started it -------------------------------------------------------------------

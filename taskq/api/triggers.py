@@ -26,7 +26,7 @@ from taskq.errors import (
     first_error,
 )
 from taskq.runtime import Runtime
-from taskq.services import catalog
+from taskq.services import catalog, unmatched
 from taskq.services import custom_events as external
 from taskq.services import trigger_admin as registration
 from taskq.settings import Settings
@@ -55,7 +55,7 @@ class TriggersFacet:
         """Attach a hook to every run of ``job``; returns the stored trigger row."""
         ns = catalog.check_namespace(self.rt, namespace)
         job_name = _job_name(job)
-        catalog.template(self.rt, job_name, ns)
+        # The job watched may not exist yet: the hook waits for its runs (and says so).
         spec = self._check_hook(hook, ns, attached_job=job_name)
         # An unnamed hook gets a readable name; it never silently replaces a different hook
         # of the same name (give it a `name` to update it in place).
@@ -119,6 +119,7 @@ class TriggersFacet:
         except AlreadyExists as exc:
             raise ValidationError(str(exc)) from None
         self.rt.coord.bump_triggers()
+        unmatched.notice(self.rt, row)
         return row.as_dict()
 
     def add_finish_trigger(self, *, name: str, job: Any, upstream: Any, mode: str = "all",
@@ -163,7 +164,22 @@ class TriggersFacet:
         if found.spec.get("mode") == "all" and len(found.spec.get("inputs", [])) > 1:
             # An AND join explains itself: which inputs have an event waiting.
             row["waiting"] = self.rt.store.join_state(found.id)
+        waits = unmatched.find(self.rt, found)
+        if waits:
+            # Names it watches that match nothing yet: it waits for them to appear.
+            row["unmatched"] = [u.message() for u in waits]
         return row
+
+    def unmatched_names(self, namespace: str | None = None) -> dict[tuple[str, str], list[str]]:
+        """(namespace, trigger name) -> what it watches that matches nothing yet, for
+        every trigger that has such a name (``taskq triggers list`` marks them)."""
+        cache: dict[str, Any] = {}
+        out: dict[tuple[str, str], list[str]] = {}
+        for t in self.rt.store.list_triggers(namespace):
+            waits = unmatched.find(self.rt, t, cache)
+            if waits:
+                out[(t.namespace, t.name)] = [u.short() for u in waits]
+        return out
 
     def firings(self, name: str, namespace: str | None = None) -> list[dict[str, Any]]:
         trig = self.get_trigger(name, namespace)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from collections.abc import Callable
 from functools import wraps
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,14 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from taskq.errors import EmbeddedRedisError, NotFound, UserError, ValidationError, first_error
+from taskq.errors import (
+    EmbeddedRedisError,
+    NotFound,
+    UnmatchedName,
+    UserError,
+    ValidationError,
+    first_error,
+)
 from taskq.settings import get_settings
 
 if TYPE_CHECKING:
@@ -46,7 +54,18 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         ctx = click.get_current_context(silent=True)
         where = ctx.command_path if ctx else "taskq"
         try:
-            return fn(*args, **kwargs)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", UnmatchedName)
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    for w in said:
+                        if issubclass(w.category, UnmatchedName):
+                            err.print(f"[bold yellow]warning:[/] {w.message}",
+                                      highlight=False)
+                        else:
+                            warnings.showwarning(w.message, w.category, w.filename,
+                                                 w.lineno)
         except CliError:
             raise
         except UserError as exc:

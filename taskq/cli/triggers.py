@@ -40,7 +40,9 @@ def triggers_add(name: str, ref: str, kinds: tuple[str, ...], job: str,
 @friendly
 def triggers_list(namespace: str | None) -> None:
     table = Table("name", "namespace", "on", "job", "queue", "enabled", "version")
-    for t in _client().list_triggers(namespace):
+    client = _client()
+    waiting = client.unmatched_names(namespace)
+    for t in client.list_triggers(namespace):
         spec = t["spec"]
         if t["kind"] == "hook":
             on = f"{spec.get('ref')} {spec.get('hook', {}).get('trigger')} (hook)"
@@ -53,9 +55,13 @@ def triggers_list(namespace: str | None) -> None:
             on += f" ({t['kind']})"
         else:
             on = f"{spec.get('ref')} {','.join(spec.get('kinds', []))}"
-        table.add_row(t["name"], t["namespace"], on, t["job"], t["queue"] or "",
+        mark = " (!)" if (t["namespace"], t["name"]) in waiting else ""
+        table.add_row(t["name"] + mark, t["namespace"], on, t["job"], t["queue"] or "",
                       "yes" if t["enabled"] else "no", str(t["version"]))
     console.print(table)
+    for (ns, name), what in sorted(waiting.items()):
+        console.print(f"(!) {ns}/{name} waits for {'; '.join(what)}: nothing matches yet",
+                      highlight=False, soft_wrap=True)
 
 
 @triggers.command("show")

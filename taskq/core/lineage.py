@@ -7,7 +7,7 @@ run's stored context, the template context and the trigger's type never disagree
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from taskq.core.events import Event
@@ -31,10 +31,39 @@ def trigger_type(rule: Rule, events: list[Event]) -> str:
     return f"MANY-{base}S" if rule.mode == "all" else f"ONE-OF-{base}S"
 
 
+def finished_at(event: Event) -> datetime:
+    """When the upstream finished, for a run's event (its run's ``finished_at``); when it
+    happened, for any other. Metaflow orders ``current.trigger`` newest first by this:
+    ``.run`` is the upstream that finished last, whatever order the events were seen or
+    ``--trigger`` given in."""
+    return when(event_type(event), event.payload, event.timestamp)
+
+
+def when(kind: str, payload: Mapping[str, Any], timestamp: datetime | str | None
+         ) -> datetime:
+    """:func:`finished_at` of a stored event (``kind`` "run" or "event")."""
+    done = payload.get("finished_at") if kind == "run" else None
+    at = timestamp if isinstance(timestamp, datetime) else _parse(timestamp)
+    if isinstance(done, str):
+        try:
+            at = datetime.fromisoformat(done)
+        except ValueError:
+            pass
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def _parse(value: str | None) -> datetime:
+    try:
+        return datetime.fromisoformat(value) if value else datetime.min
+    except ValueError:
+        return datetime.min
+
+
 def lineage(rule: Rule, events: Mapping[str, Event]) -> dict[str, Any]:
     """``type``, the latest ``event`` and ``run``, and every ``events`` item (key, type,
-    event), newest first. ``events`` are the satisfying events by input key."""
-    items = sorted(events.items(), key=lambda kv: kv[1].timestamp, reverse=True)
+    event), newest first (by :func:`finished_at`). ``events`` are the satisfying events by
+    input key."""
+    items = sorted(events.items(), key=lambda kv: finished_at(kv[1]), reverse=True)
     dumped: list[dict[str, Any]] = [
         {"key": k, "type": event_type(e), "event": e.model_dump(mode="json")}
         for k, e in items]

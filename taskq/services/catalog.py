@@ -31,6 +31,10 @@ def syncing() -> Iterator[None]:
         _syncing = before
 
 
+def is_syncing() -> bool:
+    return _syncing
+
+
 def check_namespace(rt: Context, namespace: str | None) -> str:
     """The namespace asked for (default: ``default``), if it is well-formed and configured."""
     ns = namespace or constants.DEFAULT_NAMESPACE

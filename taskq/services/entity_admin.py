@@ -17,7 +17,7 @@ from taskq.core.triggers.entity_spec import FAMILY_BY_KIND, EntitySpec, map_stat
 from taskq.core.watched import Family, check_tags
 from taskq.errors import AlreadyExists, RoutingError, ValidationError, first_error
 from taskq.ports import Context
-from taskq.services import catalog
+from taskq.services import catalog, unmatched
 
 _SIGNS = {"max": "max", "maximum": "max", "min": "min", "minimum": "min"}
 #: Spec fields as the caller spelled them (ClearML's parameter names).
@@ -31,7 +31,9 @@ _CLEARML_NAMES = {"name_pattern": "trigger_name", "project": "trigger_project",
 
 
 def function_path(fn: Any) -> str:
-    """A callable or ``"pkg.mod:fn"``; it must be importable by the workers."""
+    """A callable or ``"pkg.mod:fn"``. An importable one is called by a worker; one
+    defined in the scheduler script (``__main__:fn``) by ``TriggerScheduler.start()`` in
+    that script's process, as ClearML calls every schedule_function."""
     if isinstance(fn, str):
         module, sep, qualname = fn.partition(":")
         if not sep or not module or not qualname or " " in fn:
@@ -40,10 +42,10 @@ def function_path(fn: Any) -> str:
     if callable(fn):
         qualname = getattr(fn, "__qualname__", "")
         module = getattr(fn, "__module__", "")
-        if not module or not qualname or "<" in qualname or module == "__main__":
+        if not module or not qualname or "<" in qualname:
             raise ValidationError(
-                f"schedule_function: {fn!r} cannot be imported by a worker (a lambda, a nested "
-                "function or one defined in __main__); pass 'package.module:function'")
+                f"schedule_function: {fn!r} has no name to be found by (a lambda or a nested "
+                "function); define it at the top of a module, or of the scheduler script")
         return f"{module}:{qualname}"
     raise ValidationError("schedule_function: a function or 'package.module:function'")
 
@@ -125,11 +127,6 @@ def add_entity_trigger(rt: Context, kind: str, *, name: str | None,
                                 agents=rt.settings.agents)
         except RoutingError as exc:
             raise ValidationError(str(exc)) from None
-    if trigger_project is not None and not rt.store.known_project(trigger_project, ns):
-        raise ValidationError(
-            f"trigger_project: no model, dataset, job or run belongs to project "
-            f"{trigger_project!r} in namespace {ns!r} (an unknown project is refused rather "
-            "than silently watching every project)")
     if reuse_task and target != "run":
         raise ValidationError("reuse_task: schedule_task_id must name a run to re-enqueue "
                               f"(got {'a function' if function else f'job {job!r}'})")
@@ -165,7 +162,11 @@ def add_entity_trigger(rt: Context, kind: str, *, name: str | None,
     except PydanticError as exc:
         raise ValidationError(first_error(exc, locate=lambda loc: ".".join(
             _CLEARML_NAMES.get(str(p), str(p)) for p in loc))) from None
-    return _store(rt, name, ns, kind, spec.model_dump(mode="json"), job, schedule_queue)
+    row = _store(rt, name, ns, kind, spec.model_dump(mode="json"), job, schedule_queue)
+    # A project (or name) that matches nothing yet is matched by name once it appears:
+    # said, never refused, never widened to every project (ClearML's unknown project).
+    unmatched.notice(rt, row)
+    return row
 
 
 def _name(name: str | None, kind: str, target: str) -> str:

@@ -24,6 +24,12 @@ def publish(rt: Context, item: OutboxItem, *, mark: bool = True) -> bool:
     SQLite, makes the claim wait for the database lock. An unmarked row is at worst
     republished by the relay, and the worker's claim refuses the duplicate.
     """
+    if item.queue == constants.SCHEDULER_CALLS_QUEUE:
+        # A call for TriggerScheduler.start(): that process claims it from SQL; no worker
+        # could import a function of the scheduler script, so nothing is sent.
+        if mark:
+            rt.store.mark_published(item.run_uuid)
+        return True
     headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
     if item.incarnation:
         headers[constants.INCARNATION_HEADER] = str(item.incarnation)

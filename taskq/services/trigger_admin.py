@@ -28,7 +28,7 @@ from taskq.errors import (
     first_error,
 )
 from taskq.ports import Context
-from taskq.services import catalog
+from taskq.services import catalog, unmatched
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,9 @@ def register_hook(rt: Context, ref: str, namespace: str, hook: Hook, *, name: st
                              job=hook.hub_ref, params=hook.params, queue=hook.queue)
     except AlreadyExists as exc:
         raise ValidationError(str(exc)) from None
-    return _changed(rt, name, namespace)
+    row = _changed(rt, name, namespace)
+    unmatched.notice(rt, row)
+    return row
 
 
 def set_job_hooks(rt: Context, job: str, hooks: list[Hook | dict[str, Any]],
@@ -198,7 +200,9 @@ def add_chaining_trigger(rt: Context, *, name: str, job: str, on_finish: Any = N
             store.add_trigger(**body)
     except AlreadyExists as exc:
         raise ValidationError(str(exc)) from None
-    return _changed(rt, name, ns)
+    row = _changed(rt, name, ns)
+    unmatched.notice(rt, row)
+    return row
 
 
 def _changed(rt: Context, name: str, namespace: str) -> StoredTrigger:

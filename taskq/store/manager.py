@@ -31,6 +31,7 @@ from taskq.store.base import (
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent, Trigger
+from taskq.store.names import NamesMixin
 from taskq.store.outbox import OutboxMixin
 from taskq.store.pipelines import PipelinesMixin
 from taskq.store.triggers import TriggersMixin
@@ -40,7 +41,7 @@ __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "
 
 
 class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMixin,
-            StoreBase):
+            NamesMixin, StoreBase):
     """The one SQL adapter: runs and events here; triggers, the outbox, joins, pipelines
     and watched entities in the mixins it combines (one engine, one set of tables)."""
 

@@ -151,21 +151,6 @@ class RegistryMixin(StoreBase):
         with self.read() as conn:
             return [entities.entity_view(_row_dict(r)) for r in conn.execute(stmt)]
 
-    def known_project(self, project: str, namespace: str) -> bool:
-        """A project exists when a model, dataset, job template or run of the namespace
-        belongs to it (each look-up is one indexed probe)."""
-        with self.read() as conn:
-            for table in (MODELS, DATASETS, TEMPLATES, RUNS_T):
-                if conn.execute(select(table.c.id).where(
-                        table.c.namespace == namespace, table.c.project == project)
-                        .limit(1)).first() is not None:
-                    return True
-            if namespace != "default":  # shared job templates live in the default namespace
-                return conn.execute(select(TEMPLATES.c.id).where(
-                    TEMPLATES.c.namespace == "default", TEMPLATES.c.project == project)
-                    .limit(1)).first() is not None
-        return False
-
     # -- the poller's reads -------------------------------------------------------------
 
     def changed_since(self, family: Family, mark: Watermark, limit: int) -> list[dict[str, Any]]:

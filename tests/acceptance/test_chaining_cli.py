@@ -48,6 +48,24 @@ def test_run_as_if_triggered_by_runs_and_events(cli_env) -> None:
     assert data["trigger_context"]["trigger"] == "local"
 
 
+def test_current_trigger_run_is_the_upstream_that_finished_last(cli_env) -> None:
+    """`python predictionflow.py --trigger TrainingFlow/34 --trigger DataFlow/12 run`:
+    Metaflow's `current.trigger.run` is the latest run by finish time, whichever order
+    the `--trigger` options come in; `.events` are newest first the same way."""
+    ran = [run_cli("run", job, env=cli_env) for job in ("training", "data")]
+    assert all(x.returncode == 0 for x in ran), [x.stderr for x in ran]
+    training, data = (x.stdout.split()[1] for x in ran)  # data finished last
+    for order in ([f"data/{data}", f"training/{training}"],
+                  [f"training/{training}", f"data/{data}"]):
+        args = [a for t in order for a in ("--trigger", t)]
+        out = run_cli("run", "report", *args, env=cli_env)
+        assert out.returncode == 0, out.stderr
+        seen = shown(out.stdout.split()[1], cli_env)["outputs"]["seen"]
+        assert seen["type"] == "MANY-RUNS" and seen["run"] == data, order
+        assert [e[0] for e in seen["events"]] == ["data", "training"], order
+        assert (seen["training"], seen["data"]) == (training, data)
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["prediction", "--trigger", "training/not-a-run"], "error: --trigger: no run"),
     (["dataflow", "--trigger", "{broken"], "error: --trigger: not valid JSON"),

@@ -129,6 +129,7 @@ def test_and_join_survives_a_killed_evaluator(stack, chain, r) -> None:
     assert seen["type"] == "MANY-RUNS" and seen["training"] == second.uuid
     assert seen["data"] == upstream_data.uuid and seen["model"] == {"x": 1}
     assert seen["rows"] == 1000
+    assert seen["run"] == upstream_data.uuid  # Metaflow's .run: the one that finished last
     assert first.uuid not in {seen["training"], seen["data"]}
     # The upstreams' success events appended again (a reconciler racing a slow XADD, a
     # retried upstream): each arms nothing new, so no second report.

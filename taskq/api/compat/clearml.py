@@ -4,20 +4,34 @@ The parameter names and meanings are ClearML's (docs/entity-triggers.md has the 
 the differences). Unlike ClearML, a trigger is stored when it is added, evaluated on every
 change as it happens (the poller is only the safety net), and ``start()`` is not needed for
 anything to fire: Celery beat polls, evaluator workers fire. ``start()`` and
-``start_remotely()`` run the poll loop themselves, for deployments without beat.
+``start_remotely()`` run the poll loop themselves, for deployments without beat; ``start()``
+also calls the schedule_functions defined in the script itself, in its own process, as
+ClearML does (``Task``, ``Model`` and ``Dataset`` are here for them to look objects up).
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from taskq import constants
 from taskq.api.client import Client
+from taskq.api.compat.clearml_objects import Dataset, Model, Task
 from taskq.api.records import RunRecord
 from taskq.errors import ValidationError
-from taskq.services import catalog
+from taskq.services import catalog, scheduler_calls
 from taskq.services import poller as polling
 from taskq.services.entity_admin import add_entity_trigger
+
+__all__ = ["Dataset", "Model", "Task", "TriggerScheduler"]
+
+log = logging.getLogger(__name__)
+#: How often start() looks for due polls and for calls of this script's functions.
+_TICK = 1.0
 
 ENTITY_KINDS = ("model", "dataset", "run")
 
@@ -38,6 +52,8 @@ class TriggerScheduler:
         self.client = client or Client()
         self.namespace = catalog.check_namespace(self.client.rt, namespace)
         self.pooling_frequency_minutes = pooling_frequency_minutes
+        #: Trigger name -> a schedule_function of the scheduler script (``__main__``).
+        self._functions: dict[str, Callable[[str], Any]] = {}
         self.sync_frequency_minutes = sync_frequency_minutes
         try:
             polling.set_frequency(self.client.rt.store, pooling_frequency_minutes)
@@ -46,8 +62,13 @@ class TriggerScheduler:
 
     def _add(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
         args.pop("self")
-        return add_entity_trigger(self.client.rt, kind, namespace=self.namespace,
-                                  **args).as_dict()
+        fn = args.get("schedule_function")
+        row = add_entity_trigger(self.client.rt, kind, namespace=self.namespace, **args)
+        path = row.spec.get("function") or ""
+        if path.startswith(constants.IN_PROCESS_PREFIX):
+            # Defined in this script: start() calls it here, as ClearML does.
+            self._functions[row.name] = fn if callable(fn) else _from_main(path)
+        return row.as_dict()
 
     def add_model_trigger(
         self, schedule_task_id: Any = None, schedule_queue: str | None = None,
@@ -124,12 +145,43 @@ class TriggerScheduler:
                 if t["kind"] in ENTITY_KINDS]
 
     def start(self, run_for: float | None = None) -> None:
-        """Poll in the foreground (does not return unless ``run_for`` seconds are given).
-        Safe beside beat: one poller at a time holds the lock."""
-        polling.loop(self.client.rt, run_for)
+        """Poll in the foreground and call this script's schedule_functions here, in this
+        process, each in a thread, as ClearML does (does not return unless ``run_for``
+        seconds are given). Safe beside beat: one poller at a time holds the lock; two
+        schedulers never make the same call (it is claimed)."""
+        rt = self.client.rt
+        deadline = None if run_for is None else time.monotonic() + run_for
+        threads: list[threading.Thread] = []
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                polling.poll_due(rt)
+                threads = [t for t in threads if t.is_alive()]
+                threads += scheduler_calls.call_due(rt, self._functions, self.namespace)
+            except Exception:  # the database or Redis is away: try again next tick
+                log.exception("taskq: the scheduler loop failed; retrying")
+            time.sleep(_TICK)
+        for t in threads:
+            t.join(timeout=max(0.0, (deadline or 0) - time.monotonic()) + 5)
 
     def start_remotely(self, queue: str = constants.SERVICES_QUEUE) -> RunRecord:
         """Run the poll loop as a run of ``taskq.trigger-scheduler`` on ``queue`` (stop it
-        with ``taskq runs stop UUID``); returns that run."""
+        with ``taskq runs stop UUID``); returns that run. A worker calls the functions
+        then, so each must be importable: one defined in this script is refused."""
+        for trigger, fn in self._functions.items():
+            raise ValidationError(
+                f"start_remotely: schedule_function {getattr(fn, '__name__', fn)!r} of "
+                f"trigger {trigger!r} is defined in __main__, which a worker cannot import; "
+                "call start() to run the scheduler here, or pass 'package.module:function'")
         return self.client.submit(constants.SCHEDULER_JOB, queue=queue,
                                   namespace=self.namespace)
+
+
+def _from_main(path: str) -> Callable[[str], Any]:
+    """``"__main__:fn"`` given as a string: the function of this process's script."""
+    target: Any = sys.modules["__main__"]
+    for part in path[len(constants.IN_PROCESS_PREFIX):].split("."):
+        target = getattr(target, part, None)
+    if not callable(target):
+        raise ValidationError(f"schedule_function: {path!r} is not a function of this "
+                              "script")
+    return target  # type: ignore[no-any-return]

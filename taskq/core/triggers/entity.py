@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from taskq import constants
 from taskq.core import routing
 from taskq.core.events import Event
 from taskq.core.jobs import input_defaults, validate_params
@@ -74,10 +75,10 @@ def plan_launch(match: Match, template: JobTemplate | None, key: str, facts: Fac
         params.update({**given, **over_params})
     try:
         params = validate_params(declared, params, job=rule.job)
-        route = routing.resolve(namespace=rule.namespace,
-                                trigger_queue=fields.get("queue") or rule.queue,
-                                template_queue=template.queue,
-                                default_queue=facts.default_queue, agents=facts.agents)
+        route = (_IN_PROCESS if in_process(spec) else routing.resolve(
+            namespace=rule.namespace, trigger_queue=fields.get("queue") or rule.queue,
+            template_queue=template.queue, default_queue=facts.default_queue,
+            agents=facts.agents))
     except (JobError, RoutingError) as exc:
         return Plan(None, None, str(exc))
     tags = clean_tags([*([spec.add_tag] if spec.add_tag else []),
@@ -88,6 +89,16 @@ def plan_launch(match: Match, template: JobTemplate | None, key: str, facts: Fac
                  project=project, queue=route.queue, params=params, tags=tuple(tags),
                  trigger_context=launch_context(match))
     return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)
+
+
+#: Where a call of a function defined in the scheduler script goes: no worker's queue.
+_IN_PROCESS = routing.Route(queue=constants.SCHEDULER_CALLS_QUEUE, agent="default")
+
+
+def in_process(spec: EntitySpec) -> bool:
+    """A schedule_function of the scheduler script: ``TriggerScheduler.start()`` calls it."""
+    return spec.target == "function" and str(spec.function).startswith(
+        constants.IN_PROCESS_PREFIX)
 
 
 def launch_context(match: Match) -> dict[str, Any]:
