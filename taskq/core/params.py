@@ -152,9 +152,12 @@ class ParamsValidator:
             if "schema" in decl:
                 hint = (hints or {}).get(name)
                 kind = hint if hint is not None else from_schema(decl["schema"])
-            else:
-                kind = plain_type(str(decl.get("type", "any")))
-            self.adapters[name] = TypeAdapter(kind)
+            else:  # an unknown name (a template written by something newer): not checked
+                kind = plain_type(_coarse_name(decl))
+            try:
+                self.adapters[name] = TypeAdapter(kind)
+            except Exception:  # a schema this pydantic cannot rebuild: its coarse type
+                self.adapters[name] = TypeAdapter(plain_type(_coarse_name(decl)))
 
     def validate(self, params: Mapping[str, Any], *, job: str, check_required: bool = True,
                  objects: bool = False) -> dict[str, Any]:
@@ -181,6 +184,11 @@ class ParamsValidator:
             elif required:
                 raise JobError(f"{where}: required input is missing")
         return out
+
+
+def _coarse_name(decl: Mapping[str, Any]) -> str:
+    name = str(decl.get("type", "any"))
+    return name if name in _PLAIN else "any"
 
 
 _cache: dict[str, ParamsValidator] = {}

@@ -195,5 +195,11 @@ def outputs_of(returns: Any, job: str) -> dict[str, Any]:
 
 def returned_outputs(returns: Any, value: Any) -> dict[str, Any]:
     """A typed return value as outputs (JSON), for the keys the job did not set itself."""
-    dumped = TypeAdapter(returns).dump_python(value, mode="json")
+    if is_typeddict(returns):  # typing.TypedDict needs no pydantic schema to read
+        value = dict(value) if isinstance(value, Mapping) else None
+        returns = Any
+    try:
+        dumped = TypeAdapter(returns).dump_python(value, mode="json", warnings=False)
+    except Exception:  # not what the annotation says: the job's own outputs stand
+        return {}
     return dict(dumped) if isinstance(dumped, dict) else {}

@@ -22,7 +22,7 @@ JOBS = '''
 from __future__ import annotations
 
 import enum
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import BaseModel
 
@@ -55,10 +55,15 @@ def report(uuid: str, epochs: int = 0, precision: Precision = Precision.fp32) ->
                                 "precision": [type(precision).__name__, precision.value]})
 
 
+class Scores(TypedDict):
+    loss: float
+
+
 @taskq.job(queue="train", trigger_on=[{"name": "data-ready", "parameters": ["epochs"]}])
-def retrain(epochs: int = 1, verbose: bool = False) -> None:
+def retrain(epochs: int = 1, verbose: bool = False) -> Scores:
     current.set_output("seen", {"epochs": [epochs, type(epochs).__name__],
                                 "verbose": [verbose, type(verbose).__name__]})
+    return {"loss": 0.25}  # the typed return declares the output and records it
 '''
 
 
@@ -123,6 +128,8 @@ def test_signature_only_jobs_from_a_pipeline_a_hook_and_a_trigger(stack, setting
     retrained = finished(only("retrain", epochs=5).uuid)
     assert retrained.status == Status.SUCCEEDED, retrained.reason
     assert retrained.outputs["seen"] == {"epochs": [5, "int"], "verbose": [False, "bool"]}
+    assert retrained.outputs["loss"] == 0.25
+    assert store.find_job_template("retrain", "default").outputs == {"loss": {"type": "float"}}
 
     # submit and the CLI check the same way, before anything is queued.
     with pytest.raises(ValidationError, match=r"^job 'experiment' params\.epochs: expected "
