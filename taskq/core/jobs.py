@@ -135,8 +135,8 @@ def normalise_io(spec: IOSpec | list[str] | None, what: str, job: str, *,
     (an explicit ``inputs=`` entry only overrides what the signature says)."""
     if spec is None:
         return {}
-    if isinstance(spec, list | tuple):
-        spec = {name: "any" for name in spec}
+    if isinstance(spec, list | tuple):  # names only: the signature (if any) gives the type
+        spec = {name: "any" if typed else {} for name in spec}
     if not isinstance(spec, Mapping):
         raise JobError(f"job {job!r} {what}: expected a mapping of names to declarations, "
                        f"got {type(spec).__name__}")

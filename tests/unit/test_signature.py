@@ -121,6 +121,15 @@ def test_inputs_only_add_or_override() -> None:
     assert tune.taskq_job.context_only() == {"note"}
 
 
+def test_inputs_as_a_list_of_names_keep_the_signatures_types() -> None:
+    @taskq.job(queue="train", inputs=["epochs", "extra"])
+    def listed(epochs: int = 1, **kwargs: Any) -> None:
+        pass
+
+    assert listed.taskq_job.inputs == {"epochs": {"type": "int", "default": 1},
+                                       "extra": {"type": "any"}}
+
+
 def test_structured_params_are_stored_as_json_and_checked_without_the_function() -> None:
     """The template is JSON; a process that never imported the function (a client, the
     evaluator) rebuilds the same validator from it."""
