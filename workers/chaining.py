@@ -14,7 +14,7 @@ import taskq
 from taskq import current
 
 
-@taskq.job(queue="train", inputs={"fail": {"type": "bool", "default": False}})
+@taskq.job(queue="train")
 def training(fail: bool = False) -> None:
     if fail:
         raise RuntimeError("training failed (fail=True)")
@@ -55,8 +55,7 @@ def report() -> None:
     current.set_output("seen", seen)
 
 
-@taskq.job(queue="viz", inputs={"x": {"type": "int", "default": 0}},
-           trigger_on=["first", "second"])
+@taskq.job(queue="viz", trigger_on=["first", "second"])
 def dataflow(x: int = 0) -> None:
     trig = current.trigger
     seen = _seen()
@@ -66,6 +65,6 @@ def dataflow(x: int = 0) -> None:
     current.set_output("seen", seen)
 
 
-@taskq.job(queue="viz", inputs={"version": {"type": "str", "required": True}})
+@taskq.job(queue="viz")
 def deploy(version: str) -> None:
     current.set_output("version", version)

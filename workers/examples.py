@@ -1,7 +1,8 @@
 """Example ML jobs: ``train`` (queue ``train``), ``evaluate`` and ``tensorboard`` (``viz``).
 
 They sleep instead of training so the demo and the tests are quick, but they use taskq the
-way a real job does: params in, metrics and outputs out, ``current.trigger`` for lineage.
+way a real job does: params in (declared by the signature, as Celery users write them),
+metrics and outputs out, ``current.trigger`` for lineage.
 """
 
 from __future__ import annotations
@@ -24,11 +25,7 @@ def _mark(name: str) -> None:
         path.write_text(str(time.time_ns()))
 
 
-@taskq.job(queue="train", inputs={"learning_rate": {"type": "float", "default": 0.01},
-                                  "epochs": {"type": "int", "default": 3},
-                                  "seconds": {"type": "float", "default": 1.0},
-                                  "fail": {"type": "bool", "default": False}},
-           outputs=["loss"])
+@taskq.job(queue="train", outputs=["loss"])
 def train(learning_rate: float = 0.01, epochs: int = 3, seconds: float = 1.0,
           fail: bool = False) -> dict[str, Any]:
     """Pretend to train: logs a falling loss per epoch."""
@@ -44,8 +41,7 @@ def train(learning_rate: float = 0.01, epochs: int = 3, seconds: float = 1.0,
     return {"loss": loss}
 
 
-@taskq.job(queue="viz", inputs={"uuid": {"type": "str"}, "seconds": {"type": "float",
-                                                                     "default": 0.2}})
+@taskq.job(queue="viz")
 def tensorboard(uuid: str = "", seconds: float = 0.2) -> str:
     """Pretend to serve a Tensorboard for the training run ``uuid``."""
     _mark("tensorboard")
@@ -56,7 +52,7 @@ def tensorboard(uuid: str = "", seconds: float = 0.2) -> str:
     return source
 
 
-@taskq.job(queue="viz", inputs={"uuid": {"type": "str"}})
+@taskq.job(queue="viz")
 def evaluate(uuid: str = "") -> float:
     """Pretend to evaluate the model of run ``uuid``; records what it was told (hook context)."""
     _mark("evaluate")

@@ -13,11 +13,12 @@ from taskq.api.records import RunRecord, loader, run_record
 from taskq.api.registries import Registry, tag_run
 from taskq.api.triggers import TriggersFacet, _job_name
 from taskq.core import routing
-from taskq.core.jobs import input_defaults
+from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.stored import OutboxItem
 from taskq.core.triggers.hook import Hook
 from taskq.core.watched import Family
 from taskq.errors import (
+    JobError,
     RoutingError,
     ValidationError,
 )
@@ -63,7 +64,12 @@ class Client(TriggersFacet):
                                     agents=self.settings.agents)
         except RoutingError as exc:
             raise ValidationError(str(exc)) from None
-        run_params = {**input_defaults(template.inputs), **(params or {})}
+        try:
+            run_params = validate_params(template.inputs,
+                                         {**input_defaults(template.inputs), **(params or {})},
+                                         job=name)
+        except JobError as exc:
+            raise ValidationError(str(exc)) from None
         run_uuid = str(uuid.uuid4())
         checked = [self._check_hook(h, ns) for h in hooks or []]  # all valid, or none stored
         for i, hook in enumerate(checked):

@@ -20,12 +20,12 @@ from taskq import constants
 from taskq.api.client import Client
 from taskq.api.records import RunRecord
 from taskq.core.events import Event, custom_event, new_event_id, now, run_status_event
-from taskq.core.jobs import input_defaults
+from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.lineage import lineage
 from taskq.core.matching import EventTrigger, Input, Rule
 from taskq.core.planning import mapped_params
 from taskq.core.statuses import Status
-from taskq.errors import EventInputError, ValidationError
+from taskq.errors import EventInputError, JobError, ValidationError
 from taskq.services import catalog
 from taskq.services import custom_events as external
 from taskq.services.recording import append_quietly
@@ -109,6 +109,10 @@ def run_locally(client: Client, job: str, *, params: dict[str, Any], triggers: l
         except ValueError as exc:
             raise ValidationError(str(exc)) from None
     run_params.update(params)
+    try:
+        run_params = validate_params(template.inputs, run_params, job=job)
+    except JobError as exc:
+        raise ValidationError(str(exc)) from None
     run_uuid = str(uuid.uuid4())
     queued = client.rt.store.create_run(
         uuid=run_uuid, job=job, namespace=ns, project=template.project, queue="local",

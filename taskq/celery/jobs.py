@@ -17,13 +17,14 @@ from pydantic import ValidationError as PydanticError
 
 from taskq import constants
 from taskq.celery.app import get_app
+from taskq.core import signature
 from taskq.core.jobs import BUILTIN_JOBS, IOSpec, JobDef, JobRegistry, normalise_io
-from taskq.core.names import validate_namespace
+from taskq.core.names import NAME, validate_namespace
 from taskq.core.routing import parse_queue
 from taskq.core.run_context import RunContext, activate
 from taskq.core.triggers import chaining
 from taskq.core.triggers.hook import Hook
-from taskq.errors import JobError, first_error
+from taskq.errors import EventError, JobError, RoutingError, first_error
 
 #: The jobs this process declared with ``@taskq.job`` (synced to the database by workers
 #: and clients; the runtime hands it to the services that need it).
@@ -58,21 +59,56 @@ def job(
     or "any") and ``reset`` (seconds or a cron string), as Metaflow's ``options``.
     """
 
+    bound = bool(celery_options.pop("bind", False))
+
     def register(func: Callable[..., Any]) -> Any:
-        job_name = name or func.__name__
-        parse_queue(queue, field=f"job {job_name!r} queue")
-        validate_namespace(namespace)
-        jd = JobDef(name=job_name, queue=queue, namespace=namespace, project=project,
-                    inputs=normalise_io(inputs, "inputs", job_name),
-                    outputs=normalise_io(outputs, "outputs", job_name),
-                    description=(func.__doc__ or "").strip() or None,
-                    hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])),
-                    presets=tuple(presets or ()),
-                    triggers=_declared_triggers(job_name, namespace, trigger_on_finish,
-                                                trigger_on, trigger_options))
-        return bind_job(jd, func, **celery_options)
+        jd = declare(func, name=name, queue=queue, inputs=inputs, outputs=outputs,
+                     namespace=namespace, project=project, hooks=hooks, presets=presets,
+                     trigger_on_finish=trigger_on_finish, trigger_on=trigger_on,
+                     trigger_options=trigger_options, bound=bound)
+        return bind_job(jd, func, bound=bound, **celery_options)
 
     return register(fn) if fn is not None else register
+
+
+def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: Any,
+            outputs: Any, namespace: str, project: Any, hooks: Any, presets: Any,
+            trigger_on_finish: Any, trigger_on: Any, trigger_options: Any,
+            bound: bool = False) -> JobDef:
+    """Every argument checked where it is written: a bad one raises :class:`JobError`
+    naming the job and the field, so a typo never reaches the database."""
+    job_name = name or getattr(func, "__name__", "")
+    if not isinstance(job_name, str) or not NAME.match(job_name):
+        raise JobError(f"job {job_name!r} name: malformed (letters, digits, '_', '.', '-')")
+    try:
+        parse_queue(queue, field=f"job {job_name!r} queue")
+        validate_namespace(namespace)
+    except (RoutingError, EventError) as exc:
+        msg = str(exc)
+        raise JobError(msg if msg.startswith("job ") else f"job {job_name!r} namespace: {msg}"
+                       ) from None
+    if project is not None and not isinstance(project, str):
+        raise JobError(f"job {job_name!r} project: expected a string, got "
+                       f"{type(project).__name__}")
+    if isinstance(presets, str) or not all(isinstance(p, str) for p in presets or ()):
+        raise JobError(f"job {job_name!r} presets: expected a list of preset names")
+    if hooks is not None and not isinstance(hooks, list | tuple):
+        raise JobError(f"job {job_name!r} hooks: expected a list of hooks")
+    sig = signature.read(func, job=job_name, bound=bound,
+                         explicit=normalise_io(inputs, "inputs", job_name, typed=False))
+    declared_outputs = normalise_io(outputs, "outputs", job_name)
+    if outputs is None and sig.returns is not None:
+        declared_outputs = signature.outputs_of(sig.returns, job_name)
+    return JobDef(name=job_name, queue=queue, namespace=namespace, project=project,
+                  inputs=normalise_io(sig.inputs, "inputs", job_name),
+                  outputs=declared_outputs,
+                  description=(func.__doc__ or "").strip() or None,
+                  hooks=tuple(_hook(h, job_name, i) for i, h in enumerate(hooks or [])),
+                  presets=tuple(presets or ()),
+                  triggers=_declared_triggers(job_name, namespace, trigger_on_finish,
+                                              trigger_on, trigger_options),
+                  hints=sig.hints, accepts_extra=sig.accepts_extra,
+                  returns=sig.returns if outputs is None else None)
 
 
 def _hook(value: Any, job: str, index: int) -> Any:
@@ -99,10 +135,12 @@ def _declared_triggers(job: str, namespace: str, on_finish: Any, on: Any,
         raise JobError(f"job {job!r} {exc}") from None
 
 
-def bind_job(jd: JobDef, func: Callable[..., Any], **celery_options: Any) -> Any:
+def bind_job(jd: JobDef, func: Callable[..., Any], *, bound: bool = False,
+             **celery_options: Any) -> Any:
     """Make ``func`` the Celery task that runs ``jd`` and add it to the registry."""
     registry.add(jd)
     job_name, namespace = jd.name, jd.namespace
+    context_only = jd.context_only()
 
     @functools.wraps(func)
     def run(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -115,8 +153,18 @@ def bind_job(jd: JobDef, func: Callable[..., Any], **celery_options: Any) -> Any
         if getattr(req, "taskq_skip", False):
             return None  # a redelivered message for an attempt that already started
         ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs), namespace=namespace)
+        # Params arrive checked and as JSON (task_prerun); structured ones become the
+        # objects the function's annotations ask for.
+        call = {k: v for k, v in kwargs.items() if k not in context_only}
+        if jd.hints:
+            call = jd.validator.validate(call, job=job_name, check_required=False,
+                                         objects=True)
         with activate(ctx):
-            return func(*args, **kwargs)
+            result = func(self, *args, **call) if bound else func(*args, **call)
+            if jd.returns is not None and result is not None:
+                for key, value in signature.returned_outputs(jd.returns, result).items():
+                    ctx.outputs.setdefault(key, value)
+            return result
 
     # A killed child fails the run (task_failure in the MainProcess) rather than requeueing
     # it: re-running half a training job silently is worse than a recorded failure.

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from taskq import constants
+from taskq.core.params import TYPES, ParamsValidator, validator_for
 from taskq.errors import JobError
 
 #: Input/output declarations: name -> type name ("str", "int", "float", "bool", "dict",
-#: "list", "any") or {"type": ..., "default": ..., "required": bool}.
+#: "list", "any") or {"type": ..., "default": ..., "required": bool, "schema": {...},
+#: "description": ..., "contextOnly": bool}. Read from the function's signature by
+#: :mod:`taskq.core.signature`; always JSON, because it is stored.
 IOSpec = dict[str, Any]
-_TYPES = {"str", "int", "float", "bool", "dict", "list", "any"}
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,23 @@ class JobDef:
     #: ``trigger_on_finish`` / ``trigger_on`` as declared (checked at import; stored as the
     #: trigger ``<job>.trigger`` whenever a worker or client syncs its jobs).
     triggers: dict[str, Any] | None = None
+    #: The real annotations of structured inputs (never stored: the worker validates with
+    #: them, so the function receives the enum member or model instance it asked for).
+    hints: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: The function takes ``**kwargs``: params it does not declare are passed on.
+    accepts_extra: bool = True
+    #: A typed return (TypedDict, dataclass, pydantic model) whose fields are the outputs.
+    returns: Any = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def validator(self) -> ParamsValidator:
+        """Built once per job, with the function's own types."""
+        return ParamsValidator(self.inputs, self.hints)
+
+    def context_only(self) -> frozenset[str]:
+        """Inputs the job reads from ``current.run.params``, never passed as arguments."""
+        return frozenset(n for n, d in self.inputs.items()
+                         if isinstance(d, dict) and d.get("contextOnly"))
 
     @property
     def task_name(self) -> str:
@@ -106,69 +126,50 @@ def input_defaults(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
             if isinstance(v, dict) and "default" in v}
 
 
-def normalise_io(spec: IOSpec | list[str] | None, what: str, job: str) -> IOSpec:
+_KEYS = frozenset({"type", "default", "required", "schema", "description", "contextOnly"})
+
+
+def normalise_io(spec: IOSpec | list[str] | None, what: str, job: str, *,
+                 typed: bool = True) -> IOSpec:
+    """Declarations checked and spelt one way; ``typed=False`` leaves an absent type absent
+    (an explicit ``inputs=`` entry only overrides what the signature says)."""
     if spec is None:
         return {}
-    if isinstance(spec, list):
-        spec = {name: "any" for name in spec}
+    if isinstance(spec, list | tuple):  # names only: the signature (if any) gives the type
+        spec = {name: "any" if typed else {} for name in spec}
+    if not isinstance(spec, Mapping):
+        raise JobError(f"job {job!r} {what}: expected a mapping of names to declarations, "
+                       f"got {type(spec).__name__}")
     out: IOSpec = {}
     for name, decl in spec.items():
+        where = f"job {job!r} {what}.{name}"
+        if not isinstance(decl, str | Mapping):
+            raise JobError(f"{where}: expected a type name or a mapping, got "
+                           f"{type(decl).__name__}")
         entry = {"type": decl} if isinstance(decl, str) else dict(decl)
-        if entry.get("type", "any") not in _TYPES:
-            raise JobError(f"job {job!r}: {what}.{name}.type {entry.get('type')!r} is not one "
-                           f"of {sorted(_TYPES)}")
-        entry.setdefault("type", "any")
+        unknown = sorted(set(entry) - _KEYS)
+        if unknown:
+            raise JobError(f"{where}.{unknown[0]}: unknown key (known: {', '.join(sorted(_KEYS))})")
+        if entry.get("type", "any") not in TYPES:
+            raise JobError(f"{where}.type: {entry.get('type')!r} is not one of {sorted(TYPES)}")
+        if "schema" in entry and not isinstance(entry["schema"], dict):
+            raise JobError(f"{where}.schema: must be a JSON schema object")
+        for flag in ("required", "contextOnly"):
+            if flag in entry and not isinstance(entry[flag], bool):
+                raise JobError(f"{where}.{flag}: must be true or false")
+        if typed:
+            entry.setdefault("type", "any")
         out[name] = entry
     return out
-
-
-_COERCE: dict[str, Any] = {"str": str, "int": int, "float": float, "dict": dict, "list": list}
-
-
-def _coerce(kind: str, value: Any, where: str) -> Any:
-    if kind == "any" or value is None:
-        return value
-    if kind == "str":
-        if isinstance(value, str):
-            return value
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return str(value)
-        raise JobError(f"{where}: expected a str, got {type(value).__name__}")
-    if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0", "yes", "no"}:
-            return value.lower() in {"true", "1", "yes"}
-        if isinstance(value, int) and value in (0, 1):
-            return bool(value)
-        raise JobError(f"{where}: expected a bool, got {value!r}")
-    if kind in ("int", "float") and isinstance(value, bool):
-        raise JobError(f"{where}: expected {kind}, got a bool")
-    if kind == "int" and isinstance(value, float) and not value.is_integer():
-        raise JobError(f"{where}: expected an int, got {value!r}")
-    if kind in ("dict", "list") and not isinstance(value, _COERCE[kind]):
-        raise JobError(f"{where}: expected a {kind}, got {type(value).__name__}")
-    try:
-        return _COERCE[kind](value)
-    except (TypeError, ValueError):
-        raise JobError(f"{where}: expected {kind}, got {value!r}") from None
 
 
 def validate_params(inputs: IOSpec, params: dict[str, Any], *, job: str,
                     check_required: bool = True) -> dict[str, Any]:
     """Coerce declared inputs; a required input without a value is an error.
 
-    Undeclared params pass through for now: a job may accept ``**kwargs``.
+    Undeclared params pass through: a job may accept ``**kwargs``.
     """
-    out = dict(params)
-    for name, decl in inputs.items():
-        where = f"job {job!r} params.{name}"
-        required = check_required and decl.get("required") and "default" not in decl
-        if name in out and not (required and out[name] is None):
-            out[name] = _coerce(decl.get("type", "any"), out[name], where)
-        elif required:
-            raise JobError(f"{where}: required input is missing")
-    return out
+    return validator_for(inputs).validate(params, job=job, check_required=check_required)
 
 
 def validate_inputs(declared: Mapping[str, Any], params: dict[str, Any], *,

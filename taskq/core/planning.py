@@ -18,7 +18,7 @@ from typing import Any
 from taskq.core import lineage as lineage_of
 from taskq.core import routing
 from taskq.core.events import CUSTOM_EVENT_KIND, Event
-from taskq.core.jobs import input_defaults
+from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.matching import Match, Rule
 from taskq.core.statuses import RUN_STATUS_PREFIX
 from taskq.core.stored import JobTemplate, StoredRun
@@ -191,12 +191,15 @@ def plan_clone(match: Match, template: JobTemplate | None, key: str, facts: Fact
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
                                 template_queue=template.queue,
                                 default_queue=facts.default_queue, agents=facts.agents)
+        params = validate_params(template.inputs,
+                                 {**input_defaults(template.inputs), **rendered.params},
+                                 job=rule.job)
     except (TemplateFailure, RoutingError, JobError) as exc:
         return Plan(None, None, str(exc))
     trigger_context = {"trigger": rule.name, "kind": rule.kind, **lineage,
                        **rendered.trigger_context}
     run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,
                  project=template.project or match.event.project, queue=route.queue,
-                 params={**input_defaults(template.inputs), **rendered.params},
+                 params=params,
                  trigger_context=trigger_context)
     return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)

@@ -9,6 +9,7 @@ with it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
@@ -23,6 +24,7 @@ from taskq.errors import (
     AlreadyExists,
     JobError,
     RoutingError,
+    TaskqError,
     TemplateFailure,
     ValidationError,
     first_error,
@@ -107,14 +109,17 @@ def _job_edges(rt: Context, namespace: str) -> dict[str, set[str]]:
     """Which job starts which, through job hooks and finish triggers of one namespace."""
     edges: dict[str, set[str]] = {}
     for t in rt.store.list_triggers(namespace):
-        spec = t.spec or {}
-        ref = str(spec.get("ref", ""))
-        if t.kind == "hook" and ref.startswith("jobs."):
-            edges.setdefault(ref[len("jobs."):], set()).add(t.job)
-        if t.kind in (chaining.FINISH, chaining.JOIN):
-            for i in spec.get("inputs", []):
-                if i.get("namespace") == namespace and str(i.get("ref")).startswith("jobs."):
-                    edges.setdefault(i["ref"][len("jobs."):], set()).add(t.job)
+        try:
+            spec = t.spec or {}
+            ref = str(spec.get("ref", ""))
+            if t.kind == "hook" and ref.startswith("jobs."):
+                edges.setdefault(ref[len("jobs."):], set()).add(t.job)
+            if t.kind in (chaining.FINISH, chaining.JOIN):
+                for i in spec.get("inputs", []):
+                    if i.get("namespace") == namespace and str(i.get("ref")).startswith("jobs."):
+                        edges.setdefault(i["ref"][len("jobs."):], set()).add(t.job)
+        except _DECLARATION_ERRORS:  # a malformed stored row: the evaluator skips it too
+            log.warning("taskq: trigger %r has a malformed spec; ignored", t.name)
     return edges
 
 
@@ -175,7 +180,10 @@ def add_chaining_trigger(rt: Context, *, name: str, job: str, on_finish: Any = N
                 f"trigger_on_finish: namespace {ns!r} may not watch runs of {u.namespace!r} "
                 f"(allow it in watch_namespaces: {{{ns!r}: [{u.namespace!r}]}})")
     target = catalog.template(rt, job, ns)
-    kind, spec = chaining.build_spec(ns, upstream, events, mode=mode, reset=reset)
+    try:
+        kind, spec = chaining.build_spec(ns, upstream, events, mode=mode, reset=reset)
+    except PydanticError as exc:
+        raise ValidationError(first_error(exc)) from None
     if any(u.job == job and u.namespace in (None, ns) for u in upstream):
         raise ValidationError(f"trigger_on_finish: {job!r} may not start itself when it "
                               "finishes (it would run without end)")
@@ -232,22 +240,37 @@ def set_job_triggers(rt: Context, job: str, declared: dict[str, Any] | None,
 
 def sync_job_templates(rt: Context) -> int:
     """Store the templates of every job this process has declared (upsert by name), then
-    the hooks and triggers declared with them; one job's bad declaration is logged and
-    never blocks the others."""
+    the hooks and triggers declared with them. One job's bad declaration is logged with its
+    reason and never blocks the others: a worker still serves every job it can."""
     jobs = rt.jobs.all()
+    stored = []
     for jd in jobs.values():
-        rt.store.upsert_job_template(
-            name=jd.name, namespace=jd.namespace, queue=jd.queue, task_name=jd.task_name,
-            inputs=jd.inputs, outputs=jd.outputs, project=jd.project,
-            description=jd.description, presets=jd.presets)
+        if _quietly(f"template of job {jd.name!r}", rt.store.upsert_job_template,
+                    name=jd.name, namespace=jd.namespace, queue=jd.queue,
+                    task_name=jd.task_name, inputs=jd.inputs, outputs=jd.outputs,
+                    project=jd.project, description=jd.description, presets=jd.presets):
+            stored.append(jd)
     with catalog.syncing():
-        for jd in jobs.values():
-            try:
-                set_job_hooks(rt, jd.name, list(jd.hooks), jd.namespace)
-            except ValidationError as exc:
-                log.error("taskq: hooks of job %r not stored: %s", jd.name, exc)
-            try:
-                set_job_triggers(rt, jd.name, jd.triggers, jd.namespace)
-            except ValidationError as exc:
-                log.error("taskq: trigger of job %r not stored: %s", jd.name, exc)
-    return len(jobs)
+        for jd in stored:
+            _quietly(f"hooks of job {jd.name!r}", set_job_hooks, rt, jd.name, list(jd.hooks),
+                     jd.namespace)
+            _quietly(f"trigger of job {jd.name!r}", set_job_triggers, rt, jd.name,
+                     jd.triggers, jd.namespace)
+    return len(stored)
+
+
+#: What a bad declaration or a malformed stored row raises (pydantic's errors are
+#: ValueErrors); a database or Redis outage raises none of these.
+_DECLARATION_ERRORS = (TaskqError, ValueError, TypeError, KeyError, AttributeError)
+
+
+def _quietly(what: str, store: Callable[..., Any], *args: Any, **kwargs: Any) -> bool:
+    """Run one step of a sync; a refusal (or any error of that one declaration) is logged
+    with its reason instead of stopping the sync."""
+    try:
+        store(*args, **kwargs)
+    except _DECLARATION_ERRORS as exc:  # the store or Redis being down still raises
+        reason = first_error(exc) if isinstance(exc, PydanticError) else str(exc)
+        log.error("taskq: %s not stored: %s", what, reason or type(exc).__name__)
+        return False
+    return True

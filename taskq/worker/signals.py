@@ -28,7 +28,6 @@ from celery import signals
 
 from taskq import constants
 from taskq.api import current as context
-from taskq.core.jobs import validate_params
 from taskq.core.statuses import Status
 from taskq.errors import JobError
 from taskq.runtime import Runtime, get_runtime, reset_after_fork
@@ -98,7 +97,11 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     jd = getattr(task, "taskq_job", None)
     if jd is not None and kwargs is not None:
         try:
-            kwargs.update(validate_params(jd.inputs, kwargs, job=jd.name))
+            kwargs.update(jd.validator.validate(kwargs, job=jd.name))
+            unknown = sorted(set(kwargs) - set(jd.inputs)) if not jd.accepts_extra else []
+            if unknown:
+                raise JobError(f"params.{unknown[0]}: job {jd.name!r} has no input "
+                               f"{unknown[0]!r}")
         except JobError as exc:
             # Bad params fail the run before it runs: recorded with the reason, never raised.
             task.request.taskq_skip = True

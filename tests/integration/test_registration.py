@@ -63,3 +63,59 @@ def test_manual_run_lifecycle_recorded(stack, settings) -> None:
     assert done.trigger_name is None and done.trigger is None and done.attempts == 1
     assert [m["step"] for m in done.metrics] == [0, 1]
     assert done.outputs["loss"] == pytest.approx(done.metrics[-1]["value"])
+
+
+BAD_THEN_GOOD = '''
+import taskq
+from taskq.celery.jobs import bind_job
+from taskq.core.jobs import JobDef
+
+
+def early() -> None:
+    pass
+
+
+# A declaration that slipped past the decorator (older taskq let trigger_on=["a", "a"] in).
+bind_job(JobDef(name="early", queue="train", namespace="default", project=None,
+                triggers={"upstream": [], "events": [{"name": "a", "parameters": None}] * 2,
+                          "mode": "all", "reset": None}), early)
+
+
+@taskq.job(queue="train", trigger_on="go",
+           hooks=[{"hubRef": "evaluate", "params": {"uuid": "{{ globals.uuid }}"}}])
+def later(epochs: int = 1) -> None:
+    pass
+'''
+
+
+def test_one_bad_declaration_never_blocks_the_others(stack, settings, tmp_path) -> None:
+    """The raw pydantic error of one job's trigger used to escape the sync: a worker stored
+    no hooks or triggers of the jobs after it, and submitting any other job raised it."""
+    from taskq.celery import jobs
+    from taskq.core.jobs import JobDef
+    from tests.conftest import ROOT
+
+    (tmp_path / "bad_then_good.py").write_text(BAD_THEN_GOOD)
+    worker = stack.worker("train", ["train"], TASKQ_IMPORTS="workers.examples,bad_then_good",
+                          PYTHONPATH=f"{tmp_path}:{ROOT}")
+    client = taskq.Client()
+    wait_for(lambda: client.get_trigger("later.trigger"), 30)
+    assert client.get_trigger("later.hooks.0")["spec"]["ref"] == "jobs.later"
+    assert wait_for(lambda: "trigger of job 'early' not stored: trigger_on[1]: 'a' is "
+                            "listed twice" in worker.output(), 10)
+
+    bad = JobDef(name="early-here", queue="train", namespace="default", project=None,
+                 triggers={"upstream": [], "events": [{"name": "b", "parameters": None}] * 2,
+                           "mode": "all", "reset": None})
+    jobs.registry.add(bad)
+
+    @taskq.job(queue="nobody")  # not stored yet: submit stores this process's jobs first
+    def fresh(epochs: int = 1) -> None:
+        pass
+
+    try:
+        run = taskq.submit("fresh", params={"epochs": "2"})
+        assert run.params == {"epochs": 2}
+    finally:
+        jobs.registry.remove(bad.name)
+        jobs.registry.remove("fresh")

@@ -60,8 +60,14 @@ def test_tensorboard_starts_while_train_runs(stack, settings) -> None:
 def test_run_failing_before_running_starts_no_tensorboard(stack, settings) -> None:
     stack.standard()
     add_seed_trigger()
-    bad = taskq.submit(examples.train, params={"learning_rate": "fast"})
-    bad = wait_for(lambda: (t := taskq.get_run(bad.uuid)) and t.done and t, 20)
+    # submit checks params against train's signature and refuses them before queueing ...
+    with pytest.raises(taskq.ValidationError, match=r"^job 'train' params\.learning_rate: "
+                                                    r"expected float, got 'fast'$"):
+        taskq.submit(examples.train, params={"learning_rate": "fast"})
+    # ... so the run that fails before it runs is one sent with plain Celery: the worker's
+    # check refuses it before the body runs.
+    sent = examples.train.apply_async(kwargs={"learning_rate": "fast"}, queue="train")
+    bad = wait_for(lambda: (t := taskq.get_run(sent.id)) and t.done and t, 20)
     assert bad.status == Status.FAILED
     assert "params.learning_rate" in (bad.reason or "")
     assert bad.started_at is None

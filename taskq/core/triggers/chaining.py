@@ -182,7 +182,21 @@ def parse(namespace: str, on_finish: Any, on: Any, mode: Any = "all", reset: Res
             raise ValueError(f"trigger_on[{i}]: {first_error(exc)}") from None
     if not upstream and not events:
         raise ValueError("trigger_on_finish / trigger_on: name at least one job or event")
+    _refuse_repeats(namespace, upstream, events)
     return upstream, events, mode, reset
+
+
+def _refuse_repeats(namespace: str, upstream: list[Upstream], events: list[EventInput]) -> None:
+    """Each input is one key of the join (its job, or its event's name): a key given twice
+    is a typo, refused where it is written rather than when the trigger is stored."""
+    seen: set[str] = set()
+    keyed = [("trigger_on_finish", i, u.job if u.namespace in (None, namespace)
+              else f"{u.namespace}.{u.job}") for i, u in enumerate(upstream)]
+    keyed += [("trigger_on", i, e.name) for i, e in enumerate(events)]
+    for arg, i, key in keyed:
+        if key in seen:
+            raise ValueError(f"{arg}[{i}]: {key!r} is listed twice")
+        seen.add(key)
 
 
 def declared(namespace: str, on_finish: Any, on: Any, options: dict[str, Any]
