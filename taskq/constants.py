@@ -27,6 +27,10 @@ RECONCILE_LOCK = f"{PREFIX}:lock:reconcile"
 RELAY_LOCK = f"{PREFIX}:lock:relay"
 #: Stream position up to which the reconciler has confirmed database events.
 RECONCILE_STREAM_CURSOR = f"{PREFIX}:reconcile:stream-cursor"
+#: A token the reconciler keeps here and in SQL: gone from Redis means Redis lost its data.
+REDIS_EPOCH = f"{PREFIX}:epoch"
+#: Lock held by the sweep that republishes queued runs whose message was lost.
+REDELIVER_LOCK = f"{PREFIX}:lock:redeliver"
 
 #: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
 TRIGGERS_QUEUE = "taskq.triggers"
@@ -39,6 +43,7 @@ EXAMPLE_QUEUES = ("train", "gpu", "viz", "services")
 EVALUATE_TASK = "taskq.evaluate"
 RECONCILE_TASK = "taskq.reconcile"
 RELAY_TASK = "taskq.relay_outbox"
+REDELIVER_TASK = "taskq.redeliver_lost"
 PIPELINES_TICK_TASK = "taskq.pipelines.tick"
 JOB_TASK_PREFIX = "taskq.job."
 

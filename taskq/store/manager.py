@@ -27,6 +27,7 @@ from taskq.store.base import (
     _run_dict,
     run_summary,
 )
+from taskq.store.delivery import DeliveryMixin
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent, Trigger
@@ -38,8 +39,8 @@ __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "
            "run_summary", "utcnow"]
 
 
-class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMixin,
-            StoreBase):
+class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRunsMixin,
+            JoinsMixin, StoreBase):
     """The one SQL adapter: runs and events here; triggers, the outbox, joins, pipelines
     and watched entities in the mixins it combines (one engine, one set of tables)."""
 
