@@ -27,7 +27,7 @@ REASON = "republished: its message was in no queue, unacknowledged set or live w
 
 def redeliver_lost(rt: Context, *, batch: int = 500) -> int:
     """Republish queued runs whose message was lost; how many were sent."""
-    with rt.coord.single_runner(constants.REDELIVER_LOCK, timeout=300) as mine:
+    with rt.coord.single_runner(constants.REDELIVER_LOCK, timeout=60) as mine:
         return _sweep(rt, batch) if mine else 0
 
 
