@@ -26,10 +26,10 @@ from tests.conftest import Stack, marks, wait_for
 from tests.integration.test_seed_scenario import add_seed_trigger, clones_of
 from workers import examples
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 #: Generous: two cores shared with other work; every wait is on a condition.
-DEADLINE = 180.0
+DEADLINE = 90.0
 
 
 class OwnRedis:
