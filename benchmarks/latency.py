@@ -124,7 +124,15 @@ def main() -> int:
             assert rec["upstream"] == run.uuid
             started = taskq.get_run(run.uuid).started_at  # type: ignore[union-attr]
             committed_ns = int(datetime.fromisoformat(started).timestamp() * 1e9)  # type: ignore[arg-type]
-            first_line_ns = int(r.get(f"taskq:bench:up:{run.uuid}"))  # type: ignore[arg-type]
+            # On a loaded machine the clone can finish before the upstream's first line has
+            # stored its timestamp: wait for it rather than fail the run.
+            raw_first = None
+            for _ in range(500):
+                raw_first = r.get(f"taskq:bench:up:{run.uuid}")
+                if raw_first is not None:
+                    break
+                time.sleep(0.01)
+            first_line_ns = int(raw_first)  # type: ignore[arg-type]
             samples.append((run.uuid, first_line_ns, rec["end"]))
             return (rec["end"] - first_line_ns) / 1e6, (rec["end"] - committed_ns) / 1e6
 

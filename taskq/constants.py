@@ -33,6 +33,10 @@ INGEST_SEEN_PREFIX = f"{PREFIX}:ingest:seen"
 #: Deepest published ``fields`` (``{}`` is 1): the event envelope adds two levels and its
 #: serialiser stops at about 250; the HTTP endpoint's own limit may only be lower.
 MAX_FIELDS_DEPTH = 64
+#: A token the reconciler keeps here and in SQL: gone from Redis means Redis lost its data.
+REDIS_EPOCH = f"{PREFIX}:epoch"
+#: Lock held by the sweep that republishes queued runs whose message was lost.
+REDELIVER_LOCK = f"{PREFIX}:lock:redeliver"
 
 #: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
 TRIGGERS_QUEUE = "taskq.triggers"
@@ -45,6 +49,7 @@ EXAMPLE_QUEUES = ("train", "gpu", "viz", "services")
 EVALUATE_TASK = "taskq.evaluate"
 RECONCILE_TASK = "taskq.reconcile"
 RELAY_TASK = "taskq.relay_outbox"
+REDELIVER_TASK = "taskq.redeliver_lost"
 PIPELINES_TICK_TASK = "taskq.pipelines.tick"
 JOB_TASK_PREFIX = "taskq.job."
 

@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     reconcile_grace_seconds: float = 3.0
     #: An outbox row not published this long after commit is republished by the relay (s).
     relay_grace_seconds: float = 3.0
+    #: A run still ``queued`` this long after it was queued (s), whose message is neither in
+    #: its queue, nor in the broker's unacknowledged set, nor held by a live worker, is
+    #: republished (its message was lost: Redis lost its data, or a worker died between
+    #: taking the message and recording it as unacknowledged).
+    redeliver_after_seconds: float = Field(default=60.0, gt=0)
+    #: Beat period (seconds) of the sweep that looks for such runs.
+    redeliver_every: float = 15.0
 
     @field_validator("imports", "queues", "namespaces", mode="before")
     @classmethod

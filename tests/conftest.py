@@ -231,6 +231,8 @@ def env_for(settings: Any, **extra: str) -> dict[str, str]:
         "TASKQ_RECONCILE_EVERY": str(settings.reconcile_every),
         "TASKQ_RELAY_EVERY": str(settings.relay_every),
         "TASKQ_KEEPALIVE_EVERY": str(settings.keepalive_every),
+        "TASKQ_REDELIVER_AFTER_SECONDS": str(settings.redeliver_after_seconds),
+        "TASKQ_REDELIVER_EVERY": str(settings.redeliver_every),
         "TASKQ_NAMESPACES": ",".join(settings.namespaces),
         "TASKQ_EXAMPLE_MARKS": os.environ["TASKQ_EXAMPLE_MARKS"],
         "PYTHONPATH": str(ROOT),

@@ -30,6 +30,9 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
                             "schedule": settings.reconcile_every, "options": opts},
         "taskq-relay-outbox": {"task": constants.RELAY_TASK,
                                "schedule": settings.relay_every, "options": opts},
+        # Queued runs whose message vanished (Redis lost its data, a worker died holding it).
+        "taskq-redeliver-lost": {"task": constants.REDELIVER_TASK,
+                                 "schedule": settings.redeliver_every, "options": opts},
         "taskq-evaluator-keepalive": {"task": constants.EVALUATE_TASK,
                                       "schedule": settings.keepalive_every, "options": opts},
         # Models, datasets and runs changed by other writers (each family when it is due).

@@ -7,10 +7,12 @@ the process: a Client per request must not open a broker pool per request.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery
 
+from taskq.celery import broker_state
 from taskq.celery.app import create_app, get_app
 from taskq.core.stored import OutboxItem
 from taskq.settings import Settings
@@ -55,3 +57,18 @@ class CeleryPublisher:
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         control: Any = self.app.control
         control.revoke(run_uuid, terminate=terminate, signal=signal)
+
+    def held(self, items: Sequence[OutboxItem]) -> set[str]:
+        """See :func:`taskq.celery.broker_state.held`, asked of each item's agent."""
+        by_agent: dict[str, list[OutboxItem]] = {}
+        for item in items:
+            by_agent.setdefault(item.agent, []).append(item)
+        found: set[str] = set()
+        for agent, group in by_agent.items():
+            try:
+                app = self.app_for_agent(agent)
+            except LookupError:  # an agent no longer configured: leave its runs alone
+                found.update(item.run_uuid for item in group)
+                continue
+            found |= broker_state.held(app, group)
+        return found

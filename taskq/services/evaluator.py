@@ -4,6 +4,11 @@ An entry is acknowledged only after every firing it causes is committed, so a cr
 point leaves it pending; another evaluator (or this one restarted) reclaims it with
 XAUTOCLAIM and re-evaluates it, and the unique firing rows make the second pass a no-op
 except for publishing whatever the first pass committed but did not send.
+
+Redis may lose the stream, pending list and all: what survives is the database's record of
+which events were evaluated (``run_events.evaluated``), which the reconciler trusts instead
+of the stream. It is written after the ack, batched with the outbox marks, so the hot path
+makes no extra write; an event acked but not yet marked is at worst evaluated again.
 """
 
 from __future__ import annotations
@@ -38,11 +43,13 @@ class Observer(Protocol):
 DB_RECHECK_SECONDS = 5.0
 #: How often a running loop looks for entries abandoned by dead evaluators.
 CLAIM_EVERY_SECONDS = 2.0
-#: Published outbox rows are marked in one transaction once the stream has been quiet for
-#: MARK_IDLE_MS (so the write does not collide with the worker claiming the run), when this
-#: many are waiting, or when the oldest has waited MARK_MAX_WAIT (well under relay grace).
+#: Published outbox rows and evaluated events are marked in one transaction once the stream
+#: has been quiet for MARK_IDLE_MS (so the write does not collide with the worker claiming
+#: the run), when this many rows (or EVALUATED_BATCH events) are waiting, or when the oldest
+#: has waited MARK_MAX_WAIT (well under relay grace).
 MARK_IDLE_MS = 50
 MARK_BATCH = 100
+EVALUATED_BATCH = 1000
 MARK_MAX_WAIT = 0.5
 
 
@@ -87,6 +94,7 @@ class Evaluator:
         self.templates: dict[tuple[str, str], JobTemplate] = {}
         self.stats = Stats()
         self._unmarked: list[str] = []
+        self._evaluated: list[str] = []
         self._unmarked_since = 0.0
         self._version: Any = object()
         self._fingerprint: Any = None
@@ -124,6 +132,7 @@ class Evaluator:
                 entry, f"delivered {entry.deliveries} times without being evaluated; "
                        f"last error: {self.stats.last_error}")
             self.stats.dead_lettered += 1
+            self._decided(event.id)  # set aside with its reason: never emitted again
             return False
         for match in ([] if is_local(event) else self.index.match(event)):
             rule = match.rule
@@ -132,8 +141,7 @@ class Evaluator:
                 template = self.rt.store.find_job_template(rule.job, rule.namespace)
                 if template:
                     self.templates[(rule.namespace, rule.job)] = template
-            if not self._unmarked:
-                self._unmarked_since = time.monotonic()
+            self._start_marks()
             record = fire(self.rt, self.kinds.for_rule(rule), match, template,
                           published=self._unmarked)
             if record is None:
@@ -145,7 +153,17 @@ class Evaluator:
         for observer in self.observers:
             observer.observe(self.rt, event)
         self.stats.processed += 1
+        self._decided(event.id)
         return True
+
+    def _start_marks(self) -> None:
+        if not self._unmarked and not self._evaluated:
+            self._unmarked_since = time.monotonic()
+
+    def _decided(self, event_id: str) -> None:
+        """Every firing of this event is committed (marked in SQL with the next batch)."""
+        self._start_marks()
+        self._evaluated.append(event_id)
 
     def process(self, entries: list[Entry]) -> None:
         done: list[str] = []
@@ -163,23 +181,29 @@ class Evaluator:
 
     def run_once(self, block_ms: int | None = None) -> int:
         block = block_ms if block_ms is not None else self.rt.settings.evaluator_block_ms
-        if self._unmarked:  # never block for long with rows left to mark
+        if self._unmarked or self._evaluated:  # never block for long with rows left to mark
             block = min(block, MARK_IDLE_MS)
         entries, version = self.rt.bus.read_then_get(
             self.consumer, constants.TRIGGERS_VERSION, block_ms=max(1, block))
         self.refresh(version=version, known=True)
         self.process(entries)
-        if self._unmarked and (not entries or len(self._unmarked) >= MARK_BATCH
-                               or time.monotonic() - self._unmarked_since >= MARK_MAX_WAIT):
+        if (self._unmarked or self._evaluated) and (
+                not entries or len(self._unmarked) >= MARK_BATCH
+                or len(self._evaluated) >= EVALUATED_BATCH
+                or time.monotonic() - self._unmarked_since >= MARK_MAX_WAIT):
             self.flush_marks()
         return len(entries)
 
     def flush_marks(self) -> None:
+        if not self._unmarked and not self._evaluated:
+            return
         try:
-            self.rt.store.mark_published(*self._unmarked)
+            self.rt.store.mark_done(published=self._unmarked, evaluated=self._evaluated)
             self._unmarked.clear()
+            self._evaluated.clear()
         except Exception:  # the relay covers unmarked rows; try again next time
-            log.exception("taskq: marking %d outbox rows failed", len(self._unmarked))
+            log.exception("taskq: marking %d outbox rows and %d events failed",
+                          len(self._unmarked), len(self._evaluated))
 
     def recover(self) -> int:
         """Own pending entries first (a restart with the same name), then abandoned ones."""

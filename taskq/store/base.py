@@ -126,7 +126,8 @@ class StoreBase:
             event_id=event.id, run_uuid=event.payload.get("uuid") if is_run else None,
             kind=event.kind, status=event.payload.get("status") if is_run else None,
             previous_status=previous, namespace=event.namespace,
-            body=event.model_dump(mode="json"), created_at=event.timestamp, confirmed=False)
+            body=event.model_dump(mode="json"), created_at=event.timestamp, confirmed=False,
+            evaluated=False)
         if not ignore_duplicate:
             conn.execute(insert(RUN_EVENTS), values)
             return True

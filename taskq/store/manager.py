@@ -28,6 +28,7 @@ from taskq.store.base import (
     run_summary,
     stored_run,
 )
+from taskq.store.delivery import DeliveryMixin
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent, Trigger
@@ -40,8 +41,8 @@ __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "
            "run_summary", "utcnow"]
 
 
-class Store(TriggersMixin, OutboxMixin, PipelinesMixin, EntityRunsMixin, JoinsMixin,
-            NamesMixin, StoreBase):
+class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRunsMixin,
+            JoinsMixin, NamesMixin, StoreBase):
     """The one SQL adapter: runs and events here; triggers, the outbox, joins, pipelines
     and watched entities in the mixins it combines (one engine, one set of tables)."""
 

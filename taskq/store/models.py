@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -93,7 +94,8 @@ class RunEvent(Base):
     (models, datasets) have none."""
 
     __tablename__ = "run_events"
-    __table_args__ = (Index("ix_run_events_unconfirmed", "confirmed", "id"),)
+    __table_args__ = (Index("ix_run_events_unconfirmed", "confirmed", "id"),
+                      Index("ix_run_events_unevaluated", "evaluated", "id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
@@ -106,6 +108,9 @@ class RunEvent(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: Seen in the stream by the reconciler (or re-emitted by it).
     confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: An evaluator committed every firing this event causes (or decided it causes none):
+    #: what survives Redis losing its data. Until then the reconciler may emit it again.
+    evaluated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Trigger(Base):

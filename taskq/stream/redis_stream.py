@@ -16,6 +16,7 @@ from typing import Any
 import redis
 
 from taskq import constants
+from taskq.core.delivery import StreamState
 from taskq.core.events import Event
 from taskq.core.stored import Entry
 from taskq.errors import EventError
@@ -188,6 +189,21 @@ class EventBus:
         resp: Any = self.r.xrange(self.stream, min=f"({after}" if after != "0" else "-",
                                   count=count)
         return [_decoded(sid, fields) for sid, fields in resp]
+
+    def stream_state(self) -> StreamState:
+        """The stream's last generated id and the group's last delivered one, in one trip."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xinfo_stream(self.stream)
+        pipe.xinfo_groups(self.stream)
+        info, groups = pipe.execute(raise_on_error=False)
+        if isinstance(info, redis.ResponseError):
+            return StreamState(exists=False)  # "no such key"
+        group_last = None
+        for g in groups if not isinstance(groups, Exception) else []:
+            if _sid(g["name"]) == self.group:
+                group_last = _sid(g["last-delivered-id"])
+        return StreamState(exists=True, last_id=_sid(info["last-generated-id"]),
+                           group_last_id=group_last)
 
     def tail(self, last_id: str = "$", block_ms: int = 1000,
              count: int = 100) -> list[tuple[str, Event | None]]:

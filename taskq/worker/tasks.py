@@ -11,6 +11,7 @@ from taskq.runtime import Runtime, get_runtime
 from taskq.services.outbox import relay_outbox
 from taskq.services.pipelines import tick
 from taskq.services.reconciler import reconcile
+from taskq.services.redelivery import redeliver_lost
 
 app = get_app()
 
@@ -55,6 +56,11 @@ def reconcile_task() -> dict[str, Any]:
 @app.task(name=constants.RELAY_TASK, ignore_result=True)
 def relay_task() -> int:
     return relay_outbox(get_runtime())
+
+
+@app.task(name=constants.REDELIVER_TASK, ignore_result=True)
+def redeliver_task() -> int:
+    return redeliver_lost(get_runtime())
 
 
 @app.task(name=constants.PIPELINES_TICK_TASK, ignore_result=True)

@@ -1,39 +1,19 @@
-"""In-memory adapters of taskq's ports, and a context wired from them, for unit tests.
-
-The services run as in production (the real SQL store on a throw-away SQLite file, the real
-evaluator and trigger kinds); only the stream, the coordination and the broker are replaced,
-by objects that need no server, never block, and let a test set what it would otherwise wait
-for: idle time, delivery counts, publish failures. They keep the semantics of what they
-replace (a Redis consumer group and XAUTOCLAIM, a non-blocking Redis lock), so a service
-that passes here behaves the same against Redis and Celery.
-
-This module is a composition root for tests: it wires the store and the services, and so
-must never be imported by them.
-"""
+"""The in-memory adapters of taskq's ports: a Redis consumer group, Redis coordination and
+a broker, with their semantics and without a server (see :mod:`taskq.testing`)."""
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
-
 from taskq import constants
+from taskq.core.delivery import StreamState
 from taskq.core.events import Event
-from taskq.core.jobs import JobRegistry
 from taskq.core.stored import Entry, OutboxItem
-from taskq.core.triggers import KindRegistry, default_kinds
 from taskq.errors import EventError
-from taskq.services import trigger_admin
-from taskq.services.evaluator import Evaluator, Observer
-from taskq.settings import Settings
-from taskq.store import migrate
-from taskq.store.manager import Store
 
 Clock = Callable[[], float]
 
@@ -154,6 +134,21 @@ class InMemoryEventLog:
                 break
         return out
 
+    def stream_state(self) -> StreamState:
+        if not self._ids and self._last == (0, 0):
+            return StreamState(exists=False)
+        delivered = self._ids[self._next - 1] if self._next else "0-0"
+        return StreamState(exists=True, last_id=f"{self._last[0]}-{self._last[1]}",
+                           group_last_id=delivered)
+
+    def lose_data(self) -> None:
+        """What a Redis restarted without persistence shows: no stream, no pending list."""
+        self._fields.clear()
+        self._ids.clear()
+        self._next = 0
+        self._pending.clear()
+        self._last = (0, 0)
+
     # -- for assertions -------------------------------------------------------------------
 
     def pending_entries(self) -> dict[str, tuple[str, int]]:
@@ -221,6 +216,11 @@ class InMemoryCoordination:
     def leave(self, member: str) -> None:
         self.members.pop(member, None)
 
+    def lose_data(self) -> None:
+        self.values.clear()
+        self.held.clear()
+        self.members.clear()
+
 
 @dataclass
 class StubPublisher:
@@ -232,79 +232,21 @@ class StubPublisher:
     #: (run uuid, terminate, signal) of every revoke.
     revocations: list[tuple[str, bool, str]] = field(default_factory=list)
     fail_next: int = 0
+    #: Run uuids whose message the broker no longer has (a test loses them).
+    lost: set[str] = field(default_factory=set)
 
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
         if self.fail_next > 0:
             self.fail_next -= 1
             raise ConnectionError(f"stub broker refused run {item.run_uuid}")
         self.sent.append((item, dict(headers)))
+        self.lost.discard(item.run_uuid)
 
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         self.revoked.append(run_uuid)
         self.revocations.append((run_uuid, terminate, signal))
 
-
-class _IsolatedSettings(Settings):
-    """Settings from the arguments only: a developer's TASKQ_* variables or
-    config/taskq.toml must not change what a unit test sees."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def isolated_settings(**overrides: Any) -> Settings:
-    """The defaults, with URLs set so nothing embedded is ever started."""
-    values: dict[str, Any] = {"redis_url": "redis://in-memory.invalid:6379/0",
-                              "database_url": "sqlite:///in-memory.invalid.db"}
-    return _IsolatedSettings(**{**values, **overrides})
-
-
-@dataclass
-class TestContext:
-    """A ``ports.Context`` for unit tests; build it with :func:`make_context`."""
-
-    __test__ = False  # a class named Test* that pytest must not collect
-
-    settings: Settings
-    store: Store
-    bus: InMemoryEventLog
-    coord: InMemoryCoordination
-    publisher: StubPublisher = field(default_factory=StubPublisher)
-    jobs: JobRegistry = field(default_factory=JobRegistry)
-    kinds: KindRegistry = field(default_factory=default_kinds)
-    observers: tuple[Observer, ...] = ()
-
-    def sync_jobs(self) -> int:
-        return trigger_admin.sync_job_templates(self)
-
-    def evaluator(self, consumer: str = "test") -> Evaluator:
-        return Evaluator(self, consumer, kinds=self.kinds, observers=self.observers)
-
-    def close(self) -> None:
-        self.store.engine.dispose()
-
-
-def make_context(tmp_path: Path | str | None = None, *, clock: Clock = time.monotonic,
-                 **settings: Any) -> TestContext:
-    """A context on a freshly migrated SQLite file (a file, because in-memory SQLite is one
-    database per connection). Each call gets its own database, even in the same directory.
-    ``settings`` override the defaults (``relay_grace_seconds=0``, ``max_deliveries=2``)."""
-    root = Path(tempfile.mkdtemp(prefix="taskq-", dir=tmp_path))
-    url = f"sqlite:///{root / 'taskq.db'}"
-    migrate.upgrade(url)
-    coord = InMemoryCoordination()
-    return TestContext(settings=isolated_settings(home=root, database_url=url, **settings),
-                       store=Store(url), bus=InMemoryEventLog(coord, clock=clock),
-                       coord=coord)
-
-
-__all__ = ["InMemoryCoordination", "InMemoryEventLog", "PendingEntry", "StubPublisher",
-           "TestContext", "isolated_settings", "make_context"]
+    def held(self, items: Sequence[OutboxItem]) -> set[str]:
+        """Every run sent and not lost, as a broker that keeps its messages would hold."""
+        sent = {item.run_uuid for item, _ in self.sent}
+        return {i.run_uuid for i in items if i.run_uuid in sent and i.run_uuid not in self.lost}
