@@ -143,7 +143,8 @@ def test_a_queued_run_whose_message_is_lost_is_republished_as_a_new_incarnation(
     again, headers = ctx.publisher.sent[-1]
     assert again.run_uuid == item.run_uuid and again.incarnation == 1
     assert headers[constants.INCARNATION_HEADER] == "1"
-    assert ctx.store.get_run(item.run_uuid)["incarnation"] == 1  # type: ignore[index]
+    run = ctx.store.get_run(item.run_uuid)
+    assert run is not None and run.incarnation == 1
     assert redeliver_lost(ctx) == 0  # the new message is held
     # The lost original (incarnation 0) is refused by the start claim; the new one starts.
     assert not record(ctx, item.run_uuid, Status.RUNNING, attempt=1, incarnation=0)
