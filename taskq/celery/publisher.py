@@ -9,6 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import kombu.exceptions
+import redis
 from celery import Celery
 
 from taskq.celery.app import create_app, get_app
@@ -55,3 +57,9 @@ class CeleryPublisher:
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         control: Any = self.app.control
         control.revoke(run_uuid, terminate=terminate, signal=signal)
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Kombu's connection errors, and the Redis transport's own when they surface."""
+        return isinstance(exc, kombu.exceptions.OperationalError
+                          | kombu.exceptions.ConnectionError | redis.ConnectionError
+                          | redis.TimeoutError)

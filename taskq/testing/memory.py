@@ -1,39 +1,23 @@
-"""In-memory adapters of taskq's ports, and a context wired from them, for unit tests.
+"""In-memory adapters of taskq's ports for unit tests: the stream with its consumer group,
+the coordination values, and a broker that records what it would have sent.
 
-The services run as in production (the real SQL store on a throw-away SQLite file, the real
-evaluator and trigger kinds); only the stream, the coordination and the broker are replaced,
-by objects that need no server, never block, and let a test set what it would otherwise wait
-for: idle time, delivery counts, publish failures. They keep the semantics of what they
-replace (a Redis consumer group and XAUTOCLAIM, a non-blocking Redis lock), so a service
-that passes here behaves the same against Redis and Celery.
-
-This module is a composition root for tests: it wires the store and the services, and so
-must never be imported by them.
+They keep the semantics of what they replace (a Redis consumer group and XAUTOCLAIM, a
+non-blocking Redis lock), so a service that passes here behaves the same against Redis and
+Celery; and they let a test set what it would otherwise wait for: idle time, delivery
+counts, publish failures.
 """
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from taskq import constants
 from taskq.core.events import Event
-from taskq.core.jobs import JobRegistry
 from taskq.core.stored import Entry, OutboxItem
-from taskq.core.triggers import KindRegistry, default_kinds
-from taskq.errors import EventError
-from taskq.services import trigger_admin
-from taskq.services.evaluator import Evaluator, Observer
-from taskq.settings import Settings
-from taskq.store import migrate
-from taskq.store.manager import Store
 
 Clock = Callable[[], float]
 
@@ -71,7 +55,9 @@ class InMemoryEventLog:
         self._next = 0  # index in _ids of the first entry the group has not delivered
         self._pending: dict[str, PendingEntry] = {}
         self._dead: list[dict[str, str]] = []
+        self._failures: dict[str, str] = {}
         self._last = (0, 0)
+        self._dead_seq = 0
 
     # -- writing --------------------------------------------------------------------------
 
@@ -128,13 +114,50 @@ class InMemoryEventLog:
     def ack(self, stream_ids: Sequence[str]) -> None:
         for sid in stream_ids:
             self._pending.pop(sid, None)
+            self._failures.pop(sid, None)
+
+    def refund(self, consumer: str, entries: Sequence[Entry]) -> list[str]:
+        kept = []
+        for e in entries:
+            p = self._pending.get(e.stream_id)
+            if p is not None and p.consumer == consumer:
+                p.deliveries, p.delivered_at = max(0, e.deliveries - 1), self.clock()
+                kept.append(e.stream_id)
+        return kept
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return False  # nothing here is ever away; services treat socket errors as outages
+
+    def note_failure(self, stream_id: str, error: str) -> None:
+        self._failures[stream_id] = error
+
+    def failure_of(self, stream_id: str) -> str | None:
+        return self._failures.get(stream_id)
 
     def dead_letter(self, entry: Entry, reason: str) -> None:
-        record = {"id": f"dead-{len(self._dead)}", "reason": reason,
+        record = {"id": f"dead-{self._dead_seq}", "reason": reason,
                   "stream_id": entry.stream_id}
+        self._dead_seq += 1
         record.update({f"original.{k}": str(v) for k, v in entry.fields.items()})
         self._dead.append(record)
         self.ack([entry.stream_id])
+
+    def replay_dead(self, ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        wanted = None if ids is None else set(ids)
+        out, kept = [], []
+        for d in self._dead:
+            if wanted is not None and d["id"] not in wanted:
+                kept.append(d)
+                continue
+            fields = {k[len("original."):]: v for k, v in d.items()
+                      if k.startswith("original.")}
+            out.append((d["id"], self.append_raw(fields)))
+        self._dead = kept
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {"length": len(self._ids), "pending": len(self._pending),
+                "dead": len(self._dead)}
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         """Newest first, like XREVRANGE on the dead-letter stream."""
@@ -148,7 +171,7 @@ class InMemoryEventLog:
                 continue
             try:
                 out.append((sid, Event.from_fields(self._fields[sid])))
-            except EventError:
+            except Exception:  # as the Redis adapter: undecodable for whatever reason
                 out.append((sid, None))
             if len(out) >= count:
                 break
@@ -173,7 +196,8 @@ class InMemoryCoordination:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.held: set[str] = set()
-        self.members: dict[str, float] = {}
+        self.live: dict[str, float] = {}
+        self.reports: dict[str, str] = {}
 
     def trigger_version(self) -> Any:
         return self.values.get(constants.TRIGGERS_VERSION)
@@ -200,20 +224,32 @@ class InMemoryCoordination:
         self.values[key] = value
 
     def heartbeat(self, member: str, at: float) -> None:
-        self.members[member] = at
+        self.live[member] = at
 
     def prune_members(self, before: float) -> None:
         # ZREMRANGEBYSCORE 0 before: inclusive.
-        self.members = {m: at for m, at in self.members.items() if at > before}
+        self.live = {m: at for m, at in self.live.items() if at > before}
 
     def is_member(self, member: str) -> bool:
-        return member in self.members
+        return member in self.live
 
     def member_count(self) -> int:
-        return len(self.members)
+        return len(self.live)
 
     def leave(self, member: str) -> None:
-        self.members.pop(member, None)
+        self.live.pop(member, None)
+
+    def members(self) -> dict[str, float]:
+        return dict(self.live)
+
+    def set_health(self, member: str, value: str) -> None:
+        self.reports[member] = value
+
+    def health(self) -> dict[str, str]:
+        return dict(self.reports)
+
+    def clear_health(self) -> None:
+        self.reports.clear()
 
 
 @dataclass
@@ -237,68 +273,5 @@ class StubPublisher:
         self.revoked.append(run_uuid)
         self.revocations.append((run_uuid, terminate, signal))
 
-
-class _IsolatedSettings(Settings):
-    """Settings from the arguments only: a developer's TASKQ_* variables or
-    config/taskq.toml must not change what a unit test sees."""
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
-
-
-def isolated_settings(**overrides: Any) -> Settings:
-    """The defaults, with URLs set so nothing embedded is ever started."""
-    values: dict[str, Any] = {"redis_url": "redis://in-memory.invalid:6379/0",
-                              "database_url": "sqlite:///in-memory.invalid.db"}
-    return _IsolatedSettings(**{**values, **overrides})
-
-
-@dataclass
-class TestContext:
-    """A ``ports.Context`` for unit tests; build it with :func:`make_context`."""
-
-    __test__ = False  # a class named Test* that pytest must not collect
-
-    settings: Settings
-    store: Store
-    bus: InMemoryEventLog
-    coord: InMemoryCoordination
-    publisher: StubPublisher = field(default_factory=StubPublisher)
-    jobs: JobRegistry = field(default_factory=JobRegistry)
-    kinds: KindRegistry = field(default_factory=default_kinds)
-    observers: tuple[Observer, ...] = ()
-
-    def sync_jobs(self) -> int:
-        return trigger_admin.sync_job_templates(self)
-
-    def evaluator(self, consumer: str = "test") -> Evaluator:
-        return Evaluator(self, consumer, kinds=self.kinds, observers=self.observers)
-
-    def close(self) -> None:
-        self.store.engine.dispose()
-
-
-def make_context(tmp_path: Path | str | None = None, *, clock: Clock = time.monotonic,
-                 **settings: Any) -> TestContext:
-    """A context on a freshly migrated SQLite file (a file, because in-memory SQLite is one
-    database per connection). Each call gets its own database, even in the same directory.
-    ``settings`` override the defaults (``relay_grace_seconds=0``, ``max_deliveries=2``)."""
-    root = Path(tempfile.mkdtemp(prefix="taskq-", dir=tmp_path))
-    url = f"sqlite:///{root / 'taskq.db'}"
-    migrate.upgrade(url)
-    coord = InMemoryCoordination()
-    return TestContext(settings=isolated_settings(home=root, database_url=url, **settings),
-                       store=Store(url), bus=InMemoryEventLog(coord, clock=clock),
-                       coord=coord)
-
-
-__all__ = ["InMemoryCoordination", "InMemoryEventLog", "PendingEntry", "StubPublisher",
-           "TestContext", "isolated_settings", "make_context"]
+    def is_outage(self, exc: BaseException) -> bool:
+        return False  # its refusals are builtin ConnectionErrors, outages to the services
