@@ -14,6 +14,9 @@ EVENTS_STREAM = f"{PREFIX}:events"
 EVALUATOR_GROUP = f"{PREFIX}:evaluators"
 #: Entries that could not be decoded, or were delivered too often, are moved here with a reason.
 DEAD_LETTER_STREAM = f"{PREFIX}:events:dead"
+#: Each pending entry's own last evaluation error (stream id -> error), the reason its dead
+#: letter gives if it comes to that; removed when the entry is acked or dead-lettered.
+EVENT_FAILURES = f"{PREFIX}:events:failures"
 #: Approximate cap on the event stream (XADD MAXLEN ~). The database keeps the full history.
 EVENTS_STREAM_MAXLEN = 1_000_000
 
@@ -21,6 +24,9 @@ EVENTS_STREAM_MAXLEN = 1_000_000
 TRIGGERS_VERSION = f"{PREFIX}:triggers:version"
 #: Sorted set of live evaluator loops (member = consumer name, score = last heartbeat).
 EVALUATORS_LIVE = f"{PREFIX}:evaluators:live"
+#: Evaluators an outage holds (member -> JSON: state, since, reason, held, at), for
+#: ``taskq status``.
+EVALUATORS_HEALTH = f"{PREFIX}:evaluators:health"
 #: Lock held by the reconciler so that two beats never re-emit concurrently.
 RECONCILE_LOCK = f"{PREFIX}:lock:reconcile"
 #: Lock held by the outbox relay.

@@ -22,8 +22,9 @@ from taskq.core.triggers.entity import EntityKind
 from taskq.core.triggers.event import EventKind
 from taskq.core.triggers.hook import HookKind
 from taskq.services import trigger_admin
-from taskq.services.evaluator import Evaluator, Observer
+from taskq.services.evaluator import Evaluator
 from taskq.services.pipelines import PipelineObserver
+from taskq.services.rules import Observer
 from taskq.settings import Settings, get_settings
 from taskq.store.engine import dispose_inherited
 from taskq.store.manager import Store

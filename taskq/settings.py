@@ -121,8 +121,12 @@ class Settings(BaseSettings):
     evaluator_block_ms: int = Field(default=1000, ge=1, le=30_000)
     #: A pending entry idle this long belongs to a dead evaluator and is reclaimed (ms).
     claim_idle_ms: int = 15000
-    #: Deliveries after which an entry is dead-lettered instead of retried.
+    #: Deliveries after which an entry is dead-lettered instead of retried. Deliveries that
+    #: ended in an outage (database, Redis or broker away) are not counted.
     max_deliveries: int = 5
+    #: Longest wait between retries while an outage holds the evaluator (seconds); the
+    #: first wait is 0.5 s and doubles up to this.
+    outage_retry_max_seconds: float = Field(default=5.0, gt=0, le=60)
     #: Beat periods (seconds) for the reconciler, the outbox relay and the evaluator keep-alive.
     reconcile_every: float = 5.0
     relay_every: float = 5.0

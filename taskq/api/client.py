@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from taskq.api.records import RunRecord, loader, run_record
@@ -123,6 +123,19 @@ class Client(TriggersFacet):
         # worker claiming it at this moment wins); an active one is terminated, and the
         # worker's task_revoked records it stopped.
         return stop_run(self.rt, run.uuid, reason)
+
+    # -- dead letters ---------------------------------------------------------------------
+
+    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
+        """Entries moved aside (malformed, or failing every delivery), newest first."""
+        return self.rt.bus.dead_letters(count)
+
+    def replay_dead_letters(self, ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        """Put dead letters (``ids``, or all there are) back into the stream to be evaluated
+        again: (dead-letter id, new stream id) for each. Each is moved once however many
+        replays race; an event that already fired does not fire again (its firing's dedup
+        key is taken)."""
+        return self.rt.bus.replay_dead(ids)
 
     # -- registries and entity triggers (docs/entity-triggers.md) -------------------------
 

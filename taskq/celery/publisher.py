@@ -10,6 +10,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+import kombu.exceptions
+import redis
 from celery import Celery
 
 from taskq.celery import broker_state
@@ -72,3 +74,9 @@ class CeleryPublisher:
                 continue
             found |= broker_state.held(app, group)
         return found
+
+    def is_outage(self, exc: BaseException) -> bool:
+        """Kombu's connection errors, and the Redis transport's own when they surface."""
+        return isinstance(exc, kombu.exceptions.OperationalError
+                          | kombu.exceptions.ConnectionError | redis.ConnectionError
+                          | redis.TimeoutError)

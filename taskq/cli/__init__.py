@@ -12,6 +12,7 @@ from rich.table import Table
 from taskq.cli import triggers as _triggers
 from taskq.cli.common import CliError, _client, _import_jobs, _kv, console, friendly
 from taskq.cli.registry import commands as _registry_commands
+from taskq.cli.status import status_cmd
 from taskq.settings import get_settings
 
 
@@ -199,6 +200,7 @@ def dev_cmd(seconds: float, scenario: bool) -> None:
 main.add_command(_triggers.triggers)
 main.add_command(_triggers.apply_cmd)
 main.add_command(_triggers.events)
+main.add_command(status_cmd)
 
 for _command in _registry_commands():
     main.add_command(_command)

@@ -165,11 +165,32 @@ def events_serve(host: str, port: int) -> None:
 
 
 @events.command("dead")
+@click.argument("dead_id", required=False)
+@click.option("--replay", is_flag=True,
+              help="put DEAD_ID (or, with --all, every dead letter) back in the stream")
+@click.option("--all", "replay_all", is_flag=True, help="with --replay: every dead letter")
 @friendly
-def events_dead() -> None:
-    """Entries moved aside (malformed, or failing too often), with the reason."""
-    for row in _client().rt.bus.dead_letters():
-        console.print(f"{row['id']} [red]{row.get('reason')}[/]", highlight=False)
+def events_dead(dead_id: str | None, replay: bool, replay_all: bool) -> None:
+    """Entries moved aside (malformed, or failing too often), with the reason; --replay
+    evaluates them again (once each; an event that already fired does not fire twice)."""
+    client = _client()
+    if not replay:
+        if dead_id or replay_all:
+            raise CliError("DEAD_ID and --all go with --replay",
+                           "taskq events dead --replay DEAD_ID, or --replay --all")
+        for row in client.dead_letters():
+            console.print(f"{row['id']} [red]{row.get('reason')}[/]", highlight=False)
+        return
+    if bool(dead_id) == replay_all:
+        raise CliError("--replay needs one DEAD_ID or --all",
+                       "list dead letters with `taskq events dead`")
+    moved = client.replay_dead_letters(None if replay_all else [str(dead_id)])
+    if dead_id and not moved:
+        raise CliError(f"no dead letter {dead_id!r} (already replayed?)",
+                       "list dead letters with `taskq events dead`")
+    for dead, new in moved:
+        console.print(f"{dead} -> stream entry {new}", highlight=False)
+    console.print(f"{len(moved)} dead letter(s) replayed", highlight=False)
 
 
 # -- maintenance -------------------------------------------------------------------------

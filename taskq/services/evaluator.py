@@ -9,6 +9,19 @@ Redis may lose the stream, pending list and all: what survives is the database's
 which events were evaluated (``run_events.evaluated``), which the reconciler trusts instead
 of the stream. It is written after the ack, batched with the outbox marks, so the hot path
 makes no extra write; an event acked but not yet marked is at worst evaluated again.
+
+Bad events apart from a broken infrastructure (:mod:`taskq.services.outages`):
+
+- an outage (database, Redis, broker away or refusing) stops the batch: the entries not yet
+  evaluated are *held*, their deliveries refunded, and retried with backoff for as long as
+  it takes; the evaluator reads nothing new meanwhile and reports itself degraded
+  (:mod:`taskq.services.health`). Nothing is dead-lettered for an outage;
+- an entry that cannot be decoded as an event is dead-lettered at once with the reason;
+  any other failure of an entry (a RecursionError while decoding a deep payload, an
+  observer's error) is remembered as that entry's own error and the entry is delivered
+  again, until its budget (``max_deliveries``) is spent and it is dead-lettered with it;
+- a trigger whose evaluation raises is recorded as an error firing for that event and the
+  other triggers go on.
 """
 
 from __future__ import annotations
@@ -16,28 +29,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from taskq import constants
-from taskq.core.events import Event, is_local
-from taskq.core.matching import Rule, RuleIndex
+from taskq.core.events import is_local
+from taskq.core.matching import Match, RuleIndex
 from taskq.core.stored import Entry, JobTemplate
 from taskq.core.triggers.base import KindRegistry
 from taskq.errors import EventError
 from taskq.ports import Context
-from taskq.services.firing import fire
+from taskq.services.firing import fire, record_failure
+from taskq.services.health import EvaluatorHealth, describe
+from taskq.services.outages import Backoff, is_outage
+from taskq.services.rules import Observer, Stats, load_rules
 
 log = logging.getLogger(__name__)
-
-
-
-class Observer(Protocol):
-    """Sees every decoded event after the rules fired (pipelines advance here). Must be
-    idempotent: it may see an event again after a crash or redelivery. An exception leaves
-    the entry pending, to be evaluated again."""
-
-    def observe(self, rt: Context, event: Event) -> None: ...
 
 #: How often the rule set is re-checked in the database even if no version bump was seen.
 DB_RECHECK_SECONDS = 5.0
@@ -51,36 +57,8 @@ MARK_IDLE_MS = 50
 MARK_BATCH = 100
 EVALUATED_BATCH = 1000
 MARK_MAX_WAIT = 0.5
-
-
-def load_rules(rt: Context, kinds: KindRegistry
-               ) -> tuple[RuleIndex, dict[tuple[str, str], JobTemplate]]:
-    rules: list[Rule] = []
-    for t in rt.store.list_triggers(enabled_only=True):
-        try:
-            rules.append(kinds.build_rule(t))
-        except Exception as exc:  # one bad row must not stop every other trigger
-            log.error("taskq: trigger %r (id %s) has an invalid stored spec, skipped: %s",
-                      t.name, t.id, exc)
-    templates: dict[tuple[str, str], JobTemplate] = {}
-    for r in rules:
-        key = (r.namespace, r.job)
-        if key not in templates:
-            found = rt.store.find_job_template(r.job, r.namespace)
-            if found:
-                templates[key] = found
-    return RuleIndex(rules), templates
-
-
-@dataclass
-class Stats:
-    processed: int = 0
-    fired: int = 0
-    duplicates: int = 0
-    errors: int = 0
-    dead_lettered: int = 0
-    reloads: int = 0
-    last_error: str | None = field(default=None)
+#: The first wait after an outage; it doubles up to ``settings.outage_retry_max_seconds``.
+OUTAGE_FIRST_WAIT = 0.5
 
 
 class Evaluator:
@@ -93,6 +71,10 @@ class Evaluator:
         self.index = RuleIndex()
         self.templates: dict[tuple[str, str], JobTemplate] = {}
         self.stats = Stats()
+        self.health = EvaluatorHealth(rt, consumer)
+        self.backoff = Backoff(OUTAGE_FIRST_WAIT, rt.settings.outage_retry_max_seconds)
+        #: Entries delivered to this loop that an outage kept it from evaluating.
+        self.held: list[Entry] = []
         self._unmarked: list[str] = []
         self._evaluated: list[str] = []
         self._unmarked_since = 0.0
@@ -120,22 +102,38 @@ class Evaluator:
     # -- one entry ------------------------------------------------------------------------
 
     def handle(self, entry: Entry) -> bool:
-        """True when the entry may be acknowledged."""
+        """True when the entry may be acknowledged (False: it was dead-lettered)."""
+        if entry.deliveries > self.rt.settings.max_deliveries:
+            own = self.rt.bus.failure_of(entry.stream_id)
+            self._dead_letter(entry, f"delivered {entry.deliveries} times without being "
+                                     f"evaluated; last error: {own or 'none recorded'}")
+            self._set_aside(entry)
+            return False
         try:
             event = entry.decode()
-        except EventError as exc:
-            self.rt.bus.dead_letter(entry, str(exc))
-            self.stats.dead_lettered += 1
-            return False  # dead_letter already acked it
-        if entry.deliveries > self.rt.settings.max_deliveries:
-            self.rt.bus.dead_letter(
-                entry, f"delivered {entry.deliveries} times without being evaluated; "
-                       f"last error: {self.stats.last_error}")
-            self.stats.dead_lettered += 1
-            self._decided(event.id)  # set aside with its reason: never emitted again
+        except EventError as exc:  # malformed for good: no delivery will make it valid
+            self._dead_letter(entry, str(exc))
             return False
         for match in ([] if is_local(event) else self.index.match(event)):
-            rule = match.rule
+            self._fire(match)
+        for observer in self.observers:
+            observer.observe(self.rt, event)
+        self.stats.processed += 1
+        self._decided(event.id)
+        return True
+
+    def _set_aside(self, entry: Entry) -> None:
+        """A dead-lettered event is decided (with its reason): never emitted again after a
+        Redis that lost data. One that cannot even be decoded has no row to mark."""
+        try:
+            event_id = entry.decode().id
+        except Exception:
+            return
+        self._decided(event_id)
+
+    def _fire(self, match: Match) -> None:
+        rule = match.rule
+        try:
             template = self.templates.get((rule.namespace, rule.job))
             if template is None:  # registered after the rules were loaded
                 template = self.rt.store.find_job_template(rule.job, rule.namespace)
@@ -144,17 +142,48 @@ class Evaluator:
             self._start_marks()
             record = fire(self.rt, self.kinds.for_rule(rule), match, template,
                           published=self._unmarked)
-            if record is None:
-                continue  # a join still waiting for its other inputs
-            if record.created:
-                self.stats.fired += 1
-            else:
-                self.stats.duplicates += 1
-        for observer in self.observers:
-            observer.observe(self.rt, event)
-        self.stats.processed += 1
-        self._decided(event.id)
-        return True
+        except Exception as exc:
+            if is_outage(self.rt, exc):
+                raise
+            self._trigger_failed(match, exc)
+            return
+        if record is None:
+            return  # a join still waiting for its other inputs
+        if record.created:
+            self.stats.fired += 1
+        else:
+            self.stats.duplicates += 1
+
+    def _trigger_failed(self, match: Match, exc: Exception) -> None:
+        """This trigger's error for this event, recorded; the other triggers go on."""
+        self.stats.errors += 1
+        log.error("taskq: trigger %r failed on event %s: %s", match.rule.name,
+                  match.event.id, describe(exc), exc_info=exc)
+        try:
+            record_failure(self.rt, self.kinds.for_rule(match.rule), match,
+                           f"evaluation failed: {describe(exc)}")
+        except Exception as again:
+            if is_outage(self.rt, again):
+                raise
+            log.exception("taskq: recording the error of trigger %r failed", match.rule.name)
+
+    def _dead_letter(self, entry: Entry, reason: str) -> None:
+        self.rt.bus.dead_letter(entry, reason)
+        self.stats.dead_lettered += 1
+
+    def _failed(self, entry: Entry, exc: Exception) -> None:
+        """Not an outage: the entry's own error, kept for its dead letter; it stays
+        pending and is delivered again."""
+        self.stats.errors += 1
+        self.stats.last_error = describe(exc)
+        log.error("taskq: evaluating %s failed (delivery %d of %d); it stays pending: %s",
+                  entry.stream_id, entry.deliveries, self.rt.settings.max_deliveries,
+                  self.stats.last_error, exc_info=exc)
+        try:
+            self.rt.bus.note_failure(entry.stream_id, f"{type(exc).__name__}: {exc}")
+        except Exception as again:
+            log.warning("taskq: remembering the error of %s failed: %s", entry.stream_id,
+                        describe(again))
 
     def _start_marks(self) -> None:
         if not self._unmarked and not self._evaluated:
@@ -166,16 +195,36 @@ class Evaluator:
         self._evaluated.append(event_id)
 
     def process(self, entries: list[Entry]) -> None:
+        """Evaluate in order and ack what was evaluated. An outage stops the batch: the
+        rest is held (deliveries refunded) and the outage raised to the loop."""
         done: list[str] = []
-        for entry in entries:
+        for i, entry in enumerate(entries):
             try:
                 if self.handle(entry):
                     done.append(entry.stream_id)
-            except Exception as exc:  # DB or broker trouble: leave pending, retried later
-                self.stats.errors += 1
-                self.stats.last_error = f"{type(exc).__name__}: {exc}"
-                log.exception("taskq: evaluating %s failed; it stays pending", entry.stream_id)
+            except Exception as exc:
+                if not is_outage(self.rt, exc):
+                    self._failed(entry, exc)
+                    continue
+                self.held = [*entries[i:], *self.held]
+                try:
+                    self.rt.bus.ack(done)
+                finally:
+                    self._refund()
+                raise
         self.rt.bus.ack(done)
+
+    def _refund(self) -> None:
+        """Give back the deliveries an outage cost the held entries and keep them this
+        loop's (their idle time restarts, so nobody reclaims them while it retries)."""
+        if not self.held:
+            return
+        try:
+            mine = set(self.rt.bus.refund(self.consumer, self.held))
+        except Exception as exc:  # Redis away: they are refunded on the next try
+            log.debug("taskq: refunding deliveries failed: %s", describe(exc))
+            return
+        self.held = [e for e in self.held if e.stream_id in mine]
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -201,9 +250,10 @@ class Evaluator:
             self.rt.store.mark_done(published=self._unmarked, evaluated=self._evaluated)
             self._unmarked.clear()
             self._evaluated.clear()
-        except Exception:  # the relay covers unmarked rows; try again next time
-            log.exception("taskq: marking %d outbox rows and %d events failed",
-                          len(self._unmarked), len(self._evaluated))
+        except Exception as exc:  # the relay covers unmarked rows; try again next time
+            log.warning("taskq: marking %d outbox rows and %d events failed: %s",
+                        len(self._unmarked), len(self._evaluated), describe(exc),
+                        exc_info=not is_outage(self.rt, exc))
 
     def recover(self) -> int:
         """Own pending entries first (a restart with the same name), then abandoned ones."""
@@ -215,22 +265,54 @@ class Evaluator:
         self.process(stale)
         return len(mine) + len(stale)
 
+    def retry_held(self) -> int:
+        held, self.held = self.held, []
+        self.process(held)
+        return len(held)
+
     def run(self, seconds: float) -> Stats:
         deadline = time.monotonic() + seconds
-        self.refresh(force=True)
-        self.recover()
-        last_claim = time.monotonic()
+        started, last_claim = False, time.monotonic()
         while time.monotonic() < deadline:
-            self.heartbeat()
-            block = int(min(self.rt.settings.evaluator_block_ms,
-                            max(1.0, (deadline - time.monotonic()) * 1000)))
-            self.run_once(block_ms=block)
-            if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
-                self.process(self.rt.bus.claim_stale(
-                    self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
-                last_claim = time.monotonic()
+            try:
+                self.heartbeat()
+                if self.held:
+                    self.retry_held()
+                elif not started:
+                    self.refresh(force=True)
+                    self.recover()
+                    started, last_claim = True, time.monotonic()
+                else:
+                    block = int(min(self.rt.settings.evaluator_block_ms,
+                                    max(1.0, (deadline - time.monotonic()) * 1000)))
+                    self.run_once(block_ms=block)
+                    if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
+                        self.process(self.rt.bus.claim_stale(
+                            self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
+                        last_claim = time.monotonic()
+            except Exception as exc:
+                if not is_outage(self.rt, exc):
+                    raise
+                self._outage(exc, deadline)
+                continue
+            if self.health.degraded:
+                self.health.recovered()
+                self.backoff.reset()
+        self._refund()
         self.flush_marks()
         return self.stats
+
+    def _outage(self, exc: Exception, deadline: float) -> None:
+        self.stats.outages += 1
+        self._refund()
+        self.health.outage(exc, len(self.held))
+        end = min(deadline, time.monotonic() + self.backoff.next())
+        while (left := end - time.monotonic()) > 0:
+            time.sleep(min(1.0, left))
+            try:  # keep this loop's slot while it waits
+                self.heartbeat()
+            except Exception as again:
+                log.debug("taskq: heartbeat failed: %s", describe(again))
 
     # -- liveness -------------------------------------------------------------------------
 
@@ -252,4 +334,7 @@ class Evaluator:
         return True
 
     def leave(self) -> None:
-        self.rt.coord.leave(self.consumer)
+        try:
+            self.rt.coord.leave(self.consumer)
+        except Exception as exc:  # Redis away: the heartbeat goes stale by itself
+            log.warning("taskq: leaving the evaluator set failed: %s", describe(exc))

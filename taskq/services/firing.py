@@ -69,6 +69,16 @@ def _trigger(match: Match) -> TriggerRef:
     return TriggerRef(match.rule.id, match.rule.name)
 
 
+def record_failure(rt: Context, kind: TriggerKind, match: Match, reason: str) -> FiringRecord:
+    """This trigger's evaluation of this event raised (not an outage): an error firing under
+    the key it would have fired on, shown by ``taskq triggers show``; a second evaluation
+    of the event finds it and fires nothing."""
+    key = (change_key(match.event) if kind.firing_mode(match.rule) == "entity"
+           else dedup_key(match.event))
+    return rt.store.record_firing(trigger=_trigger(match), dedup_key=key, event=match.event,
+                                  run=None, outbox=None, error=reason[:2000])
+
+
 def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
                facts: Facts, published: list[str] | None) -> FiringRecord | None:
     """Arm the input the event satisfies; fire once every input is armed (in one

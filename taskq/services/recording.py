@@ -16,6 +16,7 @@ from taskq.core.events import Event
 from taskq.core.statuses import PENDING, Status, is_final
 from taskq.core.stored import Transition
 from taskq.ports import Context, EventLog
+from taskq.services.outages import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,11 @@ def append_quietly(bus: EventLog, event: Event) -> None:
 #: Handler failures by what failed; exposed for tests and health checks.
 failures: Counter[str] = Counter()
 
-#: Waits between attempts to write a final status when the database errors: losing a final
-#: status would leave the run active forever.
+#: Waits between attempts to write a final status when the database is away: losing a
+#: final status would leave the run active forever.
 FINAL_WRITE_BACKOFF = (0.5, 1.0, 2.0, 4.0)
+#: Longest stored reason.
+REASON_CHARS = 2000
 
 
 def record(rt: Context, uuid: str, status: Status, **kwargs: Any) -> bool:
@@ -53,16 +56,50 @@ def record(rt: Context, uuid: str, status: Status, **kwargs: Any) -> bool:
 
 
 def _write(rt: Context, uuid: str, status: Status, kwargs: dict[str, Any]) -> Transition | None:
-    delays = FINAL_WRITE_BACKOFF if is_final(status) else ()
-    for delay in delays:
+    """A final status always lands: an outage is retried with backoff; anything else (what
+    the job left cannot be stored) drops the outputs and metrics, then the reason, and
+    says so in the reason, rather than leave the run active for ever. Except for success:
+    a success whose outputs are lost is not one, so the error goes to the caller, which
+    records the run failed (``worker.signals.on_success``)."""
+    if not is_final(status):
+        return rt.store.transition(uuid, status, **kwargs)
+    delays = iter(FINAL_WRITE_BACKOFF)
+    attempt = dict(kwargs)
+    while True:
         try:
-            return rt.store.transition(uuid, status, **kwargs)
+            return rt.store.transition(uuid, status, **attempt)
         except Exception as exc:
+            if not is_outage(rt, exc):  # retrying the same write would fail the same way
+                plainer = None if status == Status.SUCCEEDED else _plainer(attempt, exc)
+                if plainer is None:
+                    raise
+                failures["final_write_plainer"] += 1
+                log.warning("taskq: writing %s for %s failed (%s: %s); writing it without "
+                            "what could not be stored", status.value, uuid,
+                            type(exc).__name__, exc)
+                attempt = plainer
+                continue
+            delay = next(delays, None)
+            if delay is None:
+                raise
             failures["final_write_retry"] += 1
             log.warning("taskq: writing %s for %s failed (%s); retrying in %.1fs",
                         status.value, uuid, exc, delay)
             time.sleep(delay)
-    return rt.store.transition(uuid, status, **kwargs)
+
+
+def _plainer(attempt: dict[str, Any], exc: Exception) -> dict[str, Any] | None:
+    """The next plainer write of a final status, or None when there is none left."""
+    why = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+    if attempt.get("outputs") or attempt.get("metrics"):
+        reason = attempt.get("reason")
+        note = f"outputs and metrics could not be stored ({why})"
+        return {**attempt, "outputs": None, "metrics": None,
+                "reason": (f"{reason}; {note}" if reason else note)[:REASON_CHARS]}
+    if attempt.get("reason") and not str(attempt["reason"]).startswith("status reason lost"):
+        return {**attempt, "reason": f"status reason lost: it could not be stored ({why})"
+                                     [:REASON_CHARS]}
+    return None
 
 
 def stop_run(rt: Context, run_uuid: str, reason: str) -> bool:

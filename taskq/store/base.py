@@ -20,6 +20,7 @@ from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, StoredTrigger
 from taskq.core.times import aware as _aware
 from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
+from taskq.store import outages
 from taskq.store.engine import get_engine
 from taskq.store.models import Firing, Outbox, Run, RunEvent
 
@@ -63,6 +64,9 @@ class StoreBase:
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return outages.is_outage(exc)
 
     @contextmanager
     def tx(self) -> Iterator[Connection]:

@@ -1,8 +1,11 @@
 """Engine construction: the dialect-specific settings that make concurrency safe.
 
 SQLite is shared by several worker processes, so every connection uses WAL, waits for locks
-(busy_timeout) instead of failing, and opens write transactions with ``BEGIN IMMEDIATE`` so
-two processes never deadlock upgrading a read lock. PostgreSQL needs none of that.
+(busy_timeout, 60 s unless the URL says ``?timeout=SECONDS``) instead of failing, and opens
+write transactions with ``BEGIN IMMEDIATE`` so two processes never deadlock upgrading a read
+lock. PostgreSQL needs none of that. On both, JSON is written by
+:func:`taskq.core.storable.dumps_storable`, so a NUL or a lone surrogate in a value is stored
+escaped instead of failing the transaction.
 """
 
 from __future__ import annotations
@@ -11,15 +14,24 @@ import os
 import threading
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.pool import NullPool
+
+from taskq.core.storable import dumps_storable
 
 _engines: dict[tuple[int, str], Engine] = {}
 _lock = threading.Lock()
 
 
+#: Seconds a SQLite writer waits for another's lock before the error (an outage to the
+#: evaluator, which then retries) unless the URL gives ``?timeout=``.
+SQLITE_BUSY_TIMEOUT = 60.0
+
+
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+    timeout = float(make_url(url).query.get("timeout", SQLITE_BUSY_TIMEOUT))  # type: ignore[arg-type]
+    engine = create_engine(url, connect_args={"timeout": timeout, "check_same_thread": False},
+                           json_serializer=dumps_storable)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -27,7 +39,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute("PRAGMA synchronous=NORMAL")
-        cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
@@ -42,15 +54,16 @@ def _sqlite_engine(url: str) -> Engine:
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
+        path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return _sqlite_engine(url)
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     if os.environ.get("TASKQ_DB_NULLPOOL"):
-        return create_engine(url, poolclass=NullPool)
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        return create_engine(url, poolclass=NullPool, json_serializer=dumps_storable)
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,
+                         json_serializer=dumps_storable)
 
 
 def get_engine(url: str) -> Engine:

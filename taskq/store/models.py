@@ -13,12 +13,12 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    String,
-    Text,
     UniqueConstraint,
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from taskq.store.types import StorableString, StorableText
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets BIGINT.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -33,14 +33,14 @@ class JobTemplate(Base):
     __table_args__ = (UniqueConstraint("namespace", "name", name="uq_job_templates_ns_name"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128))
-    namespace: Mapped[str] = mapped_column(String(64))
-    project: Mapped[str | None] = mapped_column(String(128))
-    queue: Mapped[str] = mapped_column(String(128))
-    task_name: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(StorableString(128))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
+    project: Mapped[str | None] = mapped_column(StorableString(128))
+    queue: Mapped[str] = mapped_column(StorableString(128))
+    task_name: Mapped[str] = mapped_column(StorableString(256))
     inputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    description: Mapped[str | None] = mapped_column(Text)
+    description: Mapped[str | None] = mapped_column(StorableText)
     #: Preset names applied to every hook that runs this job (before the hook's own).
     presets: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -55,21 +55,21 @@ class Run(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    uuid: Mapped[str] = mapped_column(String(36), unique=True)
-    job: Mapped[str] = mapped_column(String(128))
-    project: Mapped[str | None] = mapped_column(String(128))
-    namespace: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(32))
-    status_reason: Mapped[str | None] = mapped_column(Text)
-    queue: Mapped[str] = mapped_column(String(256))
+    uuid: Mapped[str] = mapped_column(StorableString(36), unique=True)
+    job: Mapped[str] = mapped_column(StorableString(128))
+    project: Mapped[str | None] = mapped_column(StorableString(128))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
+    status: Mapped[str] = mapped_column(StorableString(32))
+    status_reason: Mapped[str | None] = mapped_column(StorableText)
+    queue: Mapped[str] = mapped_column(StorableString(256))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     metrics: Mapped[list[Any]] = mapped_column(JSON, default=list)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    celery_task_id: Mapped[str | None] = mapped_column(String(64))
+    celery_task_id: Mapped[str | None] = mapped_column(StorableString(64))
     # Lineage: which trigger and which event(s) created this run (None for a manual run).
     trigger_id: Mapped[int | None] = mapped_column(ForeignKey("triggers.id", ondelete="SET NULL"))
-    trigger_name: Mapped[str | None] = mapped_column(String(128))
+    trigger_name: Mapped[str | None] = mapped_column(StorableString(128))
     firing_id: Mapped[int | None] = mapped_column(BigId)
     event_ids: Mapped[list[Any]] = mapped_column(JSON, default=list)
     trigger_context: Mapped[dict[str, Any] | None] = mapped_column(JSON)
@@ -78,9 +78,9 @@ class Run(Base):
     #: final status); the worker's start claim refuses messages of another incarnation.
     incarnation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     #: "job", or "pipeline" for a DAG run (its operations are runs with ``pipeline_uuid``).
-    kind: Mapped[str] = mapped_column(String(16), default="job", server_default="job")
-    pipeline_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
-    op_name: Mapped[str | None] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(StorableString(16), default="job", server_default="job")
+    pipeline_uuid: Mapped[str | None] = mapped_column(StorableString(36), index=True)
+    op_name: Mapped[str | None] = mapped_column(StorableString(128))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -98,12 +98,12 @@ class RunEvent(Base):
                       Index("ix_run_events_unevaluated", "evaluated", "id"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    run_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
-    kind: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str | None] = mapped_column(String(32))
-    previous_status: Mapped[str | None] = mapped_column(String(32))
-    namespace: Mapped[str] = mapped_column(String(64))
+    event_id: Mapped[str] = mapped_column(StorableString(64), unique=True)
+    run_uuid: Mapped[str | None] = mapped_column(StorableString(36), index=True)
+    kind: Mapped[str] = mapped_column(StorableString(128))
+    status: Mapped[str | None] = mapped_column(StorableString(32))
+    previous_status: Mapped[str | None] = mapped_column(StorableString(32))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: Seen in the stream by the reconciler (or re-emitted by it).
@@ -121,13 +121,13 @@ class Trigger(Base):
                       {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(128))
-    namespace: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(32))
+    name: Mapped[str] = mapped_column(StorableString(128))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
+    kind: Mapped[str] = mapped_column(StorableString(32))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
-    job: Mapped[str] = mapped_column(String(128))
+    job: Mapped[str] = mapped_column(StorableString(128))
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    queue: Mapped[str | None] = mapped_column(String(256))
+    queue: Mapped[str | None] = mapped_column(StorableString(256))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -144,13 +144,13 @@ class Firing(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
-    dedup_key: Mapped[str] = mapped_column(String(256))
-    event_id: Mapped[str] = mapped_column(String(64))
-    event_kind: Mapped[str] = mapped_column(String(128))
-    run_uuid: Mapped[str | None] = mapped_column(String(36))
+    dedup_key: Mapped[str] = mapped_column(StorableString(256))
+    event_id: Mapped[str] = mapped_column(StorableString(64))
+    event_kind: Mapped[str] = mapped_column(StorableString(128))
+    run_uuid: Mapped[str | None] = mapped_column(StorableString(36))
     #: fired | error
-    outcome: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(Text)
+    outcome: Mapped[str] = mapped_column(StorableString(16))
+    reason: Mapped[str | None] = mapped_column(StorableText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -161,13 +161,13 @@ class Outbox(Base):
     __table_args__ = (Index("ix_outbox_pending", "published", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    run_uuid: Mapped[str] = mapped_column(String(36), unique=True)
-    task_name: Mapped[str] = mapped_column(String(256))
-    queue: Mapped[str] = mapped_column(String(256))
-    agent: Mapped[str] = mapped_column(String(64))
+    run_uuid: Mapped[str] = mapped_column(StorableString(36), unique=True)
+    task_name: Mapped[str] = mapped_column(StorableString(256))
+    queue: Mapped[str] = mapped_column(StorableString(256))
+    agent: Mapped[str] = mapped_column(StorableString(64))
     published: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(StorableText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -177,8 +177,8 @@ class Cursor(Base):
 
     __tablename__ = "cursors"
 
-    name: Mapped[str] = mapped_column(String(128), primary_key=True)
-    value: Mapped[str] = mapped_column(String(256))
+    name: Mapped[str] = mapped_column(StorableString(128), primary_key=True)
+    value: Mapped[str] = mapped_column(StorableString(256))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -193,13 +193,13 @@ class JoinArm(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     trigger_id: Mapped[int] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
-    input_key: Mapped[str] = mapped_column(String(256))
-    dedup_key: Mapped[str] = mapped_column(String(256))
-    event_id: Mapped[str] = mapped_column(String(64))
+    input_key: Mapped[str] = mapped_column(StorableString(256))
+    dedup_key: Mapped[str] = mapped_column(StorableString(256))
+    event_id: Mapped[str] = mapped_column(StorableString(64))
     event: Mapped[dict[str, Any]] = mapped_column(JSON)
     event_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     #: armed | consumed (by ``firing_id``) | expired (by the trigger's reset)
-    state: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(StorableString(16))
     firing_id: Mapped[int | None] = mapped_column(BigId)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -212,9 +212,9 @@ class Pipeline(Base):
 
     __tablename__ = "pipelines"
 
-    run_uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
-    name: Mapped[str] = mapped_column(String(128))
-    namespace: Mapped[str] = mapped_column(String(64))
+    run_uuid: Mapped[str] = mapped_column(StorableString(36), primary_key=True)
+    name: Mapped[str] = mapped_column(StorableString(128))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -228,13 +228,13 @@ class _RegistryEntity:
     writer (taskq's API, or plain SQL) must set it to the current UTC time on every change,
     so the poller sees the row (docs/entity-triggers.md)."""
 
-    id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    namespace: Mapped[str] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(256))
-    project: Mapped[str | None] = mapped_column(String(128))
-    version: Mapped[str | None] = mapped_column(String(64))
+    id: Mapped[str] = mapped_column(StorableString(36), primary_key=True)
+    namespace: Mapped[str] = mapped_column(StorableString(64))
+    name: Mapped[str] = mapped_column(StorableString(256))
+    project: Mapped[str | None] = mapped_column(StorableString(128))
+    version: Mapped[str | None] = mapped_column(StorableString(64))
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    uri: Mapped[str | None] = mapped_column(Text)
+    uri: Mapped[str | None] = mapped_column(StorableText)
     #: ``metadata`` is reserved on declarative classes, hence the attribute name.
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     published: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -264,9 +264,9 @@ class EntityState(Base):
 
     __tablename__ = "entity_states"
 
-    family: Mapped[str] = mapped_column(String(16), primary_key=True)
-    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    namespace: Mapped[str] = mapped_column(String(64))
+    family: Mapped[str] = mapped_column(StorableString(16), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(StorableString(64), primary_key=True)
+    namespace: Mapped[str] = mapped_column(StorableString(64))
     revision: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -23,7 +23,7 @@ class RedisCoordination:
     def __init__(self, client: redis.Redis, *, members: str = constants.EVALUATORS_LIVE
                  ) -> None:
         self.redis = client
-        self.members = members
+        self.members_key = members
 
     # -- trigger version ------------------------------------------------------------------
 
@@ -72,16 +72,36 @@ class RedisCoordination:
     # -- live members (evaluator loops) ---------------------------------------------------
 
     def heartbeat(self, member: str, at: float) -> None:
-        self.redis.zadd(self.members, {member: at})
+        self.redis.zadd(self.members_key, {member: at})
 
     def prune_members(self, before: float) -> None:
-        self.redis.zremrangebyscore(self.members, 0, before)
+        self.redis.zremrangebyscore(self.members_key, 0, before)
 
     def is_member(self, member: str) -> bool:
-        return self.redis.zscore(self.members, member) is not None
+        return self.redis.zscore(self.members_key, member) is not None
 
     def member_count(self) -> int:
-        return int(self.redis.zcard(self.members))
+        return int(self.redis.zcard(self.members_key))
 
     def leave(self, member: str) -> None:
-        self.redis.zrem(self.members, member)
+        self.redis.zrem(self.members_key, member)
+
+    def members(self) -> dict[str, float]:
+        rows: Any = self.redis.zrange(self.members_key, 0, -1, withscores=True)
+        return {_text(m): float(at) for m, at in rows}
+
+    # -- health (what an outage does to the evaluators) -----------------------------------
+
+    def set_health(self, member: str, value: str) -> None:
+        self.redis.hset(constants.EVALUATORS_HEALTH, member, value)
+
+    def health(self) -> dict[str, str]:
+        raw: Any = self.redis.hgetall(constants.EVALUATORS_HEALTH)
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    def clear_health(self) -> None:
+        self.redis.delete(constants.EVALUATORS_HEALTH)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -19,7 +19,8 @@ from taskq import constants
 from taskq.core.delivery import StreamState
 from taskq.core.events import Event
 from taskq.core.stored import Entry
-from taskq.errors import EventError
+from taskq.stream import outages
+from taskq.stream.dead_letters import DeadLetters
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,24 @@ def _sid(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-class EventBus:
+#: Set each entry's delivery count back by the delivery an outage cost it, if ``consumer``
+#: (ARGV[2]) still owns it; XCLAIM ... JUSTID does not count a delivery itself, and resets
+#: the idle time so no other evaluator reclaims an entry this one is still retrying.
+_REFUND = """
+local kept = {}
+for i = 3, #ARGV, 2 do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'RETRYCOUNT', ARGV[i + 1],
+               'JUSTID')
+    kept[#kept + 1] = ARGV[i]
+  end
+end
+return kept
+"""
+
+
+class EventBus(DeadLetters):
     def __init__(self, client: redis.Redis, *, stream: str = constants.EVENTS_STREAM,
                  group: str = constants.EVALUATOR_GROUP) -> None:
         self.r = client
@@ -105,7 +123,10 @@ class EventBus:
         start = "0" if pending else ">"
         resp: Any = self.r.xreadgroup(self.group, consumer, {self.stream: start}, count=count,
                                       block=None if pending else block_ms)
-        return self._entries(resp)
+        entries = self._entries(resp)
+        # Re-reading the pending list is a delivery too: report Redis's count, or a loop
+        # restarted under the same name would never reach max_deliveries.
+        return self._with_counts(consumer, entries) if pending else entries
 
     def read_then_get(self, consumer: str, key: str, *, count: int = 100,
                       block_ms: int = 1000) -> tuple[list[Entry], Any]:
@@ -154,35 +175,49 @@ class EventBus:
             claimed.extend(Entry(_sid(sid), f) for sid, f in resp[1] if f)
             if cursor == "0-0" or len(claimed) >= count:
                 break
-        if claimed:
-            pending: Any = self.r.xpending_range(
-                self.stream, self.group, claimed[0].stream_id, claimed[-1].stream_id,
-                len(claimed), consumername=consumer)
-            counts = {_sid(p["message_id"]): int(p["times_delivered"]) for p in pending}
-            claimed = [Entry(e.stream_id, e.fields, counts.get(e.stream_id, 1)) for e in claimed]
-        return claimed
+        return self._with_counts(consumer, claimed)
+
+    def _with_counts(self, consumer: str, entries: list[Entry]) -> list[Entry]:
+        """The entries with each one's delivery count, as the pending list has it."""
+        if not entries:
+            return entries
+        ordered = sorted(entries, key=lambda e: tuple(map(int, e.stream_id.split("-"))))
+        pending: Any = self.r.xpending_range(
+            self.stream, self.group, ordered[0].stream_id, ordered[-1].stream_id,
+            len(entries) + 500, consumername=consumer)  # its other pending ones too
+        counts = {_sid(p["message_id"]): int(p["times_delivered"]) for p in pending}
+        return [Entry(e.stream_id, e.fields, counts.get(e.stream_id, 1)) for e in entries]
 
     def ack(self, stream_ids: Sequence[str]) -> None:
         if stream_ids:
-            self.r.xack(self.stream, self.group, *stream_ids)
+            pipe = self.r.pipeline(transaction=False)
+            pipe.xack(self.stream, self.group, *stream_ids)
+            pipe.hdel(constants.EVENT_FAILURES, *stream_ids)  # one round trip with the ack
+            pipe.execute()
 
-    def dead_letter(self, entry: Entry, reason: str) -> None:
-        """Move an entry aside with its reason, then ack it so it never blocks the stream."""
-        fields: dict[Any, Any] = {"reason": reason, "stream_id": entry.stream_id}
-        for k, v in entry.fields.items():
-            fields[f"original.{_sid(k)}"] = v
-        pipe = self.r.pipeline(transaction=True)
-        pipe.xadd(constants.DEAD_LETTER_STREAM, fields, maxlen=100_000, approximate=True)
-        pipe.xack(self.stream, self.group, entry.stream_id)
-        pipe.execute()
-        log.warning("taskq: dead-lettered stream entry %s: %s", entry.stream_id, reason)
+    def refund(self, consumer: str, entries: Sequence[Entry]) -> list[str]:
+        if not entries:
+            return []
+        args: list[Any] = [self.group, consumer]
+        for e in entries:
+            args += [e.stream_id, max(0, e.deliveries - 1)]
+        kept: Any = self.r.eval(_REFUND, 1, self.stream, *args)
+        return [_sid(k) for k in kept]
 
-    def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
-        out = []
-        rows: Any = self.r.xrevrange(constants.DEAD_LETTER_STREAM, count=count)
-        for sid, fields in rows:
-            out.append({"id": _sid(sid), **{_sid(k): _sid(v) for k, v in fields.items()}})
-        return out
+    def counts(self) -> dict[str, int]:
+        pipe = self.r.pipeline(transaction=False)
+        pipe.xlen(self.stream)
+        pipe.xlen(constants.DEAD_LETTER_STREAM)
+        length, dead = pipe.execute()
+        try:
+            summary: Any = self.r.xpending(self.stream, self.group)
+            pending = int(summary["pending"])
+        except redis.ResponseError:  # no group yet: nothing was ever read
+            pending = 0
+        return {"length": int(length), "pending": pending, "dead": int(dead)}
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return outages.is_outage(exc)
 
     def scan(self, after: str, count: int = 1000) -> list[tuple[str, Event | None]]:
         """Entries after ``after`` (exclusive), decoded where possible; the reconciler's view."""
@@ -215,5 +250,5 @@ class EventBus:
 def _decoded(sid: Any, fields: dict[Any, Any]) -> tuple[str, Event | None]:
     try:
         return _sid(sid), Event.from_fields(fields)
-    except EventError:
+    except Exception:  # EventError, or a RecursionError on a payload nested too deep
         return _sid(sid), None

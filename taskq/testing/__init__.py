@@ -1,4 +1,4 @@
-"""In-memory adapters of taskq's ports, and a context wired from them, for unit tests.
+"""A context wired from in-memory adapters (:mod:`taskq.testing.memory`), for unit tests.
 
 The services run as in production (the real SQL store on a throw-away SQLite file, the real
 evaluator and trigger kinds); only the stream, the coordination and the broker are replaced,
@@ -24,11 +24,12 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from taskq.core.jobs import JobRegistry
 from taskq.core.triggers import KindRegistry, default_kinds
 from taskq.services import trigger_admin
-from taskq.services.evaluator import Evaluator, Observer
+from taskq.services.evaluator import Evaluator
+from taskq.services.rules import Observer
 from taskq.settings import Settings
 from taskq.store import migrate
 from taskq.store.manager import Store
-from taskq.testing.adapters import (
+from taskq.testing.memory import (
     Clock,
     InMemoryCoordination,
     InMemoryEventLog,

@@ -1,5 +1,6 @@
-"""The in-memory adapters of taskq's ports: a Redis consumer group, Redis coordination and
-a broker, with their semantics and without a server (see :mod:`taskq.testing`)."""
+"""In-memory adapters of taskq's ports: a Redis consumer group with XAUTOCLAIM, Redis
+coordination and a broker, with their semantics and no server; a test sets what it would
+otherwise wait for (idle time, delivery counts, publish failures, lost data)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from taskq import constants
 from taskq.core.delivery import StreamState
 from taskq.core.events import Event
 from taskq.core.stored import Entry, OutboxItem
-from taskq.errors import EventError
 
 Clock = Callable[[], float]
 
@@ -51,7 +51,9 @@ class InMemoryEventLog:
         self._next = 0  # index in _ids of the first entry the group has not delivered
         self._pending: dict[str, PendingEntry] = {}
         self._dead: list[dict[str, str]] = []
+        self._failures: dict[str, str] = {}
         self._last = (0, 0)
+        self._dead_seq = 0
 
     # -- writing --------------------------------------------------------------------------
 
@@ -108,13 +110,50 @@ class InMemoryEventLog:
     def ack(self, stream_ids: Sequence[str]) -> None:
         for sid in stream_ids:
             self._pending.pop(sid, None)
+            self._failures.pop(sid, None)
+
+    def refund(self, consumer: str, entries: Sequence[Entry]) -> list[str]:
+        kept = []
+        for e in entries:
+            p = self._pending.get(e.stream_id)
+            if p is not None and p.consumer == consumer:
+                p.deliveries, p.delivered_at = max(0, e.deliveries - 1), self.clock()
+                kept.append(e.stream_id)
+        return kept
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return False  # nothing here is ever away; services treat socket errors as outages
+
+    def note_failure(self, stream_id: str, error: str) -> None:
+        self._failures[stream_id] = error
+
+    def failure_of(self, stream_id: str) -> str | None:
+        return self._failures.get(stream_id)
 
     def dead_letter(self, entry: Entry, reason: str) -> None:
-        record = {"id": f"dead-{len(self._dead)}", "reason": reason,
+        record = {"id": f"dead-{self._dead_seq}", "reason": reason,
                   "stream_id": entry.stream_id}
+        self._dead_seq += 1
         record.update({f"original.{k}": str(v) for k, v in entry.fields.items()})
         self._dead.append(record)
         self.ack([entry.stream_id])
+
+    def replay_dead(self, ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
+        wanted = None if ids is None else set(ids)
+        out, kept = [], []
+        for d in self._dead:
+            if wanted is not None and d["id"] not in wanted:
+                kept.append(d)
+                continue
+            fields = {k[len("original."):]: v for k, v in d.items()
+                      if k.startswith("original.")}
+            out.append((d["id"], self.append_raw(fields)))
+        self._dead = kept
+        return out
+
+    def counts(self) -> dict[str, int]:
+        return {"length": len(self._ids), "pending": len(self._pending),
+                "dead": len(self._dead)}
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
         """Newest first, like XREVRANGE on the dead-letter stream."""
@@ -128,7 +167,7 @@ class InMemoryEventLog:
                 continue
             try:
                 out.append((sid, Event.from_fields(self._fields[sid])))
-            except EventError:
+            except Exception:  # as the Redis adapter: undecodable for whatever reason
                 out.append((sid, None))
             if len(out) >= count:
                 break
@@ -168,8 +207,9 @@ class InMemoryCoordination:
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
         self.held: set[str] = set()
-        self.members: dict[str, float] = {}
         self.expiries: dict[str, int] = {}
+        self.live: dict[str, float] = {}
+        self.reports: dict[str, str] = {}
 
     def trigger_version(self) -> Any:
         return self.values.get(constants.TRIGGERS_VERSION)
@@ -201,25 +241,38 @@ class InMemoryCoordination:
         self.expiries[key] = ttl_seconds
 
     def heartbeat(self, member: str, at: float) -> None:
-        self.members[member] = at
+        self.live[member] = at
 
     def prune_members(self, before: float) -> None:
         # ZREMRANGEBYSCORE 0 before: inclusive.
-        self.members = {m: at for m, at in self.members.items() if at > before}
+        self.live = {m: at for m, at in self.live.items() if at > before}
 
     def is_member(self, member: str) -> bool:
-        return member in self.members
+        return member in self.live
 
     def member_count(self) -> int:
-        return len(self.members)
+        return len(self.live)
 
     def leave(self, member: str) -> None:
-        self.members.pop(member, None)
+        self.live.pop(member, None)
+
+    def members(self) -> dict[str, float]:
+        return dict(self.live)
+
+    def set_health(self, member: str, value: str) -> None:
+        self.reports[member] = value
+
+    def health(self) -> dict[str, str]:
+        return dict(self.reports)
+
+    def clear_health(self) -> None:
+        self.reports.clear()
 
     def lose_data(self) -> None:
         self.values.clear()
         self.held.clear()
-        self.members.clear()
+        self.live.clear()
+        self.reports.clear()
 
 
 @dataclass
@@ -250,3 +303,6 @@ class StubPublisher:
         """Every run sent and not lost, as a broker that keeps its messages would hold."""
         sent = {item.run_uuid for item, _ in self.sent}
         return {i.run_uuid for i in items if i.run_uuid in sent and i.run_uuid not in self.lost}
+
+    def is_outage(self, exc: BaseException) -> bool:
+        return False  # its refusals are builtin ConnectionErrors, outages to the services
