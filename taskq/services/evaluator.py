@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -24,7 +24,6 @@ from taskq.ports import Context
 from taskq.services.firing import fire
 
 log = logging.getLogger(__name__)
-
 
 
 class Observer(Protocol):
@@ -44,6 +43,11 @@ CLAIM_EVERY_SECONDS = 2.0
 MARK_IDLE_MS = 50
 MARK_BATCH = 100
 MARK_MAX_WAIT = 0.5
+#: A loop that found every slot taken looks again this often (a slot left on a warm
+#: shutdown is taken over within about this long).
+STANDBY_SECONDS = 1.0
+#: A loop whose slice raised (Redis or the database away) starts again after this long.
+RETRY_SECONDS = 2.0
 
 
 def load_rules(rt: Context, kinds: KindRegistry
@@ -191,12 +195,14 @@ class Evaluator:
         self.process(stale)
         return len(mine) + len(stale)
 
-    def run(self, seconds: float) -> Stats:
+    def run(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> Stats:
+        """One slice: rules reloaded and pending entries recovered, then the loop until
+        ``seconds`` have passed or ``stop()`` says so (a warm shutdown)."""
         deadline = time.monotonic() + seconds
         self.refresh(force=True)
         self.recover()
         last_claim = time.monotonic()
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop():
             self.heartbeat()
             block = int(min(self.rt.settings.evaluator_block_ms,
                             max(1.0, (deadline - time.monotonic()) * 1000)))
@@ -229,3 +235,35 @@ class Evaluator:
 
     def leave(self) -> None:
         self.rt.coord.leave(self.consumer)
+
+
+def _pause(seconds: float, stop: Callable[[], bool]) -> None:
+    end = time.monotonic() + seconds
+    while not stop() and time.monotonic() < end:
+        time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+
+
+def serve(ev: Evaluator, *, slice_seconds: float, stop: Callable[[], bool]) -> None:
+    """Evaluate until ``stop()``: slices back to back while this loop holds one of the
+    ``settings.evaluators`` slots, standing by while all are taken. The slot is left on the
+    way out, so a standing-by loop (in this worker or another) takes over within
+    STANDBY_SECONDS; a loop killed without leaving frees it when its heartbeat goes stale.
+    """
+    try:
+        while not stop():
+            try:
+                if not ev.try_join():
+                    _pause(STANDBY_SECONDS, stop)
+                    continue
+                ev.run(slice_seconds, stop)
+            except Exception as exc:  # Redis or the database away: entries stay pending
+                ev.stats.errors += 1
+                ev.stats.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("taskq: the evaluator loop failed; again in %ss", RETRY_SECONDS)
+                _pause(RETRY_SECONDS, stop)
+    finally:
+        try:
+            ev.flush_marks()
+            ev.leave()
+        except Exception:  # the relay covers unmarked rows; a stale slot frees itself
+            log.exception("taskq: leaving the evaluator slot failed")
