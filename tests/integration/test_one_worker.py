@@ -27,9 +27,10 @@ ONE_WORKER_QUEUES = ["train", "viz", constants.TRIGGERS_QUEUE, "default"]
 SLICE_SECONDS = 600
 
 
-def test_one_worker_starts_tensorboard_while_train_runs(stack, settings,
-                                                        tmp_path: Path) -> None:
-    stack.worker("one", ONE_WORKER_QUEUES, concurrency=2,
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
+def test_one_worker_starts_tensorboard_while_train_runs(stack, settings, tmp_path: Path,
+                                                        pool: str) -> None:
+    stack.worker("one", ONE_WORKER_QUEUES, concurrency=2, pool=pool,
                  TASKQ_EVALUATOR_SLICE_SECONDS=str(SLICE_SECONDS))
     stack.beat()  # the production shape: reconcile, relay and polling tasks share the slots
     add_seed_trigger()
@@ -55,3 +56,37 @@ def test_one_worker_starts_tensorboard_while_train_runs(stack, settings,
     assert board.params["uuid"] == train.uuid and board.queue == "viz"
     assert len(clones_of(train.uuid)) == 1
     assert marks("tensorboard") == [board.uuid]
+
+
+def live_loops(r) -> list[str]:
+    return [m.decode() for m in r.zrange(constants.EVALUATORS_LIVE, 0, -1)]
+
+
+def test_warm_shutdown_hands_the_loop_over(stack, settings, r) -> None:
+    """TASKQ_EVALUATORS=1 and two evaluator workers: the second one's loop stands by; a
+    warm shutdown of the first stops its loop, which leaves the slot, and the second takes
+    over and fires."""
+    first = stack.evaluator("evaluator-1", wait=False)
+    stack.worker("train", ["train"], wait=False)
+    stack.worker("viz", ["viz"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    owner = wait_for(lambda: live_loops(r), 30, message="one live loop")
+    second = stack.evaluator("evaluator-2")
+    wait_for(lambda: "evaluator loop" in second.output() and "started" in second.output(),
+             30, message="the second worker's loop")
+    assert live_loops(r) == owner  # one slot, taken: the second loop stands by
+
+    first.stop()  # SIGTERM: a warm shutdown
+    assert not first.alive()
+    assert f"evaluator loop {owner[0]} stopped" in first.output()
+    taken = wait_for(lambda: (m := live_loops(r)) and m != owner and m, 30,
+                     message="the standing-by loop to take the slot")
+    assert len(taken) == 1
+
+    add_seed_trigger()
+    train = taskq.submit(examples.train, params={"seconds": 0.2, "epochs": 1})
+    board = wait_for(lambda: next(iter(clones_of(train.uuid)), None), 30)
+    wait_for(lambda: (b := taskq.get_run(board.uuid)) and b.done, 30)
+    assert len(clones_of(train.uuid)) == 1
+    assert taskq.get_run(board.uuid).status == Status.SUCCEEDED

@@ -1,0 +1,50 @@
+"""The evaluator loop as the worker's bootstep runs it (services.evaluator.serve): slices
+back to back while it holds a slot, standing by while every slot is taken, and its slot left
+when it is told to stop (a warm shutdown), so another loop takes over."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from taskq.services.evaluator import serve
+from taskq.testing import TestContext, make_context
+from tests.unit.test_services import add_tensorboard_trigger, start_run
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[TestContext]:
+    context = make_context(tmp_path, relay_grace_seconds=0, evaluators=1)
+    yield context
+    context.close()
+
+
+def test_serve_fires_then_leaves_its_slot_when_stopped(ctx: TestContext) -> None:
+    add_tensorboard_trigger(ctx)
+    upstream = start_run(ctx)
+    ev = ctx.evaluator("loop-1")
+    seen: list[bool] = []
+
+    def stop() -> bool:
+        seen.append(ctx.coord.is_member("loop-1"))
+        return len(ctx.publisher.sent) >= 1
+
+    serve(ev, slice_seconds=0.05, stop=stop)  # several slices, one slot throughout
+    assert [item.params for item, _ in ctx.publisher.sent] == [{"uuid": upstream}]
+    assert ev.stats.fired == 1 and any(seen)
+    assert not ctx.coord.is_member("loop-1")  # left: a standing-by loop may take over
+
+
+def test_serve_stands_by_while_every_slot_is_taken(ctx: TestContext) -> None:
+    add_tensorboard_trigger(ctx)
+    start_run(ctx)
+    ctx.coord.heartbeat("loop-elsewhere", time.time())
+    ev = ctx.evaluator("loop-2")
+    checks = iter(range(5))
+    serve(ev, slice_seconds=0.05, stop=lambda: next(checks, None) is None)
+    assert ctx.publisher.sent == [] and ev.stats.processed == 0
+    assert not ctx.coord.is_member("loop-2")
+    assert ctx.coord.is_member("loop-elsewhere")
