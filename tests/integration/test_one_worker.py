@@ -9,6 +9,9 @@ deadline) unless tensorboard gets a slot while train still runs.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -90,3 +93,24 @@ def test_warm_shutdown_hands_the_loop_over(stack, settings, r) -> None:
     wait_for(lambda: (b := taskq.get_run(board.uuid)) and b.done, 30)
     assert len(clones_of(train.uuid)) == 1
     assert taskq.get_run(board.uuid).status == Status.SUCCEEDED
+
+
+def test_a_killed_loop_is_started_again(stack, settings, r) -> None:
+    """The loop process dies (OOM-style SIGKILL) while its worker lives: the worker starts
+    another, which takes the slot once the dead loop's heartbeat is stale, and fires."""
+    worker = stack.worker("one", ONE_WORKER_QUEUES, concurrency=2)
+    found = wait_for(lambda: re.search(r"beside the pool \(pids (\d+)\)", worker.output()), 30,
+                     message="the loop's pid in the worker's log")
+    dead = int(found.group(1))
+    wait_for(lambda: live_loops(r), 30, message="the loop to take its slot")
+    os.kill(dead, signal.SIGKILL)
+    wait_for(lambda: f"evaluator loop {dead} exited" in worker.output(), 30,
+             message="the worker to see the loop die")
+    add_seed_trigger()
+    train = taskq.submit(examples.train, params={"seconds": 0.2, "epochs": 1})
+    board = wait_for(lambda: next(iter(clones_of(train.uuid)), None), 60,
+                     message="tensorboard cloned by the new loop")
+    wait_for(lambda: (b := taskq.get_run(board.uuid)) and b.done, 30)
+    assert len(clones_of(train.uuid)) == 1
+    assert all(not m.endswith(f":{dead}") for m in live_loops(r))
+    assert worker.alive()
