@@ -114,3 +114,26 @@ def test_a_killed_loop_is_started_again(stack, settings, r) -> None:
     assert len(clones_of(train.uuid)) == 1
     assert all(not m.endswith(f":{dead}") for m in live_loops(r))
     assert worker.alive()
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for a reaper."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_a_loop_stops_when_its_worker_is_killed(stack, settings, r) -> None:
+    """The worker's main process is SIGKILLed alone (no shutdown ran): its loop stops itself
+    instead of evaluating on without a worker."""
+    worker = stack.worker("one", ONE_WORKER_QUEUES, concurrency=2)
+    found = wait_for(lambda: re.search(r"beside the pool \(pids (\d+)\)", worker.output()), 30,
+                     message="the loop's pid in the worker's log")
+    loop = int(found.group(1))
+    wait_for(lambda: live_loops(r), 30, message="the loop to take its slot")
+    assert _running(loop)
+    os.kill(worker.popen.pid, signal.SIGKILL)
+    worker.popen.wait(10)
+    wait_for(lambda: not _running(loop), 30, message="the orphaned loop to stop")
