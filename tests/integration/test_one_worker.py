@@ -70,11 +70,13 @@ def test_warm_shutdown_hands_the_loop_over(stack, settings, r) -> None:
     warm shutdown of the first stops its loop, which leaves the slot, and the second takes
     over and fires."""
     first = stack.evaluator("evaluator-1", wait=False)
-    stack.worker("train", ["train"], wait=False)
-    stack.worker("viz", ["viz"], wait=False)
+    job_workers = [stack.worker("train", ["train"], wait=False),
+                   stack.worker("viz", ["viz"], wait=False)]
     for p in stack.procs:
         p.wait_ready(90)
     owner = wait_for(lambda: live_loops(r), 30, message="one live loop")
+    # Only a worker consuming taskq.triggers runs loops.
+    assert all("evaluator loop" not in w.output() for w in job_workers)
     second = stack.evaluator("evaluator-2")
     wait_for(lambda: "evaluator loop" in second.output() and "started" in second.output(),
              30, message="the second worker's loop")

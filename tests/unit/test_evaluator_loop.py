@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from taskq import constants
+from taskq.celery.app import EVALUATOR_STEP, beat_schedule, create_app
 from taskq.services.evaluator import serve
 from taskq.testing import TestContext, make_context
+from taskq.worker.tasks import evaluate
 from tests.unit.test_services import add_tensorboard_trigger, start_run
 
 
@@ -48,3 +51,12 @@ def test_serve_stands_by_while_every_slot_is_taken(ctx: TestContext) -> None:
     assert ctx.publisher.sent == [] and ev.stats.processed == 0
     assert not ctx.coord.is_member("loop-2")
     assert ctx.coord.is_member("loop-elsewhere")
+
+
+def test_the_old_task_is_a_noop_and_beat_no_longer_sends_it(ctx: TestContext) -> None:
+    assert evaluate() == {"joined": False,
+                          "reason": "the evaluator runs beside the worker's pool"}
+    assert ctx.publisher.sent == []
+    tasks = {entry["task"] for entry in beat_schedule(ctx.settings).values()}
+    assert constants.EVALUATE_TASK not in tasks
+    assert EVALUATOR_STEP in create_app(ctx.settings).steps["worker"]
