@@ -243,16 +243,25 @@ def _pause(seconds: float, stop: Callable[[], bool]) -> None:
         time.sleep(min(0.1, max(0.0, end - time.monotonic())))
 
 
-def serve(ev: Evaluator, *, slice_seconds: float, stop: Callable[[], bool]) -> None:
+def serve(ev: Evaluator, *, slice_seconds: float, stop: Callable[[], bool],
+          ready: Callable[[], None] = lambda: None) -> None:
     """Evaluate until ``stop()``: slices back to back while this loop holds one of the
-    ``settings.evaluators`` slots, standing by while all are taken. The slot is left on the
+    ``settings.evaluators`` slots, standing by while all are taken. ``ready()`` is called
+    once, when the loop has first joined or found every slot taken. The slot is left on the
     way out, so a standing-by loop (in this worker or another) takes over within
     STANDBY_SECONDS; a loop killed without leaving frees it when its heartbeat goes stale.
     """
+    told = False
     try:
         while not stop():
             try:
-                if not ev.try_join():
+                try:
+                    joined = ev.try_join()
+                finally:  # up, even if Redis is not: nobody should wait on a retry loop
+                    if not told:
+                        told = True
+                        ready()
+                if not joined:
                     _pause(STANDBY_SECONDS, stop)
                     continue
                 ev.run(slice_seconds, stop)

@@ -24,6 +24,8 @@ from taskq.services.evaluator import serve
 
 #: The environment variable naming the worker process that started the loop.
 PARENT_ENV = "TASKQ_EVALUATOR_PARENT"
+#: The environment variable naming the pipe on which the loop says it is up (one byte).
+READY_FD_ENV = "TASKQ_EVALUATOR_READY_FD"
 
 log = logging.getLogger("taskq.evaluator")
 
@@ -42,6 +44,18 @@ class _Stop:
         return self.requested or (self.parent is not None and os.getppid() != self.parent)
 
 
+def _tell_ready(consumer: str, evaluators: int) -> None:
+    log.info("taskq: evaluator loop %s started (at most %d across workers)", consumer,
+             evaluators)
+    raw = os.environ.pop(READY_FD_ENV, None)
+    if raw:
+        try:
+            os.write(int(raw), b"1")
+            os.close(int(raw))
+        except OSError:  # the worker stopped waiting: nothing to tell
+            pass
+
+
 def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="[%(asctime)s: %(levelname)s/taskq-evaluator %(process)d] "
@@ -54,9 +68,8 @@ def main() -> int:
         platforms.set_pdeathsig("SIGKILL")  # the worker died without stopping us
     rt = get_runtime()
     ev = rt.evaluator()
-    log.info("taskq: evaluator loop %s started (at most %d across workers)", ev.consumer,
-             rt.settings.evaluators)
-    serve(ev, slice_seconds=rt.settings.evaluator_slice_seconds, stop=stop)
+    serve(ev, slice_seconds=rt.settings.evaluator_slice_seconds, stop=stop,
+          ready=lambda: _tell_ready(ev.consumer, rt.settings.evaluators))
     log.info("taskq: evaluator loop %s stopped: %d entries, %d firings", ev.consumer,
              ev.stats.processed, ev.stats.fired)
     return 0

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 from celery import bootsteps
 
 from taskq import constants
 from taskq.settings import get_settings
-from taskq.worker.evaluator_loop import PARENT_ENV
+from taskq.worker.evaluator_loop import PARENT_ENV, READY_FD_ENV
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ SUPERVISE_SECONDS = 2.0
 TERMINATE_GRACE_SECONDS = 2.0
 #: Beyond one stream read, what a warm shutdown gives a loop to finish its entries.
 STOP_GRACE_SECONDS = 10.0
+#: How long a starting worker waits for its loops to be up before it says it is ready.
+READY_WAIT_SECONDS = 60.0
 
 
 def consumed_queues(worker: Any) -> set[str]:
@@ -41,11 +45,40 @@ def consumed_queues(worker: Any) -> set[str]:
         return set()
 
 
-def start_loop() -> subprocess.Popen[bytes]:
+def start_loop() -> tuple[subprocess.Popen[bytes], int]:
+    """A loop process and the pipe on which it says it is up (joined or standing by)."""
+    read_end, write_end = os.pipe()
     env = dict(os.environ)
     env[PARENT_ENV] = str(os.getpid())
-    return subprocess.Popen([sys.executable, "-m", "taskq.worker.evaluator_loop"], env=env,
-                            stdin=subprocess.DEVNULL)
+    env[READY_FD_ENV] = str(write_end)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "taskq.worker.evaluator_loop"],
+                                env=env, stdin=subprocess.DEVNULL, pass_fds=(write_end,))
+    except BaseException:
+        os.close(read_end)
+        raise
+    finally:
+        os.close(write_end)
+    return proc, read_end
+
+
+def wait_ready(started: list[tuple[subprocess.Popen[bytes], int]], timeout: float) -> None:
+    """Until every loop is up, so that a worker that says it is ready evaluates (a fresh
+    interpreter takes a second or two to import); a loop that dies or is slow is only
+    logged: the worker's supervision takes it from there."""
+    deadline = time.monotonic() + timeout
+    waiting = {fd: proc for proc, fd in started}
+    try:
+        while waiting and time.monotonic() < deadline:
+            readable, _, _ = select.select(list(waiting), [], [],
+                                           max(0.0, deadline - time.monotonic()))
+            for fd in readable:
+                waiting.pop(fd)
+        for proc in waiting.values():
+            log.warning("taskq: evaluator loop %s not up after %.0fs", proc.pid, timeout)
+    finally:
+        for _, fd in started:
+            os.close(fd)
 
 
 class EvaluatorStep(bootsteps.StartStopStep):  # type: ignore[misc]
@@ -63,7 +96,9 @@ class EvaluatorStep(bootsteps.StartStopStep):  # type: ignore[misc]
         if constants.TRIGGERS_QUEUE not in consumed_queues(worker):
             return
         settings = get_settings()
-        self.loops = [start_loop() for _ in range(settings.evaluators)]
+        started = [start_loop() for _ in range(settings.evaluators)]
+        self.loops = [proc for proc, _ in started]
+        wait_ready(started, READY_WAIT_SECONDS)
         log.info("taskq: %d evaluator loop(s) beside the pool (pids %s), at most %d "
                  "evaluating across workers", len(self.loops),
                  ", ".join(str(p.pid) for p in self.loops), settings.evaluators)
@@ -77,7 +112,8 @@ class EvaluatorStep(bootsteps.StartStopStep):  # type: ignore[misc]
             if code is not None:
                 log.warning("taskq: evaluator loop %s exited with %s; starting another",
                             proc.pid, code)
-                self.loops[i] = start_loop()
+                self.loops[i], ready = start_loop()
+                os.close(ready)  # the worker is running: nobody waits for this one
 
     def stop(self, worker: Any) -> None:
         """Warm shutdown: each loop finishes its read, its entries and leaves its slot."""

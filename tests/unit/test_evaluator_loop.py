@@ -60,3 +60,12 @@ def test_the_old_task_is_a_noop_and_beat_no_longer_sends_it(ctx: TestContext) ->
     tasks = {entry["task"] for entry in beat_schedule(ctx.settings).values()}
     assert constants.EVALUATE_TASK not in tasks
     assert EVALUATOR_STEP in create_app(ctx.settings).steps["worker"]
+
+
+def test_serve_says_it_is_up_once_joined_or_standing_by(ctx: TestContext) -> None:
+    ev = ctx.evaluator("loop-3")
+    told: list[bool] = []
+    checks = iter(range(3))
+    serve(ev, slice_seconds=0.05, stop=lambda: next(checks, None) is None,
+          ready=lambda: told.append(ctx.coord.is_member("loop-3")))
+    assert told == [True]  # once, and only after it had joined
