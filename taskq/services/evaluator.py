@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from taskq import constants
+from taskq.core.budget import RuleBudget, rule_alarm
 from taskq.core.events import Event, is_local
-from taskq.core.matching import Rule, RuleIndex
+from taskq.core.matching import Match, Rule, RuleIndex, Skip
 from taskq.core.stored import Entry
 from taskq.core.triggers.base import KindRegistry
 from taskq.errors import EventError
 from taskq.ports import Context
-from taskq.services.firing import fire
+from taskq.services.firing import fire, record_skip
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,13 @@ def load_rules(rt: Context, kinds: KindRegistry
     return RuleIndex(rules), templates
 
 
+def _decode(entry: Entry) -> Event | EventError:
+    try:
+        return entry.decode()
+    except EventError as exc:
+        return exc
+
+
 @dataclass
 class Stats:
     processed: int = 0
@@ -73,6 +82,8 @@ class Stats:
     errors: int = 0
     dead_lettered: int = 0
     reloads: int = 0
+    #: Rules skipped for an event because their check failed or overran its budget.
+    rules_skipped: int = 0
     last_error: str | None = field(default=None)
 
 
@@ -111,12 +122,11 @@ class Evaluator:
 
     # -- one entry ------------------------------------------------------------------------
 
-    def handle(self, entry: Entry) -> bool:
+    def handle(self, entry: Entry, decoded: Event | EventError | None = None) -> bool:
         """True when the entry may be acknowledged."""
-        try:
-            event = entry.decode()
-        except EventError as exc:
-            self.rt.bus.dead_letter(entry, str(exc))
+        event = decoded if decoded is not None else _decode(entry)
+        if isinstance(event, EventError):
+            self.rt.bus.dead_letter(entry, str(event))
             self.stats.dead_lettered += 1
             return False  # dead_letter already acked it
         if entry.deliveries > self.rt.settings.max_deliveries:
@@ -125,7 +135,7 @@ class Evaluator:
                        f"last error: {self.stats.last_error}")
             self.stats.dead_lettered += 1
             return False
-        for match in ([] if is_local(event) else self.index.match(event)):
+        for match in self.matches(event):
             rule = match.rule
             template = self.templates.get((rule.namespace, rule.job))
             if template is None:  # registered after the rules were loaded
@@ -147,16 +157,44 @@ class Evaluator:
         self.stats.processed += 1
         return True
 
+    def matches(self, event: Event) -> list[Match]:
+        """The rules that fire; each rule's check gets TASKQ_RULE_CHECK_SECONDS, and one
+        that fails or overruns is recorded as skipped for this event, not retried."""
+        if is_local(event):
+            return []
+        skipped: list[Skip] = []
+        with RuleBudget(self.rt.settings.rule_check_seconds, time.monotonic) as budget:
+            found = self.index.match(event, budget=budget, skipped=skipped)
+        for skip in skipped:
+            record_skip(self.rt, self.kinds.for_rule(skip.rule), skip)
+            self.stats.rules_skipped += 1
+        return found
+
     def process(self, entries: list[Entry]) -> None:
-        done: list[str] = []
+        """Namespaces take turns: the next entry is always the oldest of the namespace that
+        has spent least time in this batch, so one tenant's costly events cannot hold the
+        others' behind them. Within a namespace, stream order is kept."""
+        queues: dict[str, deque[tuple[Entry, Event | EventError]]] = {}
         for entry in entries:
+            decoded = _decode(entry)
+            ns = "" if isinstance(decoded, EventError) else decoded.namespace
+            queues.setdefault(ns, deque()).append((entry, decoded))
+        spent = dict.fromkeys(queues, 0.0)
+        done: list[str] = []
+        while queues:
+            ns = min(queues, key=spent.__getitem__) if len(queues) > 1 else next(iter(queues))
+            entry, decoded = queues[ns].popleft()
+            if not queues[ns]:
+                del queues[ns]
+            started = time.perf_counter()
             try:
-                if self.handle(entry):
+                if self.handle(entry, decoded):
                     done.append(entry.stream_id)
             except Exception as exc:  # DB or broker trouble: leave pending, retried later
                 self.stats.errors += 1
                 self.stats.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("taskq: evaluating %s failed; it stays pending", entry.stream_id)
+            spent[ns] += time.perf_counter() - started
         self.rt.bus.ack(done)
 
     # -- the loop -------------------------------------------------------------------------
@@ -193,18 +231,19 @@ class Evaluator:
 
     def run(self, seconds: float) -> Stats:
         deadline = time.monotonic() + seconds
-        self.refresh(force=True)
-        self.recover()
-        last_claim = time.monotonic()
-        while time.monotonic() < deadline:
-            self.heartbeat()
-            block = int(min(self.rt.settings.evaluator_block_ms,
-                            max(1.0, (deadline - time.monotonic()) * 1000)))
-            self.run_once(block_ms=block)
-            if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
-                self.process(self.rt.bus.claim_stale(
-                    self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
-                last_claim = time.monotonic()
+        with rule_alarm():
+            self.refresh(force=True)
+            self.recover()
+            last_claim = time.monotonic()
+            while time.monotonic() < deadline:
+                self.heartbeat()
+                block = int(min(self.rt.settings.evaluator_block_ms,
+                                max(1.0, (deadline - time.monotonic()) * 1000)))
+                self.run_once(block_ms=block)
+                if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
+                    self.process(self.rt.bus.claim_stale(
+                        self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
+                    last_claim = time.monotonic()
         self.flush_marks()
         return self.stats
 
