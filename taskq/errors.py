@@ -41,6 +41,11 @@ class TemplateFailure(TaskqError, ValueError):
     """A template or condition that cannot be parsed, rendered or evaluated in bounds."""
 
 
+class Overrun(TaskqError, RuntimeError):
+    """A bounded step (one trigger's check of an event, a firing's templates) ran past its
+    time budget; raised by the alarm that interrupts it, turned into a recorded reason."""
+
+
 class SpecError(TaskqError, ValueError):
     """A pipeline spec refused before anything runs."""
 

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from taskq import constants
+from taskq.core.budget import RenderLimits
 from taskq.core.routing import namespaced_queue
 
 DEFAULT_CONFIG_FILE = Path("config/taskq.toml")
@@ -146,6 +147,16 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(default=60.0, gt=0)
     #: Beat period (seconds) of the sweep that looks for such runs.
     redeliver_every: float = 15.0
+    #: One trigger's check of one event (its filters and name pattern) may take this long;
+    #: past it, the trigger is skipped for that event with the reason recorded (s).
+    rule_check_seconds: float = Field(default=0.05, gt=0, le=10)
+    #: One time budget for all of a firing's templates and conditions together (s).
+    template_seconds: float = Field(default=1.0, gt=0, le=60)
+    #: The largest value one template operation may build, and the largest rendered param.
+    template_max_value_chars: int = Field(default=65_536, ge=1_024, le=16_777_216)
+    #: Everything one firing's templates may build together (a list item counts as one):
+    #: the memory bound of a firing.
+    template_max_firing_chars: int = Field(default=1_048_576, ge=1_024, le=268_435_456)
 
     @field_validator("imports", "queues", "namespaces", mode="before")
     @classmethod
@@ -237,6 +248,13 @@ class Settings(BaseSettings):
         if not self.embedded:
             raise ValueError("TASKQ_DATABASE_URL is not set and TASKQ_EMBEDDED=false")
         return f"sqlite:///{self.home.resolve() / 'taskq.db'}"
+
+    @property
+    def render_limits(self) -> RenderLimits:
+        return RenderLimits(seconds=self.template_seconds,
+                            value_chars=self.template_max_value_chars,
+                            firing_chars=max(self.template_max_firing_chars,
+                                             self.template_max_value_chars))
 
     def all_queues(self) -> list[str]:
         """Every queue to declare: the named ones, their namespaced twins, taskq's own."""

@@ -6,16 +6,22 @@ braces); the expression runs in the same bounded sandbox as templates, with one 
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from jinja2 import TemplateError
 from pydantic import AfterValidator
 
-from taskq.core.templating import MAX_SECONDS, Timeout, environment, time_limit
+from taskq.core import regex
+from taskq.core.templating import environment, guarded
 from taskq.errors import TemplateFailure
 
-_HYPHENATED = re.compile(r"(?<![\w.'\"-])([A-Za-z_]\w*(?:-\w+)+)(?![\w'\"-])")
+#: Linear-time patterns (RE2): a condition is user text, and the backtracking spelling of
+#: the string-literal splitter took quadratic time on ``'\\'\\'...``.
+_LITERAL = regex.internal(r"""(?s)('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")
+_RUN = regex.internal(r"[\pL\pN_-]+")
+_HYPHENATED = regex.internal(r"[A-Za-z_][\pL\pN_]*(?:-[\pL\pN_]+)+")
+_WORD = regex.internal(r"[\pL\pN_]+")
 
 
 def _expression(source: str) -> str:
@@ -26,22 +32,44 @@ def _expression(source: str) -> str:
     return text
 
 
+def _outside_literals(expr: str, change: Callable[[str], str]) -> str:
+    parts = _LITERAL.split(expr)
+    return "".join(p if i % 2 else change(p) for i, p in enumerate(parts))
+
+
+def _replace_runs(text: str, pattern: regex.Pattern,
+                  swap: Callable[[str, int, int], str | None]) -> str:
+    """Each maximal run ``pattern`` finds, replaced by ``swap(run, start, end)`` unless that
+    says None: word boundaries without lookaround, which RE2 does not have."""
+    out: list[str] = []
+    last = 0
+    for m in pattern.finditer(text):
+        new = swap(m.group(), m.start(), m.end())
+        if new is not None:
+            out += [text[last:m.start()], new]
+            last = m.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
 def _alias_hyphens(expr: str, names: set[str] | None) -> tuple[str, dict[str, str]]:
     """Polyaxon writes ``{{ some-io-param == "x" }}``; Jinja would read a subtraction. A
     hyphenated word that is a known name (any, with ``names=None``) becomes an alias,
-    outside string literals."""
+    outside string literals. A word is hyphenated when it is a whole run of word characters
+    and hyphens, not after ``.`` or a quote and not before a quote."""
     aliases: dict[str, str] = {}
 
-    def swap(m: re.Match[str]) -> str:
-        word = m.group(1)
-        if names is not None and word not in names:
-            return word
-        alias = aliases.setdefault(word, f"__taskq_hyphenated_{len(aliases)}")
-        return alias
+    def swap(part: str) -> str:
+        def one(word: str, start: int, end: int) -> str | None:
+            if ((start and part[start - 1] in ".'\"") or (end < len(part) and part[end] in "'\"")
+                    or _HYPHENATED.fullmatch(word) is None
+                    or (names is not None and word not in names)):
+                return None
+            return aliases.setdefault(word, f"__taskq_hyphenated_{len(aliases)}")
 
-    parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr, flags=re.S)
-    out = [p if i % 2 else _HYPHENATED.sub(swap, p) for i, p in enumerate(parts)]
-    return "".join(out), aliases
+        return _replace_runs(part, _RUN, one)
+
+    return _outside_literals(expr, swap), aliases
 
 
 def check_condition(source: str, *, field: str = "conditions") -> None:
@@ -51,6 +79,15 @@ def check_condition(source: str, *, field: str = "conditions") -> None:
         environment.compile_expression(expr)
     except TemplateError as exc:
         raise TemplateFailure(f"{field}: syntax error: {exc}") from None
+
+
+def _alias_word(expr: str, word: str, alias: str) -> str:
+    """``word`` as a whole name (not an attribute after ``.``), outside string literals."""
+    def swap(part: str) -> str:
+        return _replace_runs(part, _WORD, lambda run, start, _end: alias if run == word and (
+            not start or part[start - 1] != ".") else None)
+
+    return _outside_literals(expr, swap)
 
 
 #: Names Jinja binds itself; a run's param or output so named is reached through an alias.
@@ -67,20 +104,11 @@ def evaluate_condition(source: str, context: dict[str, Any], *,
     for word in _RESERVED:
         if word in context:
             alias = f"__taskq_reserved_{word}"
-            parts = re.split(r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""", expr, flags=re.S)
-            expr = "".join(p if i % 2 else re.sub(rf"(?<![\w.]){word}\b", alias, p)
-                           for i, p in enumerate(parts))
+            expr = _alias_word(expr, word, alias)
             scope[alias] = context[word]
-    try:
-        with time_limit(MAX_SECONDS):
-            # One positional mapping: a name such as "self" must not clash with the call.
-            value = environment.compile_expression(expr, undefined_to_none=False)(scope)
-    except Timeout:
-        raise TemplateFailure(f"{field}: evaluation took longer than {MAX_SECONDS}s") from None
-    except TemplateFailure as exc:
-        raise TemplateFailure(f"{field}: {exc}") from None
-    except Exception as exc:
-        raise TemplateFailure(f"{field}: {type(exc).__name__}: {exc}") from None
+    # One positional mapping: a name such as "self" must not clash with the call.
+    value = guarded(field, "evaluation", lambda: environment.compile_expression(
+        expr, undefined_to_none=False)(scope))
     return to_bool(value, field=field)
 
 

@@ -15,8 +15,15 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from taskq.core.budget import RuleBudget
 from taskq.core.events import Event
-from taskq.core.names import family_wildcard, unbrace, validate_kinds, validate_trigger_ref
+from taskq.core.names import (
+    family_wildcard,
+    unbrace,
+    validate_kinds,
+    validate_trigger_ref,
+)
+from taskq.errors import Overrun
 
 KindRefKey = tuple[str, str, str]
 Mode = Literal["all", "any"]
@@ -131,6 +138,40 @@ class Match:
     event: Event
 
 
+@dataclass(frozen=True)
+class Skip:
+    """A rule whose check of an event failed or overran its budget: not fired for that
+    event, and the reason is recorded; the other rules went on."""
+
+    rule: Rule
+    event: Event
+    reason: str
+
+
+def _checked(rule: Rule, event: Event, budget: RuleBudget | None,
+             skipped: list[Skip]) -> Input | None:
+    try:
+        if budget is not None:
+            budget.start()
+        found = rule.input_for(event)
+        if budget is not None:
+            budget.stop()
+            if budget.over():
+                raise Overrun
+        return found
+    except Overrun:
+        seconds = budget.seconds if budget is not None else 0
+        skipped.append(Skip(rule, event, f"matching took longer than {seconds}s "
+                                         "(TASKQ_RULE_CHECK_SECONDS); the trigger was "
+                                         "skipped for this event"))
+    except Exception as exc:  # a filter's bug must not stop every other rule
+        if budget is not None:
+            budget.stop()
+        skipped.append(Skip(rule, event, f"matching failed ({type(exc).__name__}: {exc}); "
+                                         "the trigger was skipped for this event"))
+    return None
+
+
 class RuleIndex:
     """Immutable after construction; the evaluator swaps in a new one when triggers change."""
 
@@ -150,19 +191,28 @@ class RuleIndex:
         """Just the rules :meth:`match` finds, for callers that need no input."""
         return [m.rule for m in self.match(event)]
 
-    def match(self, event: Event) -> list[Match]:
+    def match(self, event: Event, *, budget: RuleBudget | None = None,
+              skipped: list[Skip] | None = None) -> list[Match]:
         """Rules that fire for ``event``, each once, in a stable order (by rule id).
 
         Family-wide refs (``models.*``) are one more key per event; their filters then
-        decide, so the cost still follows the rules of that family, not all rules."""
+        decide, so the cost still follows the rules of that family, not all rules.
+
+        With ``skipped``, a rule whose check raises, or overruns ``budget``, is left out
+        and reported there, and the others are checked; without it, errors propagate."""
         found: dict[int, Match] = {}
+        seen: set[int] = set()
         refs = lookup_refs(event)
         for kind in event.match_kinds():
             for ref in refs:
                 for rule in self._by_key.get((event.namespace, kind, ref), ()):
-                    if rule.id in found:
+                    if rule.id in seen:
                         continue
-                    matched = rule.input_for(event)
+                    seen.add(rule.id)
+                    if skipped is None:
+                        matched = rule.input_for(event)
+                    else:
+                        matched = _checked(rule, event, budget, skipped)
                     if matched is not None:
                         found[rule.id] = Match(rule, matched, event)
         return [found[k] for k in sorted(found)]

@@ -22,8 +22,8 @@ from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.matching import Match, Rule
 from taskq.core.statuses import RUN_STATUS_PREFIX
 from taskq.core.stored import JobTemplate, StoredRun
-from taskq.core.templating import render_params
-from taskq.errors import JobError, RoutingError, TemplateFailure
+from taskq.core.templating import RenderLimits, render_budget, render_params
+from taskq.errors import JobError, Overrun, RoutingError, TemplateFailure
 
 #: Deterministic run uuids: the same (trigger, dedup key) always names the same run.
 _RUN_NS = uuid.UUID("3b0c1f38-5d2e-4a8e-9f63-2f1d7c0e6a11")
@@ -63,6 +63,10 @@ class Facts:
     event_run: StoredRun | None = None
     #: The run an entity trigger clones (``schedule_task_id``).
     source_run: StoredRun | None = None
+    #: One budget for all of the firing's templates and conditions (from settings).
+    limits: RenderLimits = field(default_factory=RenderLimits)
+    #: The clock the budget reads between operations (None: only the alarm bounds time).
+    clock: Callable[[], float] | None = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,9 @@ def plan_clone(match: Match, template: JobTemplate | None, key: str, facts: Fact
     satisfied = events_of(match, events)
     lineage = lineage_of.lineage(rule, satisfied)
     try:
-        rendered = render(match, satisfied, template, template_context(rule, lineage), facts)
+        with render_budget(facts.limits, facts.clock):  # one budget for the whole firing
+            rendered = render(match, satisfied, template, template_context(rule, lineage),
+                              facts)
         if rendered.skipped:
             return Plan(None, None, None, rendered.skipped)
         route = routing.resolve(namespace=rule.namespace, trigger_queue=rule.queue,
@@ -196,6 +202,9 @@ def plan_clone(match: Match, template: JobTemplate | None, key: str, facts: Fact
                                  job=rule.job)
     except (TemplateFailure, RoutingError, JobError) as exc:
         return Plan(None, None, str(exc))
+    except Overrun:  # the alarm between two renders
+        return Plan(None, None, f"params: rendering took longer than {facts.limits.seconds}s "
+                                "(TASKQ_TEMPLATE_SECONDS)")
     trigger_context = {"trigger": rule.name, "kind": rule.kind, **lineage,
                        **rendered.trigger_context}
     run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,

@@ -11,12 +11,12 @@ registered, with the closest existing name, and a mark in ``taskq triggers list/
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from taskq.core.names import WILDCARD
+from taskq.core.regex import compile_user
 
 #: Stored kinds whose spec watches models, datasets or runs by project and name.
 ENTITY_KINDS = ("model", "dataset", "run")
@@ -85,15 +85,15 @@ def _pattern(pattern: str, family: str, namespace: str, known: KnownNames
     """``trigger_name`` is searched in names (a run's job name); none matching yet is
     shown, with a close name when the pattern is a plain word."""
     names = {"model": known.models, "dataset": known.datasets, "run": known.jobs}[family]
-    try:
-        regex = re.compile(pattern)
-    except re.error:
+    try:  # a user's pattern: RE2, linear in the name, as the evaluator runs it
+        regex = compile_user(pattern)
+    except ValueError:
         return None
     if any(regex.search(n) for n in names):
         return None
     what = "job name pattern" if family == "run" else f"{family} name pattern"
     return Unmatched("trigger_name", what, pattern, namespace,
-                     suggest(pattern, names) if re.fullmatch(r"[\w.-]+", pattern) else None)
+                     suggest(pattern, names) if _plain_word(pattern) else None)
 
 
 def unmatched(kind: str, spec: Mapping[str, Any], namespace: str, known: KnownNames
@@ -141,3 +141,8 @@ def unmatched_all(kind: str, spec: Mapping[str, Any], namespace: str,
             own = {**spec, "inputs": [i for i in spec["inputs"] if i.get("namespace") == ns]}
             found += unmatched(kind, own, ns, known[ns])
     return found
+
+
+def _plain_word(pattern: str) -> bool:
+    """A pattern that is just a name (no regex syntax), which a close name may correct."""
+    return bool(pattern) and all(c.isalnum() or c in "_.-" for c in pattern)

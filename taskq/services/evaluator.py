@@ -32,13 +32,15 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from taskq import constants
-from taskq.core.events import is_local
-from taskq.core.matching import Match, RuleIndex
+from taskq.core.budget import RuleBudget, rule_alarm
+from taskq.core.events import Event, is_local
+from taskq.core.matching import Match, RuleIndex, Skip
 from taskq.core.stored import Entry, JobTemplate
 from taskq.core.triggers.base import KindRegistry
 from taskq.errors import EventError
 from taskq.ports import Context
-from taskq.services.firing import fire, record_failure
+from taskq.services.fair_share import decode_quietly, fair_order
+from taskq.services.firing import fire, record_failure, record_skip
 from taskq.services.health import EvaluatorHealth, describe
 from taskq.services.marks import MARK_IDLE_MS, Marks
 from taskq.services.outages import Backoff, is_outage
@@ -92,35 +94,28 @@ class Evaluator:
 
     # -- one entry ------------------------------------------------------------------------
 
-    def handle(self, entry: Entry) -> bool:
+    def handle(self, entry: Entry, decoded: Event | Exception | None = None) -> bool:
         """True when the entry may be acknowledged (False: it was dead-lettered)."""
+        event = decoded if decoded is not None else decode_quietly(entry)
         if entry.deliveries > self.rt.settings.max_deliveries:
             own = self.rt.bus.failure_of(entry.stream_id)
             self._dead_letter(entry, f"delivered {entry.deliveries} times without being "
                                      f"evaluated; last error: {own or 'none recorded'}")
-            self._set_aside(entry)
+            if isinstance(event, Event):  # decided, with its reason: never emitted again
+                self.marks.decided(event.id)
             return False
-        try:
-            event = entry.decode()
-        except EventError as exc:  # malformed for good: no delivery will make it valid
-            self._dead_letter(entry, str(exc))
+        if isinstance(event, EventError):  # malformed for good: no delivery will fix it
+            self._dead_letter(entry, str(event))
             return False
-        for match in ([] if is_local(event) else self.index.match(event)):
+        if isinstance(event, Exception):  # e.g. too deep to decode: counts against its budget
+            raise event
+        for match in self.matches(event):
             self._fire(match)
         for observer in self.observers:
             observer.observe(self.rt, event)
         self.stats.processed += 1
         self.marks.decided(event.id)
         return True
-
-    def _set_aside(self, entry: Entry) -> None:
-        """A dead-lettered event is decided (with its reason): never emitted again after a
-        Redis that lost data. One that cannot even be decoded has no row to mark."""
-        try:
-            event_id = entry.decode().id
-        except Exception:
-            return
-        self.marks.decided(event_id)
 
     def _fire(self, match: Match) -> None:
         rule = match.rule
@@ -176,24 +171,39 @@ class Evaluator:
             log.warning("taskq: remembering the error of %s failed: %s", entry.stream_id,
                         describe(again))
 
+    def matches(self, event: Event) -> list[Match]:
+        """The rules that fire; each rule's check gets TASKQ_RULE_CHECK_SECONDS, and one
+        that fails or overruns is recorded as skipped for this event, not retried."""
+        if is_local(event):
+            return []
+        skipped: list[Skip] = []
+        with RuleBudget(self.rt.settings.rule_check_seconds, time.monotonic) as budget:
+            found = self.index.match(event, budget=budget, skipped=skipped)
+        for skip in skipped:
+            record_skip(self.rt, self.kinds.for_rule(skip.rule), skip)
+            self.stats.rules_skipped += 1
+        return found
+
     def process(self, entries: list[Entry]) -> None:
-        """Evaluate in order and ack what was evaluated. An outage stops the batch: the
-        rest is held (deliveries refunded) and the outage raised to the loop."""
+        """Namespaces take turns (:func:`fair_order`), so one tenant's costly events cannot
+        hold the others' behind them. An outage stops the batch: what is not evaluated yet
+        is held (deliveries refunded) and the outage raised to the loop."""
         done: list[str] = []
-        for i, entry in enumerate(entries):
+        tried: set[str] = set()
+        for entry, decoded in fair_order(entries):
             try:
-                if self.handle(entry):
+                if self.handle(entry, decoded):
                     done.append(entry.stream_id)
             except Exception as exc:
-                if not is_outage(self.rt, exc):
-                    self._failed(entry, exc)
-                    continue
-                self.held = [*entries[i:], *self.held]
-                try:
-                    self.rt.bus.ack(done)
-                finally:
-                    self._refund()
-                raise
+                if is_outage(self.rt, exc):
+                    self.held = [*(e for e in entries if e.stream_id not in tried), *self.held]
+                    try:
+                        self.rt.bus.ack(done)
+                    finally:
+                        self._refund()
+                    raise
+                self._failed(entry, exc)
+            tried.add(entry.stream_id)
         self.rt.bus.ack(done)
 
     def _refund(self) -> None:
@@ -245,33 +255,34 @@ class Evaluator:
         ``seconds`` have passed or ``stop()`` says so (a warm shutdown). An outage is
         waited out here, with backoff, holding what it kept from being evaluated."""
         deadline = time.monotonic() + seconds
-        started, last_claim = False, time.monotonic()
-        while time.monotonic() < deadline and not stop():
-            try:
-                self.heartbeat()
-                if self.held:
-                    self.retry_held()
-                elif not started:
-                    self.refresh(force=True)
-                    self.recover()
-                    started, last_claim = True, time.monotonic()
-                else:
-                    block = int(min(self.rt.settings.evaluator_block_ms,
-                                    max(1.0, (deadline - time.monotonic()) * 1000)))
-                    self.run_once(block_ms=block)
-                    if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
-                        self.process(self.rt.bus.claim_stale(
-                            self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
-                        last_claim = time.monotonic()
-            except Exception as exc:
-                if not is_outage(self.rt, exc):
-                    raise
-                self._outage(exc, deadline, stop)
-                continue
-            if self.health.degraded:
-                self.health.recovered()
-                self.backoff.reset()
-        self._refund()
+        with rule_alarm():
+            started, last_claim = False, time.monotonic()
+            while time.monotonic() < deadline and not stop():
+                try:
+                    self.heartbeat()
+                    if self.held:
+                        self.retry_held()
+                    elif not started:
+                        self.refresh(force=True)
+                        self.recover()
+                        started, last_claim = True, time.monotonic()
+                    else:
+                        block = int(min(self.rt.settings.evaluator_block_ms,
+                                        max(1.0, (deadline - time.monotonic()) * 1000)))
+                        self.run_once(block_ms=block)
+                        if time.monotonic() - last_claim >= CLAIM_EVERY_SECONDS:
+                            self.process(self.rt.bus.claim_stale(
+                                self.consumer, min_idle_ms=self.rt.settings.claim_idle_ms))
+                            last_claim = time.monotonic()
+                except Exception as exc:
+                    if not is_outage(self.rt, exc):
+                        raise
+                    self._outage(exc, deadline, stop)
+                    continue
+                if self.health.degraded:
+                    self.health.recovered()
+                    self.backoff.reset()
+            self._refund()
         self.flush_marks()
         return self.stats
 

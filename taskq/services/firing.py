@@ -14,11 +14,12 @@ The kind plans (pure, :mod:`taskq.core.triggers`); this module only records and 
 from __future__ import annotations
 
 import logging
+import time
 
 from taskq import crash_points
 from taskq.core.cron import reset_boundary
 from taskq.core.events import Event
-from taskq.core.matching import Match
+from taskq.core.matching import Match, Skip
 from taskq.core.planning import Facts, Plan, dedup_key, join_key
 from taskq.core.stored import FiringRecord, JobTemplate, OutboxItem, TriggerRef
 from taskq.core.triggers.base import TriggerKind
@@ -41,7 +42,8 @@ def facts_for(rt: Context, kind: TriggerKind, match: Match) -> Facts:
                  if wants.event_run else None)
     source_run = rt.store.get_run(wants.source_run) if wants.source_run else None
     return Facts(default_queue=rt.settings.default_queue, agents=rt.settings.agents,
-                 event_run=event_run, source_run=source_run)
+                 event_run=event_run, source_run=source_run,
+                 limits=rt.settings.render_limits, clock=time.monotonic)
 
 
 def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
@@ -57,7 +59,7 @@ def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
     if mode == "entity":
         return _fire_entity(rt, kind, match, template, facts, published)
     key = dedup_key(match.event)
-    plan = kind.plan(match, template, key, facts)
+    plan = _plan(kind, match, template, key, facts)
     record = rt.store.record_firing(trigger=_trigger(match), dedup_key=key, event=match.event,
                                     run=plan.run, outbox=plan.outbox, error=plan.error,
                                     skipped=plan.skipped)
@@ -65,7 +67,18 @@ def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
     return record
 
 
-def _trigger(match: Match) -> TriggerRef:
+def _plan(kind: TriggerKind, match: Match, template: Template, key: str, facts: Facts,
+          events: dict[str, Event] | None = None) -> Plan:
+    """Planning is pure, so an exception in it (a payload a kind cannot read) would be the
+    same on every redelivery: it is the firing's recorded error, and the event's other
+    rules still fire, instead of the entry being retried until it is dead-lettered."""
+    try:
+        return kind.plan(match, template, key, facts, events)
+    except Exception as exc:
+        return Plan(None, None, f"planning failed: {type(exc).__name__}: {exc}")
+
+
+def _trigger(match: Match | Skip) -> TriggerRef:
     return TriggerRef(match.rule.id, match.rule.name)
 
 
@@ -79,6 +92,20 @@ def record_failure(rt: Context, kind: TriggerKind, match: Match, reason: str) ->
                                   run=None, outbox=None, error=reason[:2000])
 
 
+def record_skip(rt: Context, kind: TriggerKind, skip: Skip) -> FiringRecord:
+    """A rule whose check of the event failed or overran: recorded as the firing's error
+    under the key a firing of this event would have had, so ``taskq triggers show`` gives
+    the reason and a redelivery of the event records nothing more."""
+    mode = kind.firing_mode(skip.rule)
+    key = change_key(skip.event) if mode == "entity" else dedup_key(skip.event)
+    record = rt.store.record_firing(trigger=_trigger(skip), dedup_key=key, event=skip.event,
+                                    run=None, outbox=None, error=skip.reason)
+    if record.created:
+        log.warning("taskq: trigger %r skipped for %s: %s", skip.rule.name, skip.event.id,
+                    skip.reason)
+    return record
+
+
 def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
                facts: Facts, published: list[str] | None) -> FiringRecord | None:
     """Arm the input the event satisfies; fire once every input is armed (in one
@@ -89,7 +116,7 @@ def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
     def planner(events: dict[str, Event]) -> Plan:
         # The clone's uuid comes from the same key the firing is unique on.
         key = join_key([dedup_key(e) for e in events.values()])
-        plans.append(kind.plan(match, template, key, facts, events))
+        plans.append(_plan(kind, match, template, key, facts, events))
         return plans[-1]
 
     record = rt.store.join_and_fire(
@@ -111,7 +138,7 @@ def _fire_entity(rt: Context, kind: TriggerKind, match: Match, template: Templat
     plans: list[Plan] = []
 
     def planner() -> Plan:
-        plans.append(kind.plan(match, template, key, facts))
+        plans.append(_plan(kind, match, template, key, facts))
         return plans[-1]
 
     reuse = None

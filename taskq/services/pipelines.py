@@ -8,7 +8,9 @@ pipeline whose events were lost with a crashed evaluator still finishes.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 import uuid as uuidlib
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import yaml
 
 from taskq.core import routing
+from taskq.core.budget import RenderLimits
 from taskq.core.events import Event
 from taskq.core.jobs import input_defaults, validate_inputs, validate_params
 from taskq.core.pipelines import scheduler as dag
@@ -23,6 +26,7 @@ from taskq.core.pipelines.checks import check_params
 from taskq.core.pipelines.spec import PipelineSpec, parse
 from taskq.core.statuses import Status
 from taskq.core.stored import JobTemplate, PipelineView
+from taskq.core.templating import render_budget
 from taskq.errors import JobError, RoutingError, SpecError, ValidationError
 from taskq.ports import Context
 from taskq.services import catalog
@@ -135,8 +139,10 @@ def _check_hook(rt: Context, op: str, hook: Any, namespace: str) -> Any:
         raise ValidationError(f"operations.{op}.hooks: {exc}") from None
 
 
-def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
-    """The scheduler's decision, as actions the store applies in its transaction."""
+def plan(view: PipelineView, limits: RenderLimits | None = None
+         ) -> tuple[list[Any], Status | None, str | None]:
+    """The scheduler's decision, as actions the store applies in its transaction; the
+    operations' conditions share one template budget."""
     spec = PipelineSpec.model_validate(view.spec["spec"])
     routes = view.spec["routes"]
     states = {name: dag.OpState(status=Status(run["status"]),
@@ -144,9 +150,10 @@ def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
                                 outputs=run.get("outputs") or {},
                                 params=run.get("params") or {}, summary=run)
               for name, run in view.ops.items()}
-    decision = dag.decide(spec, states, pipeline_status=view.status, dag_params=view.params,
-                          stopping=view.status == Status.STOPPING,
-                          defaults={n: r["defaults"] for n, r in routes.items()})
+    with render_budget(limits, time.monotonic):
+        decision = dag.decide(spec, states, pipeline_status=view.status,
+                              dag_params=view.params, stopping=view.status == Status.STOPPING,
+                              defaults={n: r["defaults"] for n, r in routes.items()})
     actions: list[Any] = []
     for a in decision.actions:
         if a.kind != "start":
@@ -169,7 +176,8 @@ def plan(view: PipelineView) -> tuple[list[Any], Status | None, str | None]:
 def advance(rt: Context, pipeline_uuid: str) -> None:
     """Apply what the scheduler decides, then publish started operations and append the
     events (after the commit; the relay and the reconciler cover a crash in between)."""
-    done = rt.store.advance_pipeline(pipeline_uuid, plan)
+    done = rt.store.advance_pipeline(
+        pipeline_uuid, functools.partial(plan, limits=rt.settings.render_limits))
     if done is None:
         return
     for item in done.outbox:

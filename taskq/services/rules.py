@@ -52,6 +52,8 @@ class Stats:
     errors: int = 0
     dead_lettered: int = 0
     reloads: int = 0
+    #: Rules skipped for an event because their check failed or overran its budget.
+    rules_skipped: int = 0
     #: Times an outage stopped evaluation (each is retried, none counts against an entry).
     outages: int = 0
     last_error: str | None = field(default=None)

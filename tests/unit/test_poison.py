@@ -240,7 +240,7 @@ def test_a_failing_trigger_is_recorded_and_the_others_go_on(ctx: TestContext) ->
     [bad] = ctx.store.firings(by_name["broken-one"])
     assert good["outcome"] == "fired"
     assert (bad["outcome"], bad["event_id"]) == ("error", event.id)
-    assert bad["reason"] == f"evaluation failed: RuntimeError: cannot plan {event.id}"
+    assert bad["reason"] == f"planning failed: RuntimeError: cannot plan {event.id}"
     ev.process(ctx.bus.read("again", pending=False))  # nothing new: nothing more recorded
     assert len(ctx.store.firings(by_name["broken-one"])) == 1
 

@@ -3,15 +3,15 @@ spellings (``Args/batch``): pure, shared by registration (checks) and launch (va
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from taskq.core import regex
 from taskq.core.events import Event
 from taskq.core.watched import Family
 
 #: How ``${...}`` names the entity (ClearML's words).
 REF_WORD = {Family.MODELS: "model", Family.DATASETS: "dataset", Family.RUNS: "task"}
-_REF = re.compile(r"\$\{(\w+)\.(\w+)\}")
+_REF = regex.internal(r"\$\{([\pL\pN_]+)\.([\pL\pN_]+)\}")
 _FIELDS = ("id", "name", "project", "version")
 _PARAM_PREFIXES = ("Args/", "General/", "params.")
 

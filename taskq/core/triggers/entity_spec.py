@@ -11,12 +11,12 @@ judged on the state after the change.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from taskq.core import regex
 from taskq.core.events import Event
 from taskq.core.statuses import Status, status_kind
 from taskq.core.watched import Family, kinds
@@ -55,7 +55,8 @@ class EntitySpec(BaseModel):
 
     family: Family
     project: str | None = None
-    #: trigger_name: a regular expression searched in the entity's (or run's job's) name.
+    #: trigger_name: a regular expression searched in the entity's (or run's job's) name,
+    #: on RE2 (linear time; Python-only syntax such as backreferences is refused).
     name_pattern: str | None = None
     on_publish: bool = False
     on_archive: bool = False
@@ -83,10 +84,7 @@ class EntitySpec(BaseModel):
     @classmethod
     def _regex(cls, v: str | None) -> str | None:
         if v is not None:
-            try:
-                re.compile(v)
-            except re.error as exc:
-                raise ValueError(f"not a regular expression: {exc}") from None
+            regex.compile_user(v)  # ValueError names the reason; pydantic adds the field
         return v
 
     @field_validator("sign", mode="before")
@@ -133,7 +131,7 @@ def listen_kinds(spec: EntitySpec) -> tuple[str, ...]:
 def _scope(spec: EntitySpec, project: Any, name: Any, tags: set[str]) -> bool:
     return ((spec.project is None or project == spec.project)
             and (spec.name_pattern is None
-                 or re.search(spec.name_pattern, str(name or "")) is not None)
+                 or regex.found(spec.name_pattern, str(name or "")))
             and set(spec.required_tags) <= tags)
 
 
