@@ -119,11 +119,14 @@ def events() -> None:
 @click.option("--from-start", is_flag=True)
 @friendly
 def events_tail(count: int, from_start: bool) -> None:
-    bus = _client().rt.bus
+    client = _client()
+    bus = client.rt.bus
     last, seen = ("0" if from_start else "$"), 0
     while True:
         for sid, event in bus.tail(last):
             last = sid
+            if event is not None and not client.scope.sees(event.namespace):
+                continue  # another namespace's event: only an admin sees it
             seen += 1
             if event is None:
                 console.print(f"{sid} [red]malformed entry[/]")
@@ -167,8 +170,13 @@ def events_serve(host: str, port: int) -> None:
 @events.command("dead")
 @friendly
 def events_dead() -> None:
-    """Entries moved aside (malformed, or failing too often), with the reason."""
-    for row in _client().rt.bus.dead_letters():
+    """Entries moved aside (malformed, or failing too often), with the reason (admin only:
+    an entry may belong to any namespace, or to none it could be read for)."""
+    client = _client()
+    if not client.admin:
+        raise CliError("events dead: the dead letters may hold every namespace's events",
+                       "run it as an admin: `taskq --admin events dead` or TASKQ_ADMIN=1")
+    for row in client.rt.bus.dead_letters():
         console.print(f"{row['id']} [red]{row.get('reason')}[/]", highlight=False)
 
 

@@ -27,7 +27,8 @@ def hook_runs(main_uuid: str) -> list[taskq.RunRecord]:
 
 
 def finished(run_uuid: str, timeout: float = 30) -> taskq.RunRecord:
-    return wait_for(lambda: (x := taskq.get_run(run_uuid)) and x.done and x, timeout)
+    admin = taskq.Client(admin=True)  # runs of every namespace
+    return wait_for(lambda: (x := admin.get_run(run_uuid)) and x.done and x, timeout)
 
 
 def test_seed_example_condition_on_logged_output(stack, settings, r) -> None:

@@ -17,10 +17,10 @@ TB_PARAMS = {"uuid": "{{ trigger.run.uuid }}"}
 
 def add_seed_trigger(name: str = "tb-on-running", client: object = taskq,
                      **kw: object) -> dict:
-    return client.add_trigger(  # type: ignore[attr-defined]name=name, job="tensorboard",
-                             event=taskq.EventTrigger(ref="jobs.train",
-                                                      kinds=["run_status_running"]),
-                             params=TB_PARAMS, **kw)
+    return client.add_trigger(name=name, job="tensorboard",  # type: ignore[attr-defined]
+                              event=taskq.EventTrigger(ref="jobs.train",
+                                                       kinds=["run_status_running"]),
+                              params=TB_PARAMS, **kw)
 
 
 def clones_of(run_uuid: str, trigger: str = "tb-on-running") -> list[taskq.RunRecord]:

@@ -147,6 +147,16 @@ def test_the_cli_is_bound_too(settings) -> None:
         out = run_cli(*args, env={**env, **extra})
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["namespace"] == "team-a"
+    taskq.Client(namespace="team-a").publish_event("team-a-secret")
+    taskq.publish_event("ping")
+    tail = run_cli("events", "tail", "--from-start", "--count", "1", env=env)
+    assert tail.returncode == 0 and "team-a-secret" not in tail.stdout, tail.stdout
+    assert "ping" in tail.stdout
+    assert "team-a-secret" in run_cli("--admin", "events", "tail", "--from-start", "--count",
+                                      "2", env=env).stdout
+    dead = run_cli("events", "dead", env=env)
+    assert dead.returncode == 1 and dead.stderr.startswith("error: events dead: ")
+    assert run_cli("--admin", "events", "dead", env=env).returncode == 0
     everything = run_cli("--admin", "triggers", "list", env=env)
     assert "a-board" in everything.stdout and SECRET not in everything.stdout
     assert run_cli("--admin", "runs", "stop", theirs.uuid, env=env).returncode == 0
