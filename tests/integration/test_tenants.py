@@ -6,13 +6,14 @@ another namespace's run."""
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
 import taskq
 from taskq import ValidationError
 from taskq.core.triggers.hook import Hook
-from taskq.errors import OutOfNamespace
+from taskq import errors
 from taskq.services import trigger_admin
 from tests.conftest import env_for, run_cli
 
@@ -23,24 +24,39 @@ BOUND = "namespace: this client is bound to 'default'; 'team-a' is another names
 
 
 def _team_a_run_and_trigger() -> taskq.RunRecord:
-    team_a = taskq.Client(namespace="team-a")
-    team_a.add_trigger(name="a-board", event={"ref": "jobs.train",
-                                              "kinds": ["run_status_running"]},
-                       job="tensorboard", params={"api_key": SECRET})
-    return team_a.submit("train", params={"epochs": 7}, tags=[SECRET])
+    """Team-a's trigger and queued run, written with the store's own credentials (which are
+    admin), carrying a secret another tenant must never read."""
+    from taskq.runtime import get_runtime
+    from taskq.services.recording import append_quietly
+
+    rt = get_runtime()
+    rt.store.add_trigger(name="a-board", namespace="team-a", kind="event",
+                         spec={"ref": "jobs.train", "kinds": ["run_status_running"]},
+                         job="tensorboard", params={"api_key": SECRET}, queue=None,
+                         enabled=True)
+    rt.coord.bump_triggers()
+    run_uuid = str(uuid.uuid4())
+    append_quietly(rt.bus, rt.store.create_run(
+        uuid=run_uuid, job="train", namespace="team-a", project=None, queue="team-a--train",
+        agent="default", task_name="taskq.job.train", params={"api_key": SECRET},
+        tags=[SECRET]))
+    run = rt.store.get_run(run_uuid)
+    assert run is not None
+    return run  # type: ignore[return-value]
 
 
 def test_a_client_sees_only_its_namespace(settings) -> None:
     theirs = _team_a_run_and_trigger()
     mine = taskq.submit("train")
-    default, admin = taskq.Client(), taskq.Client(admin=True)
-    assert default.namespace == "default" and not default.admin
+    default = taskq.Client()
     assert default.get_run(theirs.uuid) is None and taskq.get_run(theirs.uuid) is None
     assert [r.uuid for r in default.list_runs()] == [mine.uuid]
     assert [r.uuid for r in taskq.list_runs()] == [mine.uuid]
     assert default.list_triggers() == [] and taskq.list_triggers() == []
     assert default.get_trigger("a-board") is None
     assert default.unmatched_names() == {}
+    assert default.namespace == "default" and not default.admin
+    admin = taskq.Client(admin=True)
     # Its own namespace's client, and an admin, see it.
     team_a = taskq.Client(namespace="team-a")
     assert team_a.get_run(theirs.uuid).namespace == "team-a"
@@ -75,7 +91,7 @@ def test_a_client_sees_only_its_namespace(settings) -> None:
 ])
 def test_another_namespace_named_outright_is_refused(settings, call) -> None:
     _team_a_run_and_trigger()
-    with pytest.raises(OutOfNamespace) as info:
+    with pytest.raises(errors.OutOfNamespace) as info:
         call(taskq.Client())
     assert str(info.value).startswith(BOUND), str(info.value)
     assert "admin" in (info.value.hint or "")
@@ -100,17 +116,23 @@ def test_stop_and_tag_another_namespaces_run_are_not_found(settings) -> None:
 
 def test_a_trigger_may_not_watch_another_namespaces_run(settings) -> None:
     theirs = _team_a_run_and_trigger()
-    team_b = taskq.Client(namespace="team-b")
     on_their_run = {"ref": f"runs.{theirs.uuid}", "kinds": ["run_status_succeeded"]}
+    refused = f"event.ref: 'runs.{theirs.uuid}' is a run of another namespace"
     with pytest.raises(ValidationError) as info:
-        team_b.add_trigger(name="peek", event=on_their_run, job="tensorboard")
-    assert str(info.value).startswith(f"event.ref: 'runs.{theirs.uuid}' is a run of another "
-                                      "namespace"), str(info.value)
-    rt = team_b.rt
+        taskq.add_trigger(name="peek", event=on_their_run, job="tensorboard")
+    assert str(info.value).startswith(refused), str(info.value)
+    from taskq.runtime import get_runtime
+
+    rt = get_runtime()
     with pytest.raises(ValidationError, match=r"^ref: 'runs\.[0-9a-f-]+' is a run of another"):
         trigger_admin.register_hook(rt, f"runs.{theirs.uuid}", "team-b",
                                     Hook.model_validate({"hubRef": "evaluate"}), name="peek")
-    assert taskq.Client(admin=True).list_triggers("team-b") == []
+    team_b = taskq.Client(namespace="team-b")
+    with pytest.raises(ValidationError) as info:
+        team_b.add_trigger(name="peek", event=on_their_run, job="tensorboard")
+    assert str(info.value).startswith(refused), str(info.value)
+    admin = taskq.Client(admin=True)
+    assert admin.list_triggers("team-b") == [] and admin.list_triggers("default") == []
     # Its own namespace may, and a run not stored yet is not refused (submit's hooks).
     mine = taskq.Client(namespace="team-a").add_trigger(name="own", event=on_their_run,
                                                         job="tensorboard")
