@@ -11,9 +11,8 @@ import uuid
 import pytest
 
 import taskq
-from taskq import ValidationError
+from taskq import ValidationError, errors
 from taskq.core.triggers.hook import Hook
-from taskq import errors
 from taskq.services import trigger_admin
 from tests.conftest import env_for, run_cli
 
