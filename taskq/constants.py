@@ -90,3 +90,7 @@ SCHEDULER_CALLS_QUEUE = "taskq.scheduler-calls"
 
 def job_task_name(job: str) -> str:
     return f"{JOB_TASK_PREFIX}{job}"
+
+#: Most rows one list call returns (runs, models, datasets): a larger limit is refused, not
+#: passed to the database (SQLite cannot hold an integer past 2**63).
+MAX_LIST_LIMIT = 10_000

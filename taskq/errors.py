@@ -85,6 +85,15 @@ class UserError(TaskqError):
         self.hint = hint
 
 
+class ConfigFileMissing(UserError, FileNotFoundError):
+    """TASKQ_CONFIG names a file that is not there (said in one line, not a traceback)."""
+
+
+class OutOfNamespace(UserError, ValidationError):
+    """A client bound to one namespace asked to read or change another; one line plus a
+    hint (a client of that namespace, or an admin client)."""
+
+
 class NotInAJob(TaskqError, RuntimeError):
     """``taskq.current`` used outside a running job."""
 

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from taskq import constants
 from taskq.core.budget import RenderLimits
 from taskq.core.routing import namespaced_queue
+from taskq.errors import ConfigFileMissing
 
 DEFAULT_CONFIG_FILE = Path("config/taskq.toml")
 
@@ -39,7 +40,9 @@ class _TomlSource(PydanticBaseSettingsSource):
         path = Path(explicit) if explicit else DEFAULT_CONFIG_FILE
         if not path.is_file():
             if explicit:
-                raise FileNotFoundError(f"TASKQ_CONFIG points to {path}, which does not exist")
+                raise ConfigFileMissing(f"TASKQ_CONFIG points to {path}, which does not exist",
+                                        "create that file, or unset TASKQ_CONFIG to use "
+                                        "config/taskq.toml")
             return {}
         with path.open("rb") as fh:
             data = tomllib.load(fh)
@@ -76,6 +79,11 @@ class Settings(BaseSettings):
     #: Namespaces triggers and runs may live in; anything else is refused at registration.
     namespaces: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: [constants.DEFAULT_NAMESPACE])
+    #: The namespace a Client and the CLI are bound to: they read and change only it.
+    namespace: str = constants.DEFAULT_NAMESPACE
+    #: An admin Client / CLI sees and changes every namespace (``Client(admin=True)``,
+    #: ``taskq --admin``). Direct database or Redis credentials are admin whatever this says.
+    admin: bool = False
     #: Credentials of ``taskq events serve`` (set them in the environment, not in files):
     #: a bearer token, and/or the secret of an HMAC-SHA256 signature; both publish into the
     #: ``default`` namespace only (docs/chaining.md, "The HTTP endpoint").

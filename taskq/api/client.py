@@ -9,8 +9,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from taskq import constants
 from taskq.api.records import RunRecord, loader, run_record
 from taskq.api.registries import Registry, tag_run
+from taskq.api.scope import HINT, Scope
 from taskq.api.triggers import TriggersFacet, _job_name
 from taskq.core import routing
 from taskq.core.jobs import input_defaults, validate_params
@@ -35,11 +37,25 @@ log = logging.getLogger(__name__)
 
 
 class Client(TriggersFacet):
-    """The whole Python API on one configuration; triggers and hooks come from
-    :class:`~taskq.api.triggers.TriggersFacet`."""
+    """The whole Python API on one configuration, bound to one namespace; triggers and
+    hooks come from :class:`~taskq.api.triggers.TriggersFacet`.
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    ``namespace`` (default: TASKQ_NAMESPACE, else ``default``) is the only namespace it
+    reads and changes; ``admin=True`` (default: TASKQ_ADMIN) lets it see and change every
+    one (taskq/api/scope.py)."""
+
+    def __init__(self, settings: Settings | None = None, *, namespace: str | None = None,
+                 admin: bool | None = None) -> None:
         self.rt = Runtime(settings) if settings is not None else get_runtime()
+        self.scope = Scope.of(self.rt, namespace, admin)
+
+    @property
+    def namespace(self) -> str:
+        return self.scope.namespace
+
+    @property
+    def admin(self) -> bool:
+        return self.scope.admin
 
     @property
     def settings(self) -> Settings:
@@ -54,7 +70,7 @@ class Client(TriggersFacet):
 
         ``hooks`` attach to this run only; they are stored before the run is published, so
         none can miss its final status."""
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self.scope.one(self.rt, namespace)
         name = _job_name(job)
         template = catalog.template(self.rt, name, ns)
         try:
@@ -90,12 +106,16 @@ class Client(TriggersFacet):
                      namespace: str | None = None) -> RunRecord:
         """Start a DAG pipeline (a Polyaxonfile-shaped mapping, YAML, or a path to one);
         returns the pipeline's run. Everything is checked before anything runs."""
-        run = self.get_run(engine.start(self.rt, spec, params=params, namespace=namespace))
+        ns = self.scope.one(self.rt, namespace)
+        run = self.get_run(engine.start(self.rt, spec, params=params, namespace=ns))
         assert run is not None
         return run
 
     def get_run(self, run_uuid: str) -> RunRecord | None:
-        return self._load(str(run_uuid))
+        """The run, or None if there is none in this client's namespace (another
+        namespace's run is not found, unless the client is admin)."""
+        run = self._load(str(run_uuid))
+        return run if run is not None and self.scope.sees(run.namespace) else None
 
     @property
     def _load(self) -> Callable[[str], RunRecord | None]:
@@ -104,7 +124,12 @@ class Client(TriggersFacet):
     def list_runs(self, *, job: Any = None, namespace: str | None = None,
                   status: str | None = None, trigger: str | None = None,
                   limit: int = 50) -> list[RunRecord]:
-        rows = self.rt.store.list_runs(job=_job_name(job) if job else None, namespace=namespace,
+        if isinstance(limit, bool) or not isinstance(limit, int) or not (
+                1 <= limit <= constants.MAX_LIST_LIMIT):
+            raise ValidationError(f"limit: must be a whole number from 1 to "
+                                  f"{constants.MAX_LIST_LIMIT}")
+        rows = self.rt.store.list_runs(job=_job_name(job) if job else None,
+                                       namespace=self.scope.many(self.rt, namespace),
                                        status=status, trigger=trigger, limit=limit)
         load = self._load
         return [r for r in (run_record(row, load) for row in rows) if r is not None]
@@ -127,35 +152,44 @@ class Client(TriggersFacet):
     # -- dead letters ---------------------------------------------------------------------
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
-        """Entries moved aside (malformed, or failing every delivery), newest first."""
+        """Entries moved aside (malformed, or failing every delivery), newest first. Admin
+        only: they may hold any namespace's events."""
+        self._require_admin("dead letters")
         return self.rt.bus.dead_letters(count)
 
     def replay_dead_letters(self, ids: Sequence[str] | None = None) -> list[tuple[str, str]]:
         """Put dead letters (``ids``, or all there are) back into the stream to be evaluated
         again: (dead-letter id, new stream id) for each. Each is moved once however many
         replays race; an event that already fired does not fire again (its firing's dedup
-        key is taken)."""
+        key is taken). Admin only, as :meth:`dead_letters`."""
+        self._require_admin("replaying dead letters")
         return self.rt.bus.replay_dead(ids)
+
+    def _require_admin(self, what: str) -> None:
+        if not self.admin:
+            raise ValidationError(f"admin: {what} may hold every namespace's events; {HINT}")
 
     # -- registries and entity triggers (docs/entity-triggers.md) -------------------------
 
     @property
     def models(self) -> Registry:
         """The model registry: register, publish, archive, unarchive, add_tags, ..."""
-        return Registry(self.rt, Family.MODELS)
+        return Registry(self.rt, Family.MODELS, self.scope)
 
     @property
     def datasets(self) -> Registry:
-        return Registry(self.rt, Family.DATASETS)
+        return Registry(self.rt, Family.DATASETS, self.scope)
 
     def tag_run(self, run_uuid: str, add: list[str] | tuple[str, ...] = (),
                 remove: list[str] | tuple[str, ...] = ()) -> list[str]:
         """Add / remove a run's tags (run triggers on tags fire); returns its tags."""
+        if self.get_run(str(run_uuid)) is None:
+            raise ValidationError(f"uuid: no run {run_uuid!r}")
         return tag_run(self.rt, run_uuid, add, remove)
 
     def job(self, name: Any, namespace: str | None = None) -> JobView:
         """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""
-        return JobView(self, _job_name(name), catalog.check_namespace(self.rt, namespace))
+        return JobView(self, _job_name(name), self.scope.one(self.rt, namespace))
 
 
 

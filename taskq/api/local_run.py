@@ -88,7 +88,7 @@ def run_locally(client: Client, job: str, *, params: dict[str, Any], triggers: l
                 namespace: str | None, execute: Execute) -> RunRecord:
     """Record the run with the lineage the triggers would give it, then execute it here
     and return it finished."""
-    ns = catalog.check_namespace(client.rt, namespace)
+    ns = client.scope.one(client.rt, namespace)
     template = catalog.template(client.rt, job, ns)
     jd = client.rt.jobs.get(job)
     if jd is None:

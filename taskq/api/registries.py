@@ -13,12 +13,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from taskq.api.scope import Scope
 from taskq.core import watched as entities
 from taskq.core.times import utcnow
 from taskq.core.watched import Family, check_tags
 from taskq.errors import NotFound, ValidationError
 from taskq.runtime import Runtime, get_runtime
-from taskq.services import catalog
 from taskq.services.recording import append_quietly
 
 MAX_METADATA_BYTES = 64 * 1024
@@ -56,14 +56,20 @@ def _text(value: Any, field: str, limit: int, required: bool = False) -> str | N
 class Registry:
     """``client.models`` / ``client.datasets``."""
 
-    def __init__(self, rt: Runtime, family: Family) -> None:
+    def __init__(self, rt: Runtime, family: Family, scope: Scope | None = None) -> None:
         self._rt = rt
         self.family = family
         self.word = entities.SINGULAR[family]
+        self._scope = scope
 
     @property
     def rt(self) -> Runtime:
         return self._rt
+
+    def _ns(self, namespace: str | None) -> str:
+        """Its client's namespace, or another one only for an admin client."""
+        scope = self._scope or Scope.of(self.rt)
+        return scope.one(self.rt, namespace)
 
     def _emit(self, result: tuple[dict[str, Any], Any]) -> EntityRecord:
         view, event = result
@@ -76,7 +82,7 @@ class Registry:
                  metadata: dict[str, Any] | None = None, published: bool = False,
                  namespace: str | None = None) -> EntityRecord:
         """A new entry (its own id; names need not be unique: versions share one)."""
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self._ns(namespace)
         meta = metadata or {}
         try:
             size = len(json.dumps(meta, allow_nan=False).encode())
@@ -91,7 +97,7 @@ class Registry:
             published=bool(published)))
 
     def _change(self, entity_id: str, values: Any, namespace: str | None) -> EntityRecord:
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self._ns(namespace)
         try:
             return self._emit(self.rt.store.change_entity(
                 self.family, str(entity_id), ns, values))
@@ -133,7 +139,7 @@ class Registry:
 
     def get(self, entity_id: str, namespace: str | None = None) -> EntityRecord | None:
         row = self.rt.store.get_entity(self.family, str(entity_id),
-                                              catalog.check_namespace(self.rt, namespace))
+                                       self._ns(namespace))
         return EntityRecord.model_validate(row) if row else None
 
     def list(self, *, project: str | None = None, name: str | None = None,
@@ -141,7 +147,7 @@ class Registry:
              namespace: str | None = None, limit: int = 100) -> list[EntityRecord]:
         """Newest change first; archived entries only with ``archived=True`` (or None)."""
         rows = self.rt.store.list_entities(
-            self.family, namespace=catalog.check_namespace(self.rt, namespace), project=project,
+            self.family, namespace=self._ns(namespace), project=project,
             name=name, published=published, archived=archived, limit=limit)
         return [EntityRecord.model_validate(r) for r in rows]
 
@@ -158,6 +164,7 @@ class DefaultRegistry(Registry):
     def __init__(self, family: Family) -> None:  # no runtime yet: nothing at import time
         self.family = family
         self.word = entities.SINGULAR[family]
+        self._scope = None  # bound like the default client: TASKQ_NAMESPACE, TASKQ_ADMIN
 
     @property
     def rt(self) -> Runtime:  # type: ignore[override]

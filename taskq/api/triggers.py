@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticError
 
-from taskq import constants
+from taskq.api.scope import Scope
 from taskq.core import routing
 from taskq.core.matching import EventTrigger
 from taskq.core.templating import check_params
@@ -43,6 +43,7 @@ def _job_name(job: Any) -> str:
 
 class TriggersFacet:
     rt: Runtime
+    scope: Scope
 
     @property
     def settings(self) -> Settings:
@@ -53,7 +54,7 @@ class TriggersFacet:
     def add_hook(self, *, job: Any, hook: Hook | dict[str, Any], name: str | None = None,
                  namespace: str | None = None) -> dict[str, Any]:
         """Attach a hook to every run of ``job``; returns the stored trigger row."""
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self.scope.one(self.rt, namespace)
         job_name = _job_name(job)
         # The job watched may not exist yet: the hook waits for its runs (and says so).
         spec = self._check_hook(hook, ns, attached_job=job_name)
@@ -64,9 +65,9 @@ class TriggersFacet:
                                                 f"{spec.trigger}")
 
     def set_job_hooks(self, job: str, hooks: list[Hook | dict[str, Any]],
-                      namespace: str = constants.DEFAULT_NAMESPACE) -> None:
+                      namespace: str | None = None) -> None:
         """The hooks a job declares in code, kept in step: added, changed, or removed."""
-        registration.set_job_hooks(self.rt, job, hooks, namespace)
+        registration.set_job_hooks(self.rt, job, hooks, self.scope.one(self.rt, namespace))
 
     def _check_hook(self, hook: Hook | dict[str, Any], namespace: str,
                     attached_job: str | None = None) -> Hook:
@@ -89,11 +90,12 @@ class TriggersFacet:
         entry before replacing the old one)."""
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise ValidationError("name: must be a non-empty string of at most 128 characters")
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self.scope.one(self.rt, namespace)
         try:
             spec = event if isinstance(event, EventTrigger) else EventTrigger.model_validate(event)
         except (PydanticError, EventError) as exc:
             raise ValidationError(first_error(exc, "event")) from None
+        catalog.check_run_ref(self.rt, spec.ref, ns, "event.ref")
         job_name = _job_name(job)
         catalog.template(self.rt, job_name, ns)
         if queue is not None:
@@ -130,7 +132,7 @@ class TriggersFacet:
         with several and mode "all", once each has a new successful run; "any": on each."""
         return registration.add_chaining_trigger(
             self.rt, name=name, job=_job_name(job), on_finish=upstream, mode=mode, reset=reset,
-            params=params, queue=queue, namespace=namespace).as_dict()
+            params=params, queue=queue, namespace=self.scope.one(self.rt, namespace)).as_dict()
 
     def add_event_trigger(self, *, name: str, job: Any, events: Any, mode: str = "all",
                           reset: float | str | None = None,
@@ -140,13 +142,13 @@ class TriggersFacet:
         name or ``{"name": ..., "parameters": {param: field}}``."""
         return registration.add_chaining_trigger(
             self.rt, name=name, job=_job_name(job), on=events, mode=mode, reset=reset,
-            params=params, queue=queue, namespace=namespace).as_dict()
+            params=params, queue=queue, namespace=self.scope.one(self.rt, namespace)).as_dict()
 
     def publish_event(self, name: str, payload: dict[str, Any] | None = None,
                       namespace: str | None = None, event_id: str | None = None) -> str:
         """Publish an external event; returns its id. With ``event_id`` a retried publish
         is the same event, evaluated once."""
-        ns = catalog.check_namespace(self.rt, namespace)
+        ns = self.scope.one(self.rt, namespace)
         try:
             return external.publish(self.rt, name, payload, namespace=ns, event_id=event_id,
                                     source="python").id
@@ -154,10 +156,11 @@ class TriggersFacet:
             raise ValidationError(str(exc)) from None
 
     def list_triggers(self, namespace: str | None = None) -> list[dict[str, Any]]:
-        return [t.as_dict() for t in self.rt.store.list_triggers(namespace)]
+        return [t.as_dict() for t in
+                self.rt.store.list_triggers(self.scope.many(self.rt, namespace))]
 
     def get_trigger(self, name: str, namespace: str | None = None) -> dict[str, Any] | None:
-        found = self.rt.store.get_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        found = self.rt.store.get_trigger(name, self.scope.one(self.rt, namespace))
         if found is None:
             return None
         row = found.as_dict()
@@ -175,7 +178,7 @@ class TriggersFacet:
         every trigger that has such a name (``taskq triggers list`` marks them)."""
         cache: dict[str, Any] = {}
         out: dict[tuple[str, str], list[str]] = {}
-        for t in self.rt.store.list_triggers(namespace):
+        for t in self.rt.store.list_triggers(self.scope.many(self.rt, namespace)):
             waits = unmatched.find(self.rt, t, cache)
             if waits:
                 out[(t.namespace, t.name)] = [u.short() for u in waits]
@@ -188,13 +191,13 @@ class TriggersFacet:
         return self.rt.store.firings(trig["id"])
 
     def enable_trigger(self, name: str, namespace: str | None = None) -> None:
-        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, True)
+        self.rt.store.set_trigger_enabled(name, self.scope.one(self.rt, namespace), True)
         self.rt.coord.bump_triggers()
 
     def disable_trigger(self, name: str, namespace: str | None = None) -> None:
-        self.rt.store.set_trigger_enabled(name, namespace or constants.DEFAULT_NAMESPACE, False)
+        self.rt.store.set_trigger_enabled(name, self.scope.one(self.rt, namespace), False)
         self.rt.coord.bump_triggers()
 
     def delete_trigger(self, name: str, namespace: str | None = None) -> None:
-        self.rt.store.delete_trigger(name, namespace or constants.DEFAULT_NAMESPACE)
+        self.rt.store.delete_trigger(name, self.scope.one(self.rt, namespace))
         self.rt.coord.bump_triggers()

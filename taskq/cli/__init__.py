@@ -13,12 +13,16 @@ from taskq.cli import triggers as _triggers
 from taskq.cli.common import CliError, _client, _import_jobs, _kv, console, friendly
 from taskq.cli.registry import commands as _registry_commands
 from taskq.cli.status import status_cmd
+from taskq.constants import MAX_LIST_LIMIT
 from taskq.settings import get_settings
 
 
 @click.group()
 @click.version_option(package_name="taskq")
-def main() -> None:
+@click.option("--admin", is_flag=True, default=False,
+              help="see and change every namespace (else only TASKQ_NAMESPACE's; "
+                   "TASKQ_ADMIN=1 does the same)")
+def main(admin: bool) -> None:
     """taskq: event-triggered job runs for Celery."""
 
 
@@ -35,10 +39,16 @@ def db() -> None:
 @friendly
 def db_upgrade(revision: str) -> None:
     """Apply migrations (creates the SQLite file on the embedded default)."""
+    from alembic.util import CommandError
+
     from taskq.store import migrate
 
     url = get_settings().resolved_database_url()
-    migrate.upgrade(url, revision)
+    try:
+        migrate.upgrade(url, revision)
+    except CommandError as exc:
+        raise CliError(f"revision: {exc}", "use `head` (the default) or a migration's revision "
+                       "id; `taskq db current` shows the database's") from None
     console.print(f"database at revision [bold]{migrate.current(url)}[/]")
 
 
@@ -124,7 +134,8 @@ def _runs_table(rows: list[Any]) -> Table:
 @click.option("--status")
 @click.option("--trigger")
 @click.option("--namespace")
-@click.option("--limit", default=20, show_default=True)
+@click.option("--limit", default=20, show_default=True,
+              type=click.IntRange(1, MAX_LIST_LIMIT))
 @friendly
 def runs_list(job: str | None, status: str | None, trigger: str | None,
               namespace: str | None, limit: int) -> None:

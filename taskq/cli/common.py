@@ -90,6 +90,12 @@ def friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise CliError(f"database: {msg}",
                            "run `taskq db upgrade` and check TASKQ_DATABASE_URL "
                            "(postgresql://user:pass@host/db or sqlite:///path)") from None
+        except RecursionError:  # a file or value nested past what the parsers can walk
+            raise CliError("input: nested too deeply to read",
+                           "flatten the file or value you passed") from None
+        except OverflowError as exc:
+            raise CliError(f"input: a number is too large ({exc})",
+                           f"`{where} --help` lists the options") from None
         except ValueError as exc:  # settings and other bad values
             raise CliError(str(exc).splitlines()[0],
                            f"check TASKQ_* settings; `{where} --help` lists the options"
@@ -109,9 +115,13 @@ def _import_jobs() -> None:
 
 
 def _client() -> Client:
+    """The client every command uses: bound to TASKQ_NAMESPACE, or admin with the global
+    ``--admin`` flag (or TASKQ_ADMIN=1)."""
     from taskq.api.client import Client
 
-    return Client()
+    ctx = click.get_current_context(silent=True)
+    flagged = bool(ctx and ctx.find_root().params.get("admin"))
+    return Client(admin=True if flagged else None)
 
 
 def _kv(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -124,6 +134,9 @@ def _kv(pairs: tuple[str, ...], what: str) -> dict[str, Any]:
             out[key] = json.loads(raw)
         except ValueError:
             out[key] = raw
+        except RecursionError:
+            raise CliError(f"{what}: {key}: the JSON value is nested too deeply",
+                           "pass a flatter value, or a plain string") from None
     return out
 
 

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from taskq.cli.common import CliError, _client, console, friendly
+from taskq.constants import MAX_LIST_LIMIT
 from taskq.core.watched import Family
 
 if TYPE_CHECKING:
@@ -19,9 +20,8 @@ def _group(family: str) -> click.Group:
     word = family[:-1]
 
     def registry() -> Registry:
-        from taskq.api.registries import Registry
-
-        return Registry(_client().rt, Family(family))
+        client = _client()
+        return client.models if family == Family.MODELS else client.datasets
 
     @click.group(name=family, help=f"The {word} registry (changes fire {word} triggers).")
     def group() -> None:
@@ -33,7 +33,8 @@ def _group(family: str) -> click.Group:
     @click.option("--published/--any-state", default=None, help="only published ones")
     @click.option("--archived", is_flag=True, help="archived ones instead")
     @click.option("--namespace")
-    @click.option("--limit", default=50, show_default=True)
+    @click.option("--limit", default=50, show_default=True,
+                  type=click.IntRange(1, MAX_LIST_LIMIT))
     @friendly
     def list_cmd(project: str | None, name: str | None, published: bool | None,
                  archived: bool, namespace: str | None, limit: int) -> None:

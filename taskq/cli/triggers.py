@@ -119,11 +119,14 @@ def events() -> None:
 @click.option("--from-start", is_flag=True)
 @friendly
 def events_tail(count: int, from_start: bool) -> None:
-    bus = _client().rt.bus
+    client = _client()
+    bus = client.rt.bus
     last, seen = ("0" if from_start else "$"), 0
     while True:
         for sid, event in bus.tail(last):
             last = sid
+            if event is not None and not client.scope.sees(event.namespace):
+                continue  # another namespace's event: only an admin sees it
             seen += 1
             if event is None:
                 console.print(f"{sid} [red]malformed entry[/]")
@@ -172,8 +175,12 @@ def events_serve(host: str, port: int) -> None:
 @friendly
 def events_dead(dead_id: str | None, replay: bool, replay_all: bool) -> None:
     """Entries moved aside (malformed, or failing too often), with the reason; --replay
-    evaluates them again (once each; an event that already fired does not fire twice)."""
+    evaluates them again (once each; an event that already fired does not fire twice).
+    Admin only: an entry may belong to any namespace, or to none it could be read for."""
     client = _client()
+    if not client.admin:
+        raise CliError("events dead: the dead letters may hold every namespace's events",
+                       "run it as an admin: `taskq --admin events dead` or TASKQ_ADMIN=1")
     if not replay:
         if dead_id or replay_all:
             raise CliError("DEAD_ID and --all go with --replay",

@@ -49,6 +49,18 @@ def check_namespace(rt: Context, namespace: str | None) -> str:
     return ns
 
 
+def check_run_ref(rt: Context, ref: str, namespace: str, field: str) -> None:
+    """A trigger or hook on ``runs.<uuid>`` watches that one run's events, which carry the
+    run's namespace: one of another namespace could never fire, and would tell its owner
+    that run exists. A run not stored yet passes (a submit stores its hooks first)."""
+    if not ref.startswith("runs."):
+        return
+    run = rt.store.get_run(ref[len("runs."):])
+    if run is not None and run.namespace != namespace:
+        raise ValidationError(f"{field}: {ref!r} is a run of another namespace; a trigger in "
+                              f"{namespace!r} may watch only that namespace's runs")
+
+
 def template(rt: Context, job: str, namespace: str) -> JobTemplate:
     """The stored template of ``job``; a job declared in this process but not stored yet
     is stored first (``rt.sync_jobs``)."""

@@ -52,6 +52,8 @@ def load(source: Any) -> PipelineSpec:
             data = yaml.safe_load(source)
         except yaml.YAMLError as exc:
             raise SpecError(f"not valid YAML: {str(exc).splitlines()[0]}") from None
+        except RecursionError:
+            raise SpecError("file: nested too deeply to read") from None
         return parse(data)
     raise SpecError(f"expected a spec, a mapping or a YAML path, got {type(source).__name__}")
 

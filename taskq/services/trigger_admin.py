@@ -127,6 +127,7 @@ def register_hook(rt: Context, ref: str, namespace: str, hook: Hook, *, name: st
                   replace: bool = True) -> StoredTrigger:
     if len(name) > 128:
         raise ValidationError("name: a hook name is at most 128 characters")
+    catalog.check_run_ref(rt, ref, namespace, "ref")
     store = rt.store
     existing = store.get_trigger(name, namespace)
     spec = {"ref": ref, "hook": hook.spec()}

@@ -18,6 +18,7 @@ from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.pool import NullPool
 
 from taskq.core.storable import dumps_storable
+from taskq.errors import UserError
 
 _engines: dict[tuple[int, str], Engine] = {}
 _lock = threading.Lock()
@@ -52,14 +53,27 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def check_url(url: str) -> None:
+    """taskq migrates and tests only SQLite and PostgreSQL; another URL is refused here, in
+    one line, rather than failing on a missing driver or a statement it cannot run."""
+    scheme = url.split(":", 1)[0]
+    if scheme.split("+", 1)[0] not in ("sqlite", "postgresql", "postgres"):
+        raise UserError(f"database: {scheme}:// is not supported; taskq stores in PostgreSQL "
+                        "or SQLite",
+                        "set TASKQ_DATABASE_URL to postgresql://user:pass@host/db or "
+                        "sqlite:///path")
+
+
 def make_engine(url: str) -> Engine:
+    check_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1].split("?", 1)[0]
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         return _sqlite_engine(url)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    for short in ("postgresql://", "postgres://"):  # postgres:// is the same, often seen
+        if url.startswith(short):
+            url = "postgresql+psycopg://" + url[len(short) :]
     if os.environ.get("TASKQ_DB_NULLPOOL"):
         return create_engine(url, poolclass=NullPool, json_serializer=dumps_storable)
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5,

@@ -22,7 +22,7 @@ WIDE_FORMAT = "{{ ('{:65536}' * 40).format(*range(40)) | length }}"
 
 
 def outcomes(name: str, namespace: str | None = None) -> list[dict[str, Any]]:
-    return taskq.Client().firings(name, namespace)
+    return taskq.Client(admin=True).firings(name, namespace)
 
 
 def all_fired(name: str, count: int) -> list[dict[str, Any]]:
@@ -46,30 +46,32 @@ def test_a_catastrophic_pattern_in_one_namespace_does_not_stop_another(stack, se
                                 name="hostile", add_tag=False)
     taskq.add_event_trigger(name="pings", job="noop", events=["ping"])
 
-    taskq.models.register(WORST_CASE, namespace="team-a")  # evaluated first
+    team_a = taskq.Client(namespace="team-a")  # each client is bound to one namespace
+    team_a.models.register(WORST_CASE, namespace="team-a")  # evaluated first
     for _ in range(20):
         taskq.publish_event("ping")
     all_fired("pings", 20)  # every one, while the hostile rule is present
 
     # The pattern still means what it says: a name it matches fires it, once.
-    taskq.models.register("a" * 40, namespace="team-a")
+    team_a.models.register("a" * 40, namespace="team-a")
     hostile = wait_for(lambda: outcomes("hostile", "team-a"), 60,
                        message="the hostile trigger's firing")
     assert [f["outcome"] for f in hostile] == ["fired"]
-    assert taskq.Client().get_trigger("backreference", "team-a") is None
+    assert team_a.get_trigger("backreference", "team-a") is None
 
 
 def test_heavy_params_in_one_namespace_are_refused_before_the_work(stack, settings,
                                                                    r) -> None:
     stack.evaluator()
-    taskq.add_event_trigger(name="doubling", job="train", events=["work"],
+    team_a = taskq.Client(namespace="team-a")  # each client is bound to one namespace
+    team_a.add_event_trigger(name="doubling", job="train", events=["work"],
                             namespace="team-a",
                             params={"learning_rate": DOUBLING, "seconds": DOUBLING})
-    taskq.add_event_trigger(name="wide", job="train", events=["work"], namespace="team-a",
+    team_a.add_event_trigger(name="wide", job="train", events=["work"], namespace="team-a",
                             params={"seconds": WIDE_FORMAT})
     taskq.add_event_trigger(name="pings", job="noop", events=["ping"])
     for _ in range(5):
-        taskq.publish_event("work", namespace="team-a")
+        team_a.publish_event("work", namespace="team-a")
     for _ in range(20):
         taskq.publish_event("ping")
     all_fired("pings", 20)
@@ -83,4 +85,4 @@ def test_heavy_params_in_one_namespace_are_refused_before_the_work(stack, settin
                            message=f"5 firings of {name}")
         assert {f["outcome"] for f in firings} == {"error"}
         assert all(f["reason"].startswith(reason) for f in firings), firings[0]["reason"]
-    assert taskq.list_runs(namespace="team-a", job="train") == []
+    assert team_a.list_runs(namespace="team-a", job="train") == []

@@ -39,12 +39,13 @@ def start(stack: Any, *extra: str) -> None:
 
 
 def finished(run_uuid: str, timeout: float = 30) -> taskq.RunRecord:
-    return wait_for(lambda: (x := taskq.get_run(run_uuid)) and x.done and x, timeout,
+    admin = taskq.Client(admin=True)  # runs of every namespace
+    return wait_for(lambda: (x := admin.get_run(run_uuid)) and x.done and x, timeout,
                     message=f"run {run_uuid} to finish")
 
 
 def runs_of(job: str, trigger: str | None = None) -> list[taskq.RunRecord]:
-    return [r for r in taskq.list_runs(job=job, limit=200)
+    return [r for r in taskq.Client(admin=True).list_runs(job=job, limit=200)
             if trigger is None or r.trigger_name == trigger]
 
 
@@ -146,11 +147,13 @@ def test_or_mode_and_cross_namespace_scope(stack, chain, r) -> None:
     start(stack, "team-a--viz")
     taskq.add_finish_trigger(name="noop-on-either", job="noop", upstream=["training", "data"],
                              mode="any")
-    taskq.add_finish_trigger(name="team-a-follows", job="noop", namespace="team-a",
-                             upstream="default.training")
+    # A client per namespace: each is bound to one.
+    team_a, team_b = taskq.Client(namespace="team-a"), taskq.Client(namespace="team-b")
+    team_a.add_finish_trigger(name="team-a-follows", job="noop", namespace="team-a",
+                              upstream="default.training")
     with pytest.raises(taskq.ValidationError, match="watch_namespaces"):
-        taskq.add_finish_trigger(name="team-b-peeks", job="noop", namespace="team-b",
-                                 upstream="default.training")
+        team_b.add_finish_trigger(name="team-b-peeks", job="noop", namespace="team-b",
+                                  upstream="default.training")
     t = finished(taskq.submit("training").uuid)
     d = finished(taskq.submit("data").uuid)
     either = wait_for(lambda: len(runs_of("noop", "noop-on-either")) == 2

@@ -82,6 +82,9 @@ def test_dead_letters_replay_once_each_and_fire_once(stack, settings, r) -> None
     lost = [custom_event(PROBE, {"i": i}) for i in (1, 2, 3)]
     dead_ids = [dead_letter(bus, e) for e in (fired, *lost)]
     env = env_for(settings)
+    refused = run_cli("events", "dead", "--replay", dead_ids[1], env=env)
+    assert refused.returncode != 0 and "--admin" in refused.stderr, refused.stderr
+    env["TASKQ_ADMIN"] = "1"  # dead letters may hold every namespace's events
 
     one = run_cli("events", "dead", "--replay", dead_ids[1], env=env)
     assert one.returncode == 0, one.stderr
@@ -104,7 +107,7 @@ def test_dead_letters_replay_once_each_and_fire_once(stack, settings, r) -> None
 def test_a_replay_race_appends_each_dead_letter_once(settings, r) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    client = taskq.Client()
+    client = taskq.Client(admin=True)
     rt = client.rt
     for i in range(20):
         dead_letter(rt.bus, custom_event(PROBE, {"i": i}))

@@ -21,8 +21,9 @@ from workers import examples
 pytestmark = pytest.mark.integration
 
 
-def quick_train(**kw: object) -> taskq.RunRecord:
-    return taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1}, **kw)
+def quick_train(client: object = taskq, **kw: object) -> taskq.RunRecord:
+    return client.submit(examples.train,  # type: ignore[attr-defined]
+                         params={"seconds": 0.05, "epochs": 1}, **kw)
 
 
 def settle(r, run_uuid: str) -> None:
@@ -60,15 +61,17 @@ def test_namespaces_isolate_and_route(stack, settings, r) -> None:
     stack.worker("viz-a", ["team-a--viz"], wait=False)
     for p in stack.procs:
         p.wait_ready(90)
-    add_seed_trigger(name="tb-team-a", namespace="team-a")
-    mine = quick_train(namespace="team-a")
+    # A client per namespace (each is bound to one); clones_of looks as an admin.
+    team_a, team_b = taskq.Client(namespace="team-a"), taskq.Client(namespace="team-b")
+    add_seed_trigger(name="tb-team-a", client=team_a, namespace="team-a")
+    mine = quick_train(team_a, namespace="team-a")
     assert mine.namespace == "team-a" and mine.queue == "team-a--train"
     theirs = quick_train()
-    b = quick_train(namespace="team-b")
+    b = quick_train(team_b, namespace="team-b")
     board = wait_for(lambda: next(iter(clones_of(mine.uuid, "tb-team-a")), None), 20)
     settle(r, theirs.uuid)
     assert board.namespace == "team-a" and board.queue == "team-a--viz"
-    wait_for(lambda: taskq.get_run(board.uuid).status == Status.SUCCEEDED, 20)
+    wait_for(lambda: team_a.get_run(board.uuid).status == Status.SUCCEEDED, 20)
     assert clones_of(theirs.uuid, "tb-team-a") == [] and clones_of(b.uuid, "tb-team-a") == []
     assert taskq.list_runs(namespace="default", job="tensorboard") == []
 

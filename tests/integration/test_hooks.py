@@ -21,12 +21,14 @@ EVAL_IF_GOOD = Hook(trigger="succeeded", conditions="{{ loss < 0.2 }}", hub_ref=
 
 
 def hook_runs(main_uuid: str) -> list[taskq.RunRecord]:
-    return [r for r in taskq.list_runs(job="evaluate", limit=200)
+    # An admin client: hook runs of every namespace.
+    return [r for r in taskq.Client(admin=True).list_runs(job="evaluate", limit=200)
             if (r.trigger_context or {}).get("run", {}).get("uuid") == main_uuid]
 
 
 def finished(run_uuid: str, timeout: float = 30) -> taskq.RunRecord:
-    return wait_for(lambda: (x := taskq.get_run(run_uuid)) and x.done and x, timeout)
+    admin = taskq.Client(admin=True)  # runs of every namespace
+    return wait_for(lambda: (x := admin.get_run(run_uuid)) and x.done and x, timeout)
 
 
 def test_seed_example_condition_on_logged_output(stack, settings, r) -> None:
@@ -209,11 +211,12 @@ def test_a_hook_never_sees_another_namespace(stack, settings, r) -> None:
     stack.worker("viz", ["viz", "team-a--viz"], wait=False)
     for p in stack.procs:
         p.wait_ready(90)
-    taskq.add_hook(job="train", namespace="team-a",
-                   hook={"hubRef": "evaluate", "params": {"uuid": "{{ globals.uuid }}"}})
+    team_a = taskq.Client(namespace="team-a")  # a client per namespace: each is bound to one
+    team_a.add_hook(job="train", namespace="team-a",
+                    hook={"hubRef": "evaluate", "params": {"uuid": "{{ globals.uuid }}"}})
     theirs = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1})
-    mine = taskq.submit(examples.train, params={"seconds": 0.05, "epochs": 1},
-                        namespace="team-a")
+    mine = team_a.submit(examples.train, params={"seconds": 0.05, "epochs": 1},
+                         namespace="team-a")
     evaluation = finished(wait_for(lambda: next(iter(hook_runs(mine.uuid)), None), 30).uuid)
     finished(theirs.uuid)
     wait_for(lambda: drained(r), 20)

@@ -15,15 +15,17 @@ pytestmark = pytest.mark.integration
 TB_PARAMS = {"uuid": "{{ trigger.run.uuid }}"}
 
 
-def add_seed_trigger(name: str = "tb-on-running", **kw: object) -> dict:
-    return taskq.add_trigger(name=name, job="tensorboard",
-                             event=taskq.EventTrigger(ref="jobs.train",
-                                                      kinds=["run_status_running"]),
-                             params=TB_PARAMS, **kw)
+def add_seed_trigger(name: str = "tb-on-running", client: object = taskq,
+                     **kw: object) -> dict:
+    return client.add_trigger(name=name, job="tensorboard",  # type: ignore[attr-defined]
+                              event=taskq.EventTrigger(ref="jobs.train",
+                                                       kinds=["run_status_running"]),
+                              params=TB_PARAMS, **kw)
 
 
 def clones_of(run_uuid: str, trigger: str = "tb-on-running") -> list[taskq.RunRecord]:
-    return [r for r in taskq.list_runs(trigger=trigger, limit=500)
+    # An admin client: the clones of every namespace's runs.
+    return [r for r in taskq.Client(admin=True).list_runs(trigger=trigger, limit=500)
             if (r.trigger_context or {}).get("run", {}).get("uuid") == run_uuid]
 
 

@@ -23,8 +23,8 @@ from taskq.api.client import Client
 from taskq.api.compat.clearml_objects import Dataset, Model, Task
 from taskq.api.records import RunRecord
 from taskq.errors import ValidationError
-from taskq.services import catalog, scheduler_calls
 from taskq.services import poller as polling
+from taskq.services import scheduler_calls
 from taskq.services.entity_admin import add_entity_trigger
 
 __all__ = ["Dataset", "Model", "Task", "TriggerScheduler"]
@@ -49,8 +49,9 @@ class TriggerScheduler:
                  sync_frequency_minutes: float = 15, force_create_task_name: str | None = None,
                  force_create_task_project: str | None = None, *,
                  client: Client | None = None, namespace: str | None = None) -> None:
-        self.client = client or Client()
-        self.namespace = catalog.check_namespace(self.client.rt, namespace)
+        # A scheduler of a namespace talks through a client bound to it.
+        self.client = client or Client(namespace=namespace)
+        self.namespace = self.client.scope.one(self.client.rt, namespace)
         self.pooling_frequency_minutes = pooling_frequency_minutes
         #: Trigger name -> a schedule_function of the scheduler script (``__main__``).
         self._functions: dict[str, Callable[[str], Any]] = {}

@@ -35,6 +35,8 @@ def load(path: str) -> dict[str, Any]:
         raise ValidationError(f"file: {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise ValidationError(f"file: {path} is not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ValidationError(f"file: {path} is nested too deeply to read") from None
     if not isinstance(data, dict) or not (set(data) & {"hooks", "triggers"}):
         raise ValidationError(f"file: {path} needs a `hooks:` or `triggers:` list")
     unknown = sorted(set(data) - {"hooks", "triggers", "version", "kind"})
