@@ -56,6 +56,7 @@ class Run:
         self.log: list[tuple[float, str]] = []
         self.started = time.monotonic()
         self.chaos_done = threading.Event()
+        self.finished = threading.Event()
 
     def note(self, what: str, console: Console) -> None:
         at = time.monotonic() - self.started
@@ -98,6 +99,13 @@ def chaos(run: Run, steps: list[str], actions: dict[str, Callable[[], str]],
         run.note(f"chaos step failed: {exc!r}", console)
     finally:
         run.chaos_done.set()
+
+
+def supervise(run: Run, workers: chaos_stack.Workers, console: Console) -> None:
+    while not run.finished.is_set():
+        for what in workers.revive():
+            run.note(f"restarted: {what}", console)
+        run.finished.wait(1.0)
 
 
 def settled(c: dict[str, int], n: int) -> bool:
@@ -151,7 +159,7 @@ def main() -> int:
     console.print(f"chaos: {args.events} source runs, database {admin_url.split(':')[0]}, "
                   f"redis port {server.port}, logs in {home / 'logs'}")
     try:
-        workers.start_all(home)
+        workers.start_all()
         figures = run_chaos(args, rt, workers, server, admin_url, console)
     finally:
         workers.stop()
@@ -172,7 +180,7 @@ def run_chaos(args: argparse.Namespace, rt: Any, workers: chaos_stack.Workers,
         "kill src": lambda: workers.kill("src") or "",
         "kill clone": lambda: workers.kill("clone") or "",
         "kill evaluator": lambda: workers.kill("evaluator") or "",
-        "restart redis empty": lambda: f"{server.restart_empty()} keys gone",
+        "restart redis empty": server.restart_empty,
         "database outage": lambda: chaos_stack.outage(admin_url, args.outage_seconds)}
     steps = [s for _, s in SCHEDULE if not (args.no_outage and s == "database outage")]
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
@@ -182,6 +190,8 @@ def run_chaos(args: argparse.Namespace, rt: Any, workers: chaos_stack.Workers,
                ("submitted", "sources final", "clones made", "clones final")}
         threads = [threading.Thread(target=run.submit_all, daemon=True),
                    threading.Thread(target=chaos, args=(run, steps, actions, console),
+                                    daemon=True),
+                   threading.Thread(target=supervise, args=(run, workers, console),
                                     daemon=True)]
         for t in threads:
             t.start()
@@ -206,6 +216,7 @@ def run_chaos(args: argparse.Namespace, rt: Any, workers: chaos_stack.Workers,
                 if settled(c, args.events) or time.monotonic() > settle_deadline:
                     break
             time.sleep(0.5)
+    run.finished.set()
     settle = time.monotonic() - chaos_end
     if settled(run.counts, args.events):
         time.sleep(5.0)  # room for a late duplicate to show up, if there were one
@@ -213,6 +224,7 @@ def run_chaos(args: argparse.Namespace, rt: Any, workers: chaos_stack.Workers,
     figures.update(elapsed_s=round(time.monotonic() - run.started, 1),
                    settle_s=round(settle, 1), settled=settled(run.counts, args.events),
                    submit_errors=run.submit_errors, worker_starts=dict(workers.starts),
+                   exited_on_their_own=dict(workers.exits),
                    redis_restarts=server.restarts, chaos=run.log)
     return figures
 
@@ -228,7 +240,9 @@ def report(f: dict[str, Any]) -> None:
                 "elapsed_s", "settle_s", "settled"):
         style = "bold" if key in ("lost", "duplicated", "still_pending") else ""
         table.add_row(key.replace("_", " "), str(f[key]), style=style)
-    table.add_row("worker starts", ", ".join(f"{k} {v}" for k, v in f["worker_starts"].items()))
+    for key in ("worker_starts", "exited_on_their_own"):
+        table.add_row(key.replace("_", " "),
+                      ", ".join(f"{k} {v}" for k, v in f[key].items()) or "none")
     Console().print(table)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import sqlite3
 import subprocess
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -68,13 +69,19 @@ class OwnRedis:
             self.proc.kill()  # SIGKILL: no save
             self.proc.wait(10)
 
-    def restart_empty(self) -> int:
-        """kill -9, start again on the same port; how many keys it held before."""
-        keys = int(redis.Redis.from_url(self.url).dbsize())
+    def restart_empty(self) -> str:
+        """kill -9, start again on the same port; what it held before."""
+        from taskq import constants
+
+        c = redis.Redis.from_url(self.url)
+        held = (f"stream {c.xlen(constants.EVENTS_STREAM)} entries, queued messages "
+                f"{sum(int(c.llen(q)) for q in (SOURCE_QUEUE, CLONE_QUEUE, 'taskq.triggers'))}"
+                f", unacked {c.hlen('unacked')}")
+        c.close()
         self.stop()
         self.restarts += 1
         self.start()
-        return keys
+        return f"gone: {held}"
 
 
 @dataclass
@@ -87,6 +94,9 @@ class Workers:
     concurrency: int = 2
     procs: dict[str, Any] = field(default_factory=dict)
     starts: Counter[str] = field(default_factory=Counter)
+    #: Processes that exited without being killed (restarted, as a supervisor would).
+    exits: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     ROLES = {"src": [SOURCE_QUEUE], "clone": [CLONE_QUEUE], "evaluator": ["taskq.triggers"]}
 
@@ -102,22 +112,43 @@ class Workers:
             proc.wait_ready(120)
         return proc
 
-    def start_all(self, home: Path) -> None:
+    def start_beat(self, wait: bool = True) -> None:
         from taskq.dev import processes
 
+        self.starts["beat"] += 1
+        self.procs["beat"] = processes.start_beat(env=self.env, logdir=self.logdir,
+                                                  home=self.logdir.parent)
+        if wait:
+            self.procs["beat"].wait_ready(120)
+
+    def start_all(self) -> None:
         for role in self.ROLES:
             self.start(role, wait=False)
-        self.procs["beat"] = processes.start_beat(env=self.env, logdir=self.logdir, home=home)
+        self.start_beat(wait=False)
         for proc in self.procs.values():
             proc.wait_ready(120)
 
     def kill(self, role: str) -> None:
         import signal
 
-        proc = self.procs[role]
-        proc.kill(signal.SIGKILL)
-        proc.popen.wait(10)
-        self.start(role)
+        with self.lock:
+            proc = self.procs[role]
+            proc.kill(signal.SIGKILL)
+            proc.popen.wait(10)
+            self.start(role)
+
+    def revive(self) -> list[str]:
+        """Restart what exited by itself (a worker whose broker connection broke for good,
+        say), as systemd or Kubernetes would; which roles those were."""
+        revived = []
+        with self.lock:
+            for role, proc in list(self.procs.items()):
+                if proc.alive():
+                    continue
+                self.exits[role] += 1
+                revived.append(f"{proc.name} exited ({proc.popen.returncode})")
+                self.start_beat() if role == "beat" else self.start(role)
+        return revived
 
     def stop(self) -> None:
         for proc in self.procs.values():
