@@ -129,6 +129,31 @@ def main() -> int:
     admin_url = args.database_url or f"sqlite:///{home / 'chaos.db'}"
     server = chaos_stack.OwnRedis(home / "redis")
     server.start()
+    workers: chaos_stack.Workers | None = None
+    try:
+        rt, env = setup(server, home, admin_url)
+        workers = chaos_stack.Workers(env=env, logdir=home / "logs")
+        console = Console(stderr=True)
+        console.print(f"chaos: {args.events} source runs, database "
+                      f"{admin_url.split(':')[0]}, redis port {server.port}, logs in "
+                      f"{home / 'logs'}")
+        workers.start_all()
+        figures = run_chaos(args, rt, workers, server, admin_url, console)
+    finally:
+        if workers is not None:
+            workers.stop()
+        server.stop()
+    figures.update(events=args.events, database=admin_url.split(":", 1)[0],
+                   outage=not args.no_outage, logs=str(home / "logs"))
+    report(figures)
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+def setup(server: chaos_stack.OwnRedis, home: Path, admin_url: str
+          ) -> tuple[Any, dict[str, str]]:
+    """The environment every process shares, the schema, the two jobs and the trigger."""
     db_url = chaos_stack.app_database_url(admin_url)
     env = {"TASKQ_REDIS_URL": server.url, "TASKQ_DATABASE_URL": db_url,
            "TASKQ_HOME": str(home), "TASKQ_IMPORTS": "benchmarks.chaos_jobs",
@@ -137,7 +162,6 @@ def main() -> int:
            "TASKQ_BROKER_VISIBILITY_TIMEOUT": "30", "TASKQ_REDELIVER_AFTER_SECONDS": "10",
            "TASKQ_REDELIVER_EVERY": "5"}
     os.environ.update(env)  # before taskq reads its settings
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     from taskq.store import migrate
 
     migrate.upgrade(admin_url)
@@ -149,27 +173,15 @@ def main() -> int:
     from taskq.services.trigger_admin import sync_job_templates
 
     rt = get_runtime()
+    if chaos_stack.progress_counts(rt.store).get("src"):
+        raise SystemExit(f"{admin_url} already holds a chaos run's data: give an empty "
+                         "database (the counts are read from it)")
     sync_job_templates(rt)
     taskq.add_trigger(name=chaos_stack.TRIGGER, job="chaos_clone",
                       event=taskq.EventTrigger(ref="jobs.chaos_src",
                                                kinds=["run_status_succeeded"]),
                       params={"upstream": "{{ trigger.run.uuid }}"})
-    workers = chaos_stack.Workers(env=env, logdir=home / "logs")
-    console = Console(stderr=True)
-    console.print(f"chaos: {args.events} source runs, database {admin_url.split(':')[0]}, "
-                  f"redis port {server.port}, logs in {home / 'logs'}")
-    try:
-        workers.start_all()
-        figures = run_chaos(args, rt, workers, server, admin_url, console)
-    finally:
-        workers.stop()
-        server.stop()
-    figures.update(events=args.events, database=admin_url.split(":", 1)[0],
-                   outage=not args.no_outage, logs=str(home / "logs"))
-    report(figures)
-    if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-    return 0
+    return rt, dict(os.environ, PYTHONPATH=str(ROOT))
 
 
 def run_chaos(args: argparse.Namespace, rt: Any, workers: chaos_stack.Workers,
