@@ -6,8 +6,8 @@
 In one run, on one Redis and one database: Celery's bare ``send_task`` rate to a queue (the
 baseline), ``publish_event`` from one producer, then for each rule count a backlog of events
 that each fire one rule (firings/s, ratio to the baseline) and a backlog that matches none
-(events/s, ratio to the smallest rule count). The evaluator runs in this process, as the
-``taskq.evaluate`` task runs it; its clones are published to a queue nobody consumes, so the
+(events/s, ratio to the smallest rule count). The evaluator runs in this process, as a
+worker's evaluator loop runs it; its clones are published to a queue nobody consumes, so the
 figure is the evaluator's, not a job worker's. Prints figures; never asserts anything.
 """
 

@@ -113,9 +113,11 @@ class Settings(BaseSettings):
     #: This process's Celery broker, when it differs from ``redis_url`` (a worker of another
     #: agent: it consumes from that agent's broker but writes events to taskq's Redis).
     broker: str | None = None
-    #: How many evaluator loops should run at once across all workers.
+    #: How many evaluator loops evaluate at once across all workers; each worker consuming
+    #: taskq.triggers starts this many beside its pool, the ones beyond it stand by.
     evaluators: int = 1
-    #: How long one evaluator task keeps its loop before handing over (seconds).
+    #: How long a loop runs before it reloads its rules and reclaims pending entries afresh
+    #: (seconds); a warm shutdown ends a slice after the current read.
     evaluator_slice_seconds: float = 10.0
     #: XREADGROUP BLOCK timeout (milliseconds).
     evaluator_block_ms: int = Field(default=1000, ge=1, le=30_000)
@@ -127,9 +129,11 @@ class Settings(BaseSettings):
     #: Longest wait between retries while an outage holds the evaluator (seconds); the
     #: first wait is 0.5 s and doubles up to this.
     outage_retry_max_seconds: float = Field(default=5.0, gt=0, le=60)
-    #: Beat periods (seconds) for the reconciler, the outbox relay and the evaluator keep-alive.
+    #: Beat periods (seconds) for the reconciler and the outbox relay.
     reconcile_every: float = 5.0
     relay_every: float = 5.0
+    #: Unused since the evaluator runs beside the pool (its worker restarts a dead loop);
+    #: still accepted so existing configuration keeps loading.
     keepalive_every: float = 5.0
     #: An event not seen in the stream this long after it was committed is re-emitted (s).
     reconcile_grace_seconds: float = 3.0

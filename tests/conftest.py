@@ -250,11 +250,11 @@ class Stack:
         self.procs: list[Any] = []
 
     def worker(self, name: str, queues: list[str], *, concurrency: int = 1,
-               wait: bool = True, **env: str) -> Any:
+               wait: bool = True, pool: str = "prefork", **env: str) -> Any:
         from taskq.dev import processes
 
         proc = processes.start_worker(name, queues, env=env_for(self.settings, **env),
-                                      logdir=self.logdir, concurrency=concurrency)
+                                      logdir=self.logdir, concurrency=concurrency, pool=pool)
         self.procs.append(proc)
         if wait:
             proc.wait_ready(90)

@@ -16,6 +16,8 @@ import taskq
 from taskq import current
 
 MARKS = os.environ.get("TASKQ_EXAMPLE_MARKS")
+#: The longest a held ``train`` waits for its release file.
+HOLD_MAX_SECONDS = 300.0
 
 
 def _mark(name: str) -> None:
@@ -27,11 +29,16 @@ def _mark(name: str) -> None:
 
 @taskq.job(queue="train", outputs=["loss"])
 def train(learning_rate: float = 0.01, epochs: int = 3, seconds: float = 1.0,
-          fail: bool = False) -> dict[str, Any]:
-    """Pretend to train: logs a falling loss per epoch."""
+          fail: bool = False, hold: str = "") -> dict[str, Any]:
+    """Pretend to train: logs a falling loss per epoch. With ``hold`` (a file path) it stays
+    running until that file exists (at most HOLD_MAX_SECONDS), so a test can decide when
+    training ends instead of guessing how long it takes."""
     _mark("train")
     if fail:
         raise RuntimeError("training diverged (fail=True)")
+    deadline = time.monotonic() + HOLD_MAX_SECONDS
+    while hold and not Path(hold).exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     loss = 1.0
     for epoch in range(int(epochs)):
         time.sleep(float(seconds) / max(1, int(epochs)))

@@ -21,6 +21,9 @@ from taskq.settings import Settings, get_settings
 #: Strings, so this adapter never imports the worker above it.
 WORKER_MODULES = ("taskq.worker.signals", "taskq.worker.tasks", "taskq.worker.builtin_jobs",
                   "taskq.worker.entity_jobs")
+#: The worker bootstep that runs the evaluator beside the pool of any worker consuming
+#: taskq.triggers (a string for the same reason).
+EVALUATOR_STEP = "taskq.worker.evaluator_step:EvaluatorStep"
 
 
 def beat_schedule(settings: Settings) -> dict[str, Any]:
@@ -33,8 +36,6 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
         # Queued runs whose message vanished (Redis lost its data, a worker died holding it).
         "taskq-redeliver-lost": {"task": constants.REDELIVER_TASK,
                                  "schedule": settings.redeliver_every, "options": opts},
-        "taskq-evaluator-keepalive": {"task": constants.EVALUATE_TASK,
-                                      "schedule": settings.keepalive_every, "options": opts},
         # Models, datasets and runs changed by other writers (each family when it is due).
         "taskq-poll-entities": {"task": constants.POLL_TASK,
                                 "schedule": constants.POLL_TICK_SECONDS, "options": opts},
@@ -73,6 +74,7 @@ def create_app(settings: Settings) -> Celery:
     # An attribute, not a conf key: `celery inspect conf` and Flower's config page would
     # print a conf value, URLs with passwords included.
     celery.taskq_settings = settings
+    celery.steps["worker"].add(EVALUATOR_STEP)
     return celery
 
 

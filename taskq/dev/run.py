@@ -46,8 +46,9 @@ def start_stack(env: dict[str, str], logdir: Path) -> list[processes.Proc]:
     since the processes run in their own sessions and would outlive the CLI."""
     procs: list[processes.Proc] = []
     try:
+        # The production layout; the loop runs beside the pool, the one slot is beat's.
         procs.append(processes.start_worker("evaluator", [constants.TRIGGERS_QUEUE], env=env,
-                                            logdir=logdir, concurrency=2))
+                                            logdir=logdir, concurrency=1))
         procs.append(processes.start_worker("train", ["train"], env=env, logdir=logdir))
         procs.append(processes.start_worker("viz", ["viz", "default", "services", "gpu"],
                                             env=env, logdir=logdir, concurrency=2))

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from taskq import constants
@@ -40,6 +40,7 @@ from taskq.errors import EventError
 from taskq.ports import Context
 from taskq.services.firing import fire, record_failure
 from taskq.services.health import EvaluatorHealth, describe
+from taskq.services.marks import MARK_IDLE_MS, Marks
 from taskq.services.outages import Backoff, is_outage
 from taskq.services.rules import Observer, Stats, load_rules
 
@@ -49,14 +50,6 @@ log = logging.getLogger(__name__)
 DB_RECHECK_SECONDS = 5.0
 #: How often a running loop looks for entries abandoned by dead evaluators.
 CLAIM_EVERY_SECONDS = 2.0
-#: Published outbox rows and evaluated events are marked in one transaction once the stream
-#: has been quiet for MARK_IDLE_MS (so the write does not collide with the worker claiming
-#: the run), when this many rows (or EVALUATED_BATCH events) are waiting, or when the oldest
-#: has waited MARK_MAX_WAIT (well under relay grace).
-MARK_IDLE_MS = 50
-MARK_BATCH = 100
-EVALUATED_BATCH = 1000
-MARK_MAX_WAIT = 0.5
 #: The first wait after an outage; it doubles up to ``settings.outage_retry_max_seconds``.
 OUTAGE_FIRST_WAIT = 0.5
 
@@ -75,9 +68,7 @@ class Evaluator:
         self.backoff = Backoff(OUTAGE_FIRST_WAIT, rt.settings.outage_retry_max_seconds)
         #: Entries delivered to this loop that an outage kept it from evaluating.
         self.held: list[Entry] = []
-        self._unmarked: list[str] = []
-        self._evaluated: list[str] = []
-        self._unmarked_since = 0.0
+        self.marks = Marks()
         self._version: Any = object()
         self._fingerprint: Any = None
         self._checked_db = 0.0
@@ -119,7 +110,7 @@ class Evaluator:
         for observer in self.observers:
             observer.observe(self.rt, event)
         self.stats.processed += 1
-        self._decided(event.id)
+        self.marks.decided(event.id)
         return True
 
     def _set_aside(self, entry: Entry) -> None:
@@ -129,7 +120,7 @@ class Evaluator:
             event_id = entry.decode().id
         except Exception:
             return
-        self._decided(event_id)
+        self.marks.decided(event_id)
 
     def _fire(self, match: Match) -> None:
         rule = match.rule
@@ -139,9 +130,9 @@ class Evaluator:
                 template = self.rt.store.find_job_template(rule.job, rule.namespace)
                 if template:
                     self.templates[(rule.namespace, rule.job)] = template
-            self._start_marks()
+            self.marks.start()
             record = fire(self.rt, self.kinds.for_rule(rule), match, template,
-                          published=self._unmarked)
+                          published=self.marks.published)
         except Exception as exc:
             if is_outage(self.rt, exc):
                 raise
@@ -185,15 +176,6 @@ class Evaluator:
             log.warning("taskq: remembering the error of %s failed: %s", entry.stream_id,
                         describe(again))
 
-    def _start_marks(self) -> None:
-        if not self._unmarked and not self._evaluated:
-            self._unmarked_since = time.monotonic()
-
-    def _decided(self, event_id: str) -> None:
-        """Every firing of this event is committed (marked in SQL with the next batch)."""
-        self._start_marks()
-        self._evaluated.append(event_id)
-
     def process(self, entries: list[Entry]) -> None:
         """Evaluate in order and ack what was evaluated. An outage stops the batch: the
         rest is held (deliveries refunded) and the outage raised to the loop."""
@@ -230,30 +212,18 @@ class Evaluator:
 
     def run_once(self, block_ms: int | None = None) -> int:
         block = block_ms if block_ms is not None else self.rt.settings.evaluator_block_ms
-        if self._unmarked or self._evaluated:  # never block for long with rows left to mark
+        if self.marks:  # never block for long with rows left to mark
             block = min(block, MARK_IDLE_MS)
         entries, version = self.rt.bus.read_then_get(
             self.consumer, constants.TRIGGERS_VERSION, block_ms=max(1, block))
         self.refresh(version=version, known=True)
         self.process(entries)
-        if (self._unmarked or self._evaluated) and (
-                not entries or len(self._unmarked) >= MARK_BATCH
-                or len(self._evaluated) >= EVALUATED_BATCH
-                or time.monotonic() - self._unmarked_since >= MARK_MAX_WAIT):
+        if self.marks.due(read_any=bool(entries)):
             self.flush_marks()
         return len(entries)
 
     def flush_marks(self) -> None:
-        if not self._unmarked and not self._evaluated:
-            return
-        try:
-            self.rt.store.mark_done(published=self._unmarked, evaluated=self._evaluated)
-            self._unmarked.clear()
-            self._evaluated.clear()
-        except Exception as exc:  # the relay covers unmarked rows; try again next time
-            log.warning("taskq: marking %d outbox rows and %d events failed: %s",
-                        len(self._unmarked), len(self._evaluated), describe(exc),
-                        exc_info=not is_outage(self.rt, exc))
+        self.marks.flush(self.rt)
 
     def recover(self) -> int:
         """Own pending entries first (a restart with the same name), then abandoned ones."""
@@ -270,10 +240,13 @@ class Evaluator:
         self.process(held)
         return len(held)
 
-    def run(self, seconds: float) -> Stats:
+    def run(self, seconds: float, stop: Callable[[], bool] = lambda: False) -> Stats:
+        """One slice: rules reloaded and pending entries recovered, then the loop until
+        ``seconds`` have passed or ``stop()`` says so (a warm shutdown). An outage is
+        waited out here, with backoff, holding what it kept from being evaluated."""
         deadline = time.monotonic() + seconds
         started, last_claim = False, time.monotonic()
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not stop():
             try:
                 self.heartbeat()
                 if self.held:
@@ -293,7 +266,7 @@ class Evaluator:
             except Exception as exc:
                 if not is_outage(self.rt, exc):
                     raise
-                self._outage(exc, deadline)
+                self._outage(exc, deadline, stop)
                 continue
             if self.health.degraded:
                 self.health.recovered()
@@ -302,12 +275,12 @@ class Evaluator:
         self.flush_marks()
         return self.stats
 
-    def _outage(self, exc: Exception, deadline: float) -> None:
+    def _outage(self, exc: Exception, deadline: float, stop: Callable[[], bool]) -> None:
         self.stats.outages += 1
         self._refund()
         self.health.outage(exc, len(self.held))
         end = min(deadline, time.monotonic() + self.backoff.next())
-        while (left := end - time.monotonic()) > 0:
+        while (left := end - time.monotonic()) > 0 and not stop():
             time.sleep(min(1.0, left))
             try:  # keep this loop's slot while it waits
                 self.heartbeat()
@@ -316,25 +289,5 @@ class Evaluator:
 
     # -- liveness -------------------------------------------------------------------------
 
-    def stale_after(self) -> float:
-        return max(5.0, 3 * self.rt.settings.evaluator_block_ms / 1000)
-
     def heartbeat(self) -> None:
         self.rt.coord.heartbeat(self.consumer, time.time())
-
-    def try_join(self) -> bool:
-        """Claim a slot among ``settings.evaluators`` live loops; False if all are taken."""
-        coord = self.rt.coord
-        coord.prune_members(time.time() - self.stale_after())
-        if coord.is_member(self.consumer):
-            return True
-        if coord.member_count() >= self.rt.settings.evaluators:
-            return False
-        self.heartbeat()
-        return True
-
-    def leave(self) -> None:
-        try:
-            self.rt.coord.leave(self.consumer)
-        except Exception as exc:  # Redis away: the heartbeat goes stale by itself
-            log.warning("taskq: leaving the evaluator set failed: %s", describe(exc))

@@ -107,7 +107,7 @@ def gather(rt: Context) -> dict[str, Any]:
     now = time.time()
     out: dict[str, Any] = {"configured_evaluators": rt.settings.evaluators}
     try:
-        # Live as the evaluators themselves count it (Evaluator.stale_after).
+        # Live as the evaluators themselves count it (serving.stale_after).
         stale = max(5.0, 3 * rt.settings.evaluator_block_ms / 1000)
         live = {m: at for m, at in rt.coord.members().items() if now - at <= stale}
         out["evaluators"] = sorted(live)

@@ -236,18 +236,9 @@ def on_child_start(**_: Any) -> None:
 
 @signals.worker_ready.connect(dispatch_uid="taskq.worker_ready")
 def on_worker_ready(sender: Any = None, **_: Any) -> None:
-    """Store this worker's job templates and, on an evaluator worker, start the loop."""
+    """Store this worker's job templates (the evaluator loops are the bootstep's)."""
     try:
         sync_job_templates(get_runtime())
     except Exception:
         recording.failures["worker_ready"] += 1
         log.exception("taskq: storing job templates failed")
-    try:
-        queues = {q.name for q in sender.task_consumer.queues}
-    except Exception:
-        queues = set()
-    if constants.TRIGGERS_QUEUE in queues:
-        runtime = get_runtime()
-        for _slot in range(runtime.settings.evaluators):
-            runtime.celery.send_task(constants.EVALUATE_TASK,
-                                     queue=constants.TRIGGERS_QUEUE, expires=60)

@@ -58,6 +58,9 @@ def test_same_event_appended_twice_fires_once(stack, settings, r) -> None:
     bus.append(event)
     bus.append(event)
     wait_for(lambda: drained(r), 20, message="stream drained")
+    # The clone's first line may come after the stream drained (its worker's first claim
+    # on a loaded machine); wait for it, then give a duplicate time to show.
+    wait_for(lambda: marks("tensorboard"), 30, message="tensorboard's first line")
     time.sleep(0.5)
     assert len(clones_of(train.uuid)) == 1
     assert len([f for f in firings_of("tb-on-running") if f["event_id"] == event.id]) == 1

@@ -17,7 +17,7 @@ from taskq.core.jobs import JobDef
 from taskq.core.statuses import Status
 from taskq.core.stored import OutboxItem
 from taskq.core.triggers import chaining
-from taskq.services import evaluator
+from taskq.services import marks
 from taskq.services.evaluator import Evaluator
 from taskq.services.outbox import relay_outbox
 from taskq.services.recording import append_quietly, record, stop_run
@@ -164,7 +164,7 @@ def test_the_same_event_again_fires_nothing(ctx: TestContext) -> None:
 
 def test_a_duplicate_before_the_mark_republishes_the_same_run(
         ctx: TestContext, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(evaluator, "MARK_MAX_WAIT", 3600.0)  # a slow machine must not flush
+    monkeypatch.setattr(marks, "MARK_MAX_WAIT", 3600.0)  # a slow machine must not flush
     add_tensorboard_trigger(ctx)
     upstream = start_run(ctx)
     ev = started(ctx)
