@@ -146,6 +146,11 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(default=60.0, gt=0)
     #: Beat period (seconds) of the sweep that looks for such runs.
     redeliver_every: float = 15.0
+    #: Bound (seconds) on recovering the runs of a whole worker that died (SIGKILL, host
+    #: loss): its heartbeat goes stale after half of it, then the sweep fails the runs it
+    #: was running ("worker lost") and republishes the ones it had prefetched. Independent
+    #: of ``broker_visibility_timeout``, which stays longer than the longest job.
+    worker_lost_after_seconds: float = Field(default=60.0, ge=4)
 
     @field_validator("imports", "queues", "namespaces", mode="before")
     @classmethod
