@@ -238,6 +238,8 @@ def env_for(settings: Any, **extra: str) -> dict[str, str]:
         "TASKQ_EXAMPLE_MARKS": os.environ["TASKQ_EXAMPLE_MARKS"],
         "PYTHONPATH": str(ROOT),
     })
+    if settings.broker:
+        env["TASKQ_BROKER"] = settings.broker
     env.update(extra)
     return env
 
