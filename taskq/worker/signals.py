@@ -115,7 +115,8 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
                 log.exception("taskq: recording invalid params of %s failed", task_id)
             return
     incarnation = _incarnation(task)
-    worker = getattr(task.request, "hostname", None) or None
+    hostname = getattr(task.request, "hostname", None)
+    worker = liveness.identity(str(hostname)) if hostname else None
     try:
         applied = record(task_id, Status.RUNNING, attempt=attempt, incarnation=incarnation,
                          worker=worker)
@@ -243,7 +244,7 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
     start its heartbeat (``worker.liveness``)."""
     hostname = getattr(sender, "hostname", None)
     if hostname:
-        liveness.start(str(hostname))
+        liveness.start(liveness.identity(str(hostname)))
     try:
         sync_job_templates(get_runtime())
     except Exception:

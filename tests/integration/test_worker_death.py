@@ -76,7 +76,9 @@ def kill_whole_worker(dying: Stack, tmp_path: Path, prefetched_by_it: Callable[[
     doomed.kill(signal.SIGKILL)  # the process group: the worker and its pool child
     doomed.popen.wait(10)
     killed = time.monotonic()
-    dying.worker("train-2", ["train"])
+    # Restarted under the same name (a container restarted in place): its runs are still
+    # those of a dead worker.
+    dying.worker("train-1", ["train"])
 
     failed = wait_for(lambda: (t := taskq.get_run(running.uuid)) and t.done and t, DEADLINE,
                       interval=0.5, message="the running run resolved")
