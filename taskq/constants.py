@@ -43,6 +43,9 @@ MAX_FIELDS_DEPTH = 64
 REDIS_EPOCH = f"{PREFIX}:epoch"
 #: Lock held by the sweep that republishes queued runs whose message was lost.
 REDELIVER_LOCK = f"{PREFIX}:lock:redeliver"
+#: A worker's liveness: ``WORKER_ALIVE_PREFIX + hostname``, refreshed by the worker with a
+#: time to live; gone means the worker died (its running runs are failed "worker lost").
+WORKER_ALIVE_PREFIX = f"{PREFIX}:worker:alive:"
 
 #: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
 TRIGGERS_QUEUE = "taskq.triggers"

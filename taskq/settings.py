@@ -165,6 +165,11 @@ class Settings(BaseSettings):
     #: Everything one firing's templates may build together (a list item counts as one):
     #: the memory bound of a firing.
     template_max_firing_chars: int = Field(default=1_048_576, ge=1_024, le=268_435_456)
+    #: Bound (seconds) on recovering the runs of a whole worker that died (SIGKILL, host
+    #: loss): its heartbeat goes stale after half of it, then the sweep fails the runs it
+    #: was running ("worker lost") and republishes the ones it had prefetched. Independent
+    #: of ``broker_visibility_timeout``, which stays longer than the longest job.
+    worker_lost_after_seconds: float = Field(default=60.0, ge=4)
 
     @field_validator("imports", "queues", "namespaces", mode="before")
     @classmethod

@@ -233,10 +233,13 @@ def env_for(settings: Any, **extra: str) -> dict[str, str]:
         "TASKQ_KEEPALIVE_EVERY": str(settings.keepalive_every),
         "TASKQ_REDELIVER_AFTER_SECONDS": str(settings.redeliver_after_seconds),
         "TASKQ_REDELIVER_EVERY": str(settings.redeliver_every),
+        "TASKQ_WORKER_LOST_AFTER_SECONDS": str(settings.worker_lost_after_seconds),
         "TASKQ_NAMESPACES": ",".join(settings.namespaces),
         "TASKQ_EXAMPLE_MARKS": os.environ["TASKQ_EXAMPLE_MARKS"],
         "PYTHONPATH": str(ROOT),
     })
+    if settings.broker:
+        env["TASKQ_BROKER"] = settings.broker
     env.update(extra)
     return env
 
@@ -250,11 +253,13 @@ class Stack:
         self.procs: list[Any] = []
 
     def worker(self, name: str, queues: list[str], *, concurrency: int = 1,
-               wait: bool = True, pool: str = "prefork", **env: str) -> Any:
+               wait: bool = True, pool: str = "prefork", extra_args: tuple[str, ...] = (),
+               **env: str) -> Any:
         from taskq.dev import processes
 
         proc = processes.start_worker(name, queues, env=env_for(self.settings, **env),
-                                      logdir=self.logdir, concurrency=concurrency, pool=pool)
+                                      logdir=self.logdir, concurrency=concurrency, pool=pool,
+                                      extra_args=extra_args)
         self.procs.append(proc)
         if wait:
             proc.wait_ready(90)

@@ -33,9 +33,12 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
                             "schedule": settings.reconcile_every, "options": opts},
         "taskq-relay-outbox": {"task": constants.RELAY_TASK,
                                "schedule": settings.relay_every, "options": opts},
-        # Queued runs whose message vanished (Redis lost its data, a worker died holding it).
+        # Queued runs whose message vanished (Redis lost its data, a worker died holding it),
+        # and runs left running by a dead worker.
         "taskq-redeliver-lost": {"task": constants.REDELIVER_TASK,
-                                 "schedule": settings.redeliver_every, "options": opts},
+                                 "schedule": min(settings.redeliver_every,
+                                                 settings.worker_lost_after_seconds / 4),
+                                 "options": opts},
         # Models, datasets and runs changed by other writers (each family when it is due).
         "taskq-poll-entities": {"task": constants.POLL_TASK,
                                 "schedule": constants.POLL_TICK_SECONDS, "options": opts},

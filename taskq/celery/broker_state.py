@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,6 +23,9 @@ log = logging.getLogger(__name__)
 
 #: How long a broadcast to the workers waits for their replies (seconds).
 INSPECT_TIMEOUT = 1.0
+#: Unacknowledged this long (s) and reported by no live worker: held by a dead worker.
+#: The app's settings say half of ``worker_lost_after_seconds``; this is for other apps.
+DEAD_HOLDER_AFTER = 30.0
 
 
 def _task_id(raw: Any) -> str | None:
@@ -39,7 +43,11 @@ def _task_id(raw: Any) -> str | None:
     return str(found) if found else None
 
 
-def _in_broker(channel: Any, queues: Iterable[str], wanted: set[str]) -> set[str]:
+def _in_broker(channel: Any, queues: Iterable[str], wanted: set[str],
+               delivered_before: float) -> set[str]:
+    """The wanted task ids in a queue, or unacknowledged since ``delivered_before`` or
+    later. An older unacknowledged one is left out: a live worker holding it reports it
+    (asked next); one held by a dead worker would wait for the visibility timeout."""
     client = channel.client  # prefixes keys itself when a global_keyprefix is set
     found: set[str] = set()
     # The queues first, then the unacked hash: a message moving between them (a worker
@@ -51,9 +59,11 @@ def _in_broker(channel: Any, queues: Iterable[str], wanted: set[str]) -> set[str
                 task_id = _task_id(raw)
                 if task_id in wanted:
                     found.add(task_id)
-    for _tag, raw in client.hscan_iter(channel.unacked_key, count=1000):
+    delivered = dict(client.zrange(channel.unacked_index_key, 0, -1, withscores=True))
+    for tag, raw in client.hscan_iter(channel.unacked_key, count=1000):
         task_id = _task_id(raw)
-        if task_id in wanted:
+        # No index entry: written between the two (kombu writes both at once): recent.
+        if task_id in wanted and float(delivered.get(tag, time.time())) >= delivered_before:
             found.add(task_id)
     return found
 
@@ -69,7 +79,8 @@ def _held_by_workers(app: Celery, wanted: set[str]) -> set[str]:
 
 
 def held(app: Celery, items: Sequence[OutboxItem]) -> set[str]:
-    """The run uuids among ``items`` whose message the broker or a live worker holds, or
+    """The run uuids among ``items`` whose message the broker or a live worker holds (an
+    unacknowledged one only if recent, or a live worker reports it), or
     that cannot be checked now (a broker that is not Redis, or unreachable): only a run
     known to have no message anywhere is left out, and only such a run is republished."""
     wanted = {item.run_uuid for item in items}
@@ -80,7 +91,11 @@ def held(app: Celery, items: Sequence[OutboxItem]) -> set[str]:
             conn.ensure_connection(max_retries=1)
             if conn.transport.driver_type != "redis":
                 return wanted
-            found = _in_broker(conn.default_channel, sorted({i.queue for i in items}), wanted)
+            settings = getattr(app, "taskq_settings", None)
+            after = (settings.worker_lost_after_seconds / 2 if settings is not None
+                     else DEAD_HOLDER_AFTER)
+            found = _in_broker(conn.default_channel, sorted({i.queue for i in items}), wanted,
+                               time.time() - after)
         rest = wanted - found
         if rest:
             found |= _held_by_workers(app, rest)

@@ -81,10 +81,11 @@ def celery_args(*rest: str) -> list[str]:
 
 
 def start_worker(name: str, queues: list[str], *, env: dict[str, str], logdir: Path,
-                 concurrency: int = 1, pool: str = "prefork", loglevel: str = "INFO") -> Proc:
+                 concurrency: int = 1, pool: str = "prefork", loglevel: str = "INFO",
+                 extra_args: tuple[str, ...] = ()) -> Proc:
     args = celery_args("worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool,
                        "-n", f"{name}@%h", "-l", loglevel, "--without-gossip",
-                       "--without-mingle", "-E")
+                       "--without-mingle", "-E", *extra_args)
     return _spawn(name, args, env, logdir, marker=" ready.")
 
 

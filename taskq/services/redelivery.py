@@ -10,6 +10,12 @@ whether each message still exists, and republishes only the ones that exist nowh
 Republishing makes the run a new incarnation first (a compare-and-set on the run still
 queued in the incarnation it was read in), so the lost original, should it ever come back,
 is refused by the worker's start claim: the job never runs twice.
+
+A whole worker that died (SIGKILL, host loss) holds messages in the broker's unacknowledged
+set until the visibility timeout (an hour by default): an entry delivered longer than half
+of ``worker_lost_after_seconds`` ago that no live worker reports holding is one of those,
+and its run is republished the same way; the runs it was running are failed by
+:func:`taskq.services.worker_loss.fail_lost_runs`, in the same pass.
 """
 
 from __future__ import annotations
@@ -19,20 +25,29 @@ import logging
 from taskq import constants
 from taskq.ports import Context
 from taskq.services.outbox import publish
+from taskq.services.worker_loss import fail_lost_runs, stale_after
 
 log = logging.getLogger(__name__)
 
-REASON = "republished: its message was in no queue, unacknowledged set or live worker"
+REASON = ("republished: its message was in no queue or live worker (lost, or held by a "
+          "dead worker)")
 
 
 def redeliver_lost(rt: Context, *, batch: int = 500) -> int:
     """Republish queued runs whose message was lost; how many were sent."""
     with rt.coord.single_runner(constants.REDELIVER_LOCK, timeout=60) as mine:
-        return _sweep(rt, batch) if mine else 0
+        if not mine:
+            return 0
+        try:
+            fail_lost_runs(rt)
+        except Exception as exc:  # the database away: the next pass tries again
+            log.warning("taskq: failing the runs of dead workers failed: %s", exc)
+        return _sweep(rt, batch)
 
 
 def _sweep(rt: Context, batch: int) -> int:
-    older = rt.store.recent_before(rt.settings.redeliver_after_seconds)
+    older = rt.store.recent_before(min(rt.settings.redeliver_after_seconds,
+                                       stale_after(rt)))
     after, sent = 0, 0
     while True:
         page = rt.store.queued_published(older_than=older, after_id=after, limit=batch)

@@ -80,3 +80,16 @@ class DeliveryMixin(StoreBase):
         return OutboxItem(run_uuid=item.run_uuid, task_name=item.task_name, queue=item.queue,
                           agent=item.agent, params=item.params, attempts=item.attempts + 1,
                           incarnation=item.incarnation + 1)
+
+    def running_on_workers(self, *, started_before: datetime,
+                           limit: int = 1000) -> list[tuple[str, str, int, int]]:
+        """(uuid, worker, attempt, incarnation) of runs running since before
+        ``started_before`` whose claiming worker is known: the worker-loss sweep asks
+        whether each worker is still alive."""
+        stmt = (select(RUNS.c.uuid, RUNS.c.worker, RUNS.c.attempts, RUNS.c.incarnation)
+                .where(RUNS.c.status.in_([Status.RUNNING.value, Status.PROCESSING.value]),
+                       RUNS.c.worker.is_not(None), RUNS.c.started_at < started_before)
+                .order_by(RUNS.c.id).limit(limit))
+        with self.read() as conn:
+            return [(r.uuid, str(r.worker), int(r.attempts or 0), int(r.incarnation or 0))
+                    for r in conn.execute(stmt)]

@@ -88,7 +88,8 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
                    event_id: str | None = None,
                    attempt: int | None = None,
                    only_from: frozenset[Status] | None = None,
-                   incarnation: int | None = None) -> Transition | None:
+                   incarnation: int | None = None,
+                   worker: str | None = None) -> Transition | None:
         """Apply ``new`` if the lifecycle allows it; write the event row in the same commit.
 
         ``attempt`` (1 for the first delivery, Celery's ``retries + 1`` after) makes worker
@@ -97,7 +98,7 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
         attempt that is current. Returns None when the change does not apply (a duplicate or
         late signal): the normal, idempotent outcome, not an error. ``incarnation`` (the
         message's) must equal the run's: a stale message of a run that a trigger re-enqueued
-        (``reuse_task``) is refused.
+        (``reuse_task``) is refused. ``worker`` (at RUNNING) names the claiming worker.
         """
         now = utcnow()
         with self.tx() as conn:
@@ -130,6 +131,7 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             if new == Status.RUNNING:
                 values["started_at"] = now
                 values["attempts"] = RUNS.c.attempts + 1
+                values["worker"] = worker
             if new in FINAL:
                 values["finished_at"] = now
             if outputs:

@@ -77,6 +77,9 @@ class Run(Base):
     #: Bumped when a trigger with reuse_task re-enqueues this run (the one way out of a
     #: final status); the worker's start claim refuses messages of another incarnation.
     incarnation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The worker (Celery hostname) that claimed the current attempt: its liveness decides
+    #: whether a run left running was lost with it.
+    worker: Mapped[str | None] = mapped_column(StorableString(255))
     #: "job", or "pipeline" for a DAG run (its operations are runs with ``pipeline_uuid``).
     kind: Mapped[str] = mapped_column(StorableString(16), default="job", server_default="job")
     pipeline_uuid: Mapped[str | None] = mapped_column(StorableString(36), index=True)

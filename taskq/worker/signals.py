@@ -34,6 +34,7 @@ from taskq.runtime import Runtime, get_runtime, reset_after_fork
 from taskq.services import recording
 from taskq.services.recording import append_quietly
 from taskq.services.trigger_admin import sync_job_templates
+from taskq.worker import liveness
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +115,15 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
                 log.exception("taskq: recording invalid params of %s failed", task_id)
             return
     incarnation = _incarnation(task)
+    hostname = getattr(task.request, "hostname", None)
+    worker = liveness.identity(str(hostname)) if hostname else None
     try:
-        applied = record(task_id, Status.RUNNING, attempt=attempt, incarnation=incarnation)
+        applied = record(task_id, Status.RUNNING, attempt=attempt, incarnation=incarnation,
+                         worker=worker)
         if not applied and get_runtime().store.get_run(task_id) is None:
             _create_dev_run(task, task_id, kwargs or {})
             applied = record(task_id, Status.RUNNING, attempt=attempt,
-                             incarnation=incarnation)
+                             incarnation=incarnation, worker=worker)
         if not applied:
             # This attempt already started elsewhere (a republished message): do not run it.
             task.request.taskq_skip = True
@@ -236,7 +240,11 @@ def on_child_start(**_: Any) -> None:
 
 @signals.worker_ready.connect(dispatch_uid="taskq.worker_ready")
 def on_worker_ready(sender: Any = None, **_: Any) -> None:
-    """Store this worker's job templates (the evaluator loops are the bootstep's)."""
+    """Store this worker's job templates (the evaluator loops are the bootstep's) and
+    start its heartbeat (``worker.liveness``)."""
+    hostname = getattr(sender, "hostname", None)
+    if hostname:
+        liveness.start(liveness.identity(str(hostname)))
     try:
         sync_job_templates(get_runtime())
     except Exception:
