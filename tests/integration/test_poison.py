@@ -219,8 +219,8 @@ def test_every_column_stores_poison_text(database_url: str) -> None:
     stored = store.get_run(run)
     assert stored is not None
     escaped = "x\\x00y\\udcff"
-    assert (stored["status"], stored["reason"]) == ("failed", escaped)
-    assert stored["params"] == {"p": escaped} and stored["outputs"] == {escaped: escaped}
+    assert (stored.status, stored.reason) == ("failed", escaped)
+    assert stored.params == {"p": escaped} and stored.outputs == {escaped: escaped}
     event = custom_event(PROBE, {"f": poison}, event_id="id-x\x00y")  # str ids refuse surrogates
     assert store.record_event(event) and not store.record_event(event)
     entity, _ = store.register_entity(Family.MODELS, namespace="default", name="m",
