@@ -292,8 +292,9 @@ class Stack:
             p.stop()
 
 
-@pytest.fixture
-def stack(settings: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+def running_stack(settings: Any, tmp_path: Path, request: pytest.FixtureRequest
+                  ) -> Iterator[Stack]:
+    """A stack for one test, stopped after it; a failed test prints each process's log."""
     s = Stack(settings, tmp_path / "logs")
     yield s
     s.stop()
@@ -301,6 +302,11 @@ def stack(settings: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
     if rep is not None and rep.failed:
         for p in s.procs:
             print(f"\n===== {p.name} log (tail) =====\n{p.output()[-3000:]}")
+
+
+@pytest.fixture
+def stack(settings: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    yield from running_stack(settings, tmp_path, request)
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import taskq
-from tests.conftest import Stack
+from tests.conftest import Stack, running_stack
 from tests.integration import test_seed_scenario as seed
 from tests.integration.test_worker_death import kill_whole_worker
 
@@ -48,13 +48,7 @@ def rabbit(settings: Any, amqp_url: str, tmp_path: Path,
 
     s = configure(settings, broker=amqp_url, worker_lost_after_seconds=20.0)
     taskq.Client().rt.publisher.app.control.purge()
-    stack = Stack(s, tmp_path / "logs")
-    yield stack
-    stack.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        for p in stack.procs:
-            print(f"\n===== {p.name} log (tail) =====\n{p.output()[-3000:]}")
+    yield from running_stack(s, tmp_path, request)
 
 
 def test_seed_scenario_on_rabbitmq(rabbit: Stack) -> None:

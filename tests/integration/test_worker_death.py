@@ -17,7 +17,7 @@ import pytest
 
 import taskq
 from taskq.core.statuses import Status
-from tests.conftest import Stack, marks, wait_for
+from tests.conftest import Stack, marks, running_stack, wait_for
 from workers import examples
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -32,13 +32,7 @@ def dying(settings: Any, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
     from taskq.settings import configure
 
     s = configure(settings, worker_lost_after_seconds=20.0)
-    stack = Stack(s, tmp_path / "logs")
-    yield stack
-    stack.stop()
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        for p in stack.procs:
-            print(f"\n===== {p.name} log (tail) =====\n{p.output()[-3000:]}")
+    yield from running_stack(s, tmp_path, request)
 
 
 def unacked(r: Any) -> bytes:
