@@ -84,6 +84,9 @@ POLL_TICK_SECONDS = 2.0
 FUNCTION_JOB = "taskq.function"
 SCHEDULER_JOB = "taskq.trigger-scheduler"
 SERVICES_QUEUE = "services"
+#: Set in the environment of a scheduler script a worker re-runs for ``start_remotely()``
+#: (its value: the scheduler's run), where ``start_remotely()`` runs ``start()``.
+SCHEDULER_RUN_ENV = "TASKQ_SCHEDULER_RUN"
 #: A ``schedule_function`` defined in the scheduler script (``__main__``) is called by
 #: ``TriggerScheduler.start()`` in that process, as ClearML does: its calls are runs on this
 #: queue, which no Celery worker consumes (the outbox marks them sent without sending).

@@ -87,9 +87,11 @@ BUILTIN_JOBS: dict[str, JobDef] = {jd.name: jd for jd in (
                        "interface)."),
     JobDef(name=constants.SCHEDULER_JOB, queue=constants.SERVICES_QUEUE,
            namespace=constants.DEFAULT_NAMESPACE, project=None,
-           inputs={"seconds": {"type": "float", "default": 0.0}},
+           inputs={"seconds": {"type": "float", "default": 0.0},
+                   "script": {"type": "str", "default": None},
+                   "script_name": {"type": "str", "default": None}},
            description="Poll models, datasets and runs as they come due (``taskq runs "
-                       "stop`` ends it)."),
+                       "stop`` ends it); with a scheduler ``script``, run it here."),
 )}
 
 

@@ -14,8 +14,10 @@ from taskq import constants
 from taskq.api.current import current
 from taskq.celery.app import get_app
 from taskq.celery.jobs import builtin
+from taskq.core.run_context import active
 from taskq.runtime import get_runtime
 from taskq.services import poller as polling
+from taskq.worker.scheduler_script import run_script
 
 app = get_app()
 
@@ -59,6 +61,14 @@ def call_function(function: str, entity_id: str, family: str | None = None) -> A
 
 # Runs until stopped: never redelivered after the visibility timeout.
 @builtin(constants.SCHEDULER_JOB, acks_late=False)
-def scheduler_loop(seconds: float = 0.0) -> None:
-    """Poll models, datasets and runs as they come due (``taskq runs stop`` ends it)."""
-    polling.loop(get_runtime(), float(seconds) or None)
+def scheduler_loop(seconds: float = 0.0, script: str | None = None,
+                   script_name: str | None = None) -> None:
+    """Poll models, datasets and runs as they come due (``taskq runs stop`` ends it); with
+    the scheduler's ``script``, run that script here, whose functions it then calls."""
+    if script is None:
+        polling.loop(get_runtime(), float(seconds) or None)
+        return
+    ctx = active()
+    assert ctx is not None  # a taskq job always runs with its context
+    run_script(script, script_name or "scheduler.py", run_uuid=ctx.uuid,
+               namespace=ctx.namespace, seconds=float(seconds) or None)

@@ -4,18 +4,21 @@ The parameter names and meanings are ClearML's (docs/entity-triggers.md has the 
 the differences). Unlike ClearML, a trigger is stored when it is added, evaluated on every
 change as it happens (the poller is only the safety net), and ``start()`` is not needed for
 anything to fire: Celery beat polls, evaluator workers fire. ``start()`` and
-``start_remotely()`` run the poll loop themselves, for deployments without beat; ``start()``
-also calls the schedule_functions defined in the script itself, in its own process, as
-ClearML does (``Task``, ``Model`` and ``Dataset`` are here for them to look objects up).
+``start_remotely()`` run the poll loop themselves, for deployments without beat; both call
+the schedule_functions defined in the script itself, in the script's process, as ClearML
+does: ``start_remotely()`` has a worker re-run the script for that (``Task``, ``Model`` and
+``Dataset`` are here for the functions to look objects up).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from taskq import constants
@@ -164,17 +167,37 @@ class TriggerScheduler:
         for t in threads:
             t.join(timeout=max(0.0, (deadline or 0) - time.monotonic()) + 5)
 
-    def start_remotely(self, queue: str = constants.SERVICES_QUEUE) -> RunRecord:
-        """Run the poll loop as a run of ``taskq.trigger-scheduler`` on ``queue`` (stop it
-        with ``taskq runs stop UUID``); returns that run. A worker calls the functions
-        then, so each must be importable: one defined in this script is refused."""
-        for trigger, fn in self._functions.items():
-            raise ValidationError(
-                f"start_remotely: schedule_function {getattr(fn, '__name__', fn)!r} of "
-                f"trigger {trigger!r} is defined in __main__, which a worker cannot import; "
-                "call start() to run the scheduler here, or pass 'package.module:function'")
-        return self.client.submit(constants.SCHEDULER_JOB, queue=queue,
+    def start_remotely(self, queue: str = constants.SERVICES_QUEUE) -> RunRecord | None:
+        """Run the scheduler as a run of ``taskq.trigger-scheduler`` on ``queue`` (stop it
+        with ``taskq runs stop UUID``); returns that run. When this script defines
+        schedule_functions, the worker re-runs the whole script, as ClearML's agent does, and
+        there this call is ``start()``: the functions are called in that program."""
+        if os.environ.get(constants.SCHEDULER_RUN_ENV):
+            self.start()  # this script, re-run by the scheduler's run: the loop is here
+            return None
+        params: dict[str, Any] = {}
+        if self._functions:
+            params = _this_script(next(iter(self._functions.items())))
+        return self.client.submit(constants.SCHEDULER_JOB, params=params, queue=queue,
                                   namespace=self.namespace)
+
+
+def _this_script(example: tuple[str, Callable[[str], Any]]) -> dict[str, str]:
+    """The source of the script that defines the schedule_functions, for a worker to run."""
+    main = sys.modules["__main__"]
+    file = getattr(main, "__file__", None)
+    try:
+        if not file:
+            raise OSError("no script file")
+        source = Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        trigger, fn = example
+        raise ValidationError(
+            f"start_remotely: schedule_function {getattr(fn, '__name__', fn)!r} of trigger "
+            f"{trigger!r} is defined in __main__, and this session has no script a worker "
+            f"could re-run ({exc}); call start() to run the scheduler here, or pass "
+            "'package.module:function'") from None
+    return {"script": source, "script_name": Path(file).name}
 
 
 def _from_main(path: str) -> Callable[[str], Any]:
