@@ -158,6 +158,9 @@ class Settings(BaseSettings):
     #: One trigger's check of one event (its filters and name pattern) may take this long;
     #: past it, the trigger is skipped for that event with the reason recorded (s).
     rule_check_seconds: float = Field(default=0.05, gt=0, le=10)
+    #: A trigger whose evaluation fails (raises, or overruns its check budget) this many
+    #: times in a row is quarantined with the reason until enabled again (0: never).
+    quarantine_after: int = Field(default=5, ge=0, le=1_000_000)
     #: One time budget for all of a firing's templates and conditions together (s).
     template_seconds: float = Field(default=1.0, gt=0, le=60)
     #: The largest value one template operation may build, and the largest rendered param.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
+from typing import Any
 
 import click
 from rich.table import Table
@@ -42,6 +43,7 @@ def triggers_list(namespace: str | None) -> None:
     table = Table("name", "namespace", "on", "job", "queue", "enabled", "version")
     client = _client()
     waiting = client.unmatched_names(namespace)
+    set_aside: list[dict[str, Any]] = []
     for t in client.list_triggers(namespace):
         spec = t["spec"]
         if t["kind"] == "hook":
@@ -56,12 +58,19 @@ def triggers_list(namespace: str | None) -> None:
         else:
             on = f"{spec.get('ref')} {','.join(spec.get('kinds', []))}"
         mark = " (!)" if (t["namespace"], t["name"]) in waiting else ""
+        if t["quarantined"]:
+            set_aside.append(t)
+        state = ("quarantined" if t["quarantined"] else "yes" if t["enabled"] else "no")
         table.add_row(t["name"] + mark, t["namespace"], on, t["job"], t["queue"] or "",
-                      "yes" if t["enabled"] else "no", str(t["version"]))
+                      state, str(t["version"]))
     console.print(table)
     for (ns, name), what in sorted(waiting.items()):
         console.print(f"(!) {ns}/{name} waits for {'; '.join(what)}: nothing matches yet",
                       highlight=False, soft_wrap=True)
+    for t in set_aside:
+        console.print(f"(q) {t['namespace']}/{t['name']} quarantined: "
+                      f"{t['quarantined']['reason']} (`taskq triggers enable {t['name']}` "
+                      "releases it)", highlight=False, soft_wrap=True, markup=False)
 
 
 @triggers.command("show")

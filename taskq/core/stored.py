@@ -48,13 +48,20 @@ class StoredTrigger:
     enabled: bool = True
     version: int = 1
     created_at: str | None = None
+    #: Failed evaluations in a row, and why the trigger was set aside (None: it is not).
+    failures: int = 0
+    quarantined: str | None = None
+    quarantined_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The serialised form the Python API, ``--json`` and HTTP answer with."""
+        quarantine = (None if self.quarantined is None else
+                      {"reason": self.quarantined, "at": self.quarantined_at})
         return {"id": self.id, "name": self.name, "namespace": self.namespace,
                 "kind": self.kind, "spec": dict(self.spec), "job": self.job,
                 "params": dict(self.params), "queue": self.queue, "enabled": self.enabled,
-                "version": self.version, "created_at": self.created_at}
+                "version": self.version, "created_at": self.created_at,
+                "failures": self.failures, "quarantined": quarantine}
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,8 @@ class FiringRecord:
     created: bool  # False: this (trigger, key) had already fired
     outbox_pending: bool
     queued_event: Event | None = None
+    #: The error this new firing recorded instead of a run (a render or planning error).
+    error: str | None = None
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from taskq.services.firing import fire, record_failure, record_skip
 from taskq.services.health import EvaluatorHealth, describe
 from taskq.services.marks import MARK_IDLE_MS, Marks
 from taskq.services.outages import Backoff, is_outage
+from taskq.services.quarantine import Quarantine
 from taskq.services.rules import Observer, Stats, load_rules
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Evaluator:
         #: Entries delivered to this loop that an outage kept it from evaluating.
         self.held: list[Entry] = []
         self.marks = Marks()
+        self.quarantine = Quarantine()
         self._version: Any = object()
         self._fingerprint: Any = None
         self._checked_db = 0.0
@@ -88,7 +90,8 @@ class Evaluator:
         fingerprint = self.rt.store.triggers_fingerprint()
         self._checked_db = now
         if force or version != self._version or fingerprint != self._fingerprint:
-            self.index, self.templates = load_rules(self.rt, self.kinds)
+            self.index, self.templates, failing = load_rules(self.rt, self.kinds)
+            self.quarantine.loaded(failing)
             self.stats.reloads += 1
         self._version, self._fingerprint = version, fingerprint
 
@@ -133,6 +136,7 @@ class Evaluator:
                 raise
             self._trigger_failed(match, exc)
             return
+        self.quarantine.settled(self.rt, rule, record)
         if record is None:
             return  # a join still waiting for its other inputs
         if record.created:
@@ -146,8 +150,9 @@ class Evaluator:
         log.error("taskq: trigger %r failed on event %s: %s", match.rule.name,
                   match.event.id, describe(exc), exc_info=exc)
         try:
-            record_failure(self.rt, self.kinds.for_rule(match.rule), match,
-                           f"evaluation failed: {describe(exc)}")
+            if record_failure(self.rt, self.kinds.for_rule(match.rule), match,
+                              f"evaluation failed: {describe(exc)}").created:
+                self.quarantine.failed(self.rt, match.rule, describe(exc))
         except Exception as again:
             if is_outage(self.rt, again):
                 raise
@@ -180,9 +185,10 @@ class Evaluator:
         with RuleBudget(self.rt.settings.rule_check_seconds, time.monotonic) as budget:
             found = self.index.match(event, budget=budget, skipped=skipped)
         for skip in skipped:
-            record_skip(self.rt, self.kinds.for_rule(skip.rule), skip)
+            if record_skip(self.rt, self.kinds.for_rule(skip.rule), skip).created:
+                self.quarantine.failed(self.rt, skip.rule, skip.reason)
             self.stats.rules_skipped += 1
-        return found
+        return self.quarantine.active(found)
 
     def process(self, entries: list[Entry]) -> None:
         """Namespaces take turns (:func:`fair_order`), so one tenant's costly events cannot

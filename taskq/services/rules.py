@@ -26,9 +26,12 @@ class Observer(Protocol):
 
 
 def load_rules(rt: Context, kinds: KindRegistry
-               ) -> tuple[RuleIndex, dict[tuple[str, str], JobTemplate]]:
+               ) -> tuple[RuleIndex, dict[tuple[str, str], JobTemplate], set[int]]:
+    """The enabled, unquarantined rules, their job templates, and the ids of those with
+    failed evaluations counted (for :class:`~taskq.services.quarantine.Quarantine`)."""
     rules: list[Rule] = []
-    for t in rt.store.list_triggers(enabled_only=True):
+    stored = rt.store.list_triggers(enabled_only=True)
+    for t in stored:
         try:
             rules.append(kinds.build_rule(t))
         except Exception as exc:  # one bad row must not stop every other trigger
@@ -41,7 +44,7 @@ def load_rules(rt: Context, kinds: KindRegistry
             found = rt.store.find_job_template(r.job, r.namespace)
             if found:
                 templates[key] = found
-    return RuleIndex(rules), templates
+    return RuleIndex(rules), templates, {t.id for t in stored if t.failures}
 
 
 @dataclass

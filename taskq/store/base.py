@@ -171,7 +171,7 @@ class StoreBase:
             self._insert_outbox(conn, run_uuid=run.uuid, task_name=outbox.task_name,
                                 queue=outbox.queue, agent=outbox.agent)
         return FiringRecord(firing_id, run.uuid if run else None, True, run is not None,
-                            queued)
+                            queued, error)
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
                        agent: str) -> None:
@@ -200,7 +200,9 @@ def stored_run(r: Any) -> StoredRun:
 def stored_trigger(t: Any) -> StoredTrigger:
     return StoredTrigger(id=t.id, name=t.name, namespace=t.namespace, kind=t.kind,
                          spec=t.spec or {}, job=t.job, params=t.params or {}, queue=t.queue,
-                         enabled=t.enabled, version=t.version, created_at=_iso(t.created_at))
+                         enabled=t.enabled, version=t.version, created_at=_iso(t.created_at),
+                         failures=t.failures or 0, quarantined=t.quarantined,
+                         quarantined_at=_iso(t.quarantined_at))
 
 
 def _outbox_item(row: Any) -> OutboxItem:

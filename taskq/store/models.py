@@ -135,6 +135,11 @@ class Trigger(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Evaluations in a row that failed (raised, or overran the check budget); a firing
+    #: resets it. At TASKQ_QUARANTINE_AFTER the trigger is quarantined with the reason.
+    failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    quarantined: Mapped[str | None] = mapped_column(StorableText)
+    quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Firing(Base):

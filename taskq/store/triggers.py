@@ -86,18 +86,41 @@ class TriggersMixin(StoreBase):
         stmt = select(Trigger).order_by(Trigger.id)
         if namespace:
             stmt = stmt.where(Trigger.namespace == namespace)
-        if enabled_only:
-            stmt = stmt.where(Trigger.enabled.is_(True))
+        if enabled_only:  # what the evaluator runs: enabled and not quarantined
+            stmt = stmt.where(Trigger.enabled.is_(True), Trigger.quarantined.is_(None))
         with self.read() as conn:
             return [stored_trigger(t) for t in conn.execute(stmt)]
 
     def set_trigger_enabled(self, name: str, namespace: str, enabled: bool) -> None:
+        """Enabling also releases a quarantined trigger (its failures start again at 0)."""
+        release = {"failures": 0, "quarantined": None, "quarantined_at": None}
         with self.tx() as conn:
             res = conn.execute(update(Trigger).where(
                 Trigger.name == name, Trigger.namespace == namespace).values(
-                enabled=enabled, version=Trigger.version + 1, updated_at=utcnow()))
+                enabled=enabled, version=Trigger.version + 1, updated_at=utcnow(),
+                **(release if enabled else {})))
         if not res.rowcount:
             raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+
+    def note_trigger_failure(self, trigger_id: int, reason: str, *, quarantine_after: int
+                             ) -> bool:
+        """One more failed evaluation in a row; True when it quarantines the trigger (its
+        version moves, so every evaluator reloads without it)."""
+        with self.tx() as conn:
+            failures = conn.execute(update(Trigger).where(Trigger.id == trigger_id).values(
+                failures=Trigger.failures + 1).returning(Trigger.failures)).scalar()
+            if failures is None or quarantine_after <= 0 or failures < quarantine_after:
+                return False
+            res = conn.execute(update(Trigger).where(
+                Trigger.id == trigger_id, Trigger.quarantined.is_(None)).values(
+                quarantined=f"{failures} evaluations in a row failed; last: {reason}"[:2000],
+                quarantined_at=utcnow(), version=Trigger.version + 1, updated_at=utcnow()))
+            return bool(res.rowcount)
+
+    def clear_trigger_failures(self, trigger_id: int) -> None:
+        with self.tx() as conn:
+            conn.execute(update(Trigger).where(Trigger.id == trigger_id,
+                                               Trigger.failures > 0).values(failures=0))
 
     def delete_trigger(self, name: str, namespace: str) -> None:
         with self.tx() as conn:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -66,8 +65,9 @@ def _file_name(name: str) -> str:
     """The script's own base name where it is a plain one (its tracebacks then read as
     the user's file), else a neutral one."""
     base = Path(name).name
-    return base if re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", base) and base.endswith(
-        ".py") else "scheduler.py"
+    plain = 3 < len(base) <= 100 and all(c.isascii() and (c.isalnum() or c in "_.-")
+                                         for c in base)
+    return base if plain and base.endswith(".py") else "scheduler.py"
 
 
 def _relay(stream: IO[bytes], tail: deque[str]) -> None:
