@@ -29,6 +29,9 @@ EVALUATORS_LIVE = f"{PREFIX}:evaluators:live"
 EVALUATORS_HEALTH = f"{PREFIX}:evaluators:health"
 #: Lock held by the reconciler so that two beats never re-emit concurrently.
 RECONCILE_LOCK = f"{PREFIX}:lock:reconcile"
+#: A single-runner lock's lease (seconds): its holder renews it while the body runs, so a
+#: holder killed outright frees it within about this long, not after the pass's timeout.
+LOCK_LEASE_SECONDS = 10.0
 #: Lock held by the outbox relay.
 RELAY_LOCK = f"{PREFIX}:lock:relay"
 #: Stream position up to which the reconciler has confirmed database events.

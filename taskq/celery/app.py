@@ -15,6 +15,7 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
 from taskq import constants
+from taskq.celery import redis_transport
 from taskq.settings import Settings, get_settings
 
 #: Imported by every worker: the signal handlers, taskq's tasks and the built-in jobs.
@@ -51,8 +52,12 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
 def create_app(settings: Settings) -> Celery:
     celery = Celery("taskq", set_as_current=False)
     queues = settings.all_queues()
+    broker = settings.broker_url()
     celery.conf.update(
-        broker_url=settings.broker_url(),
+        broker_url=broker,
+        # A URL with its transport in it (redis+socket://) keeps kombu's own.
+        broker_transport=(redis_transport.TRANSPORT
+                          if broker.split("://", 1)[0] in ("redis", "rediss") else None),
         broker_connection_retry_on_startup=True,
         task_ignore_result=True,
         task_default_queue=settings.default_queue,

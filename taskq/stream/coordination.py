@@ -8,11 +8,15 @@ the poller each take :meth:`RedisCoordination.single_runner` instead of a lock o
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import redis
+from redis.exceptions import LockNotOwnedError
+from redis.lock import Lock
 
 from taskq import constants
 
@@ -20,10 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class RedisCoordination:
-    def __init__(self, client: redis.Redis, *, members: str = constants.EVALUATORS_LIVE
-                 ) -> None:
+    def __init__(self, client: redis.Redis, *, members: str = constants.EVALUATORS_LIVE,
+                 lease: float | None = None) -> None:
         self.redis = client
         self.members_key = members
+        #: Read when built, so a test (or a process) may shorten the constant first.
+        self.lease = constants.LOCK_LEASE_SECONDS if lease is None else lease
 
     # -- trigger version ------------------------------------------------------------------
 
@@ -42,14 +48,23 @@ class RedisCoordination:
 
     @contextmanager
     def single_runner(self, name: str, *, timeout: float) -> Iterator[bool]:
-        """Yields True to the one holder, False to everyone else (who should skip)."""
-        lock = self.redis.lock(name, timeout=timeout, blocking=False)
+        """Yields True to the one holder, False to everyone else (who should skip).
+
+        The lock is a short lease renewed while the body runs, so a holder killed outright
+        (SIGKILL, OOM) frees it within about a lease; ``timeout`` is still the longest a
+        holder keeps it, however long its body runs. Not thread-local: the renewing thread
+        must present the holder's token.
+        """
+        lock = self.redis.lock(name, timeout=min(self.lease, timeout), blocking=False,
+                               thread_local=False)
         if not lock.acquire(blocking=False):
             yield False
             return
+        renewal = _Renewal(lock, lease=self.lease, timeout=timeout)
         try:
             yield True
         finally:
+            renewal.stop()
             try:
                 lock.release()
             except redis.RedisError:  # expired: harmless, the next run takes over
@@ -101,6 +116,48 @@ class RedisCoordination:
 
     def clear_health(self) -> None:
         self.redis.delete(constants.EVALUATORS_HEALTH)
+
+
+class _Renewal:
+    """Renews a held lock's lease from a daemon thread until stopped or ``timeout`` is
+    reached (the last renewal ends the lease at that deadline). A failed renewal never
+    reaches the body: Redis away is retried on the next tick, a lock lost ends renewing."""
+
+    def __init__(self, lock: Lock, *, lease: float, timeout: float) -> None:
+        self.lock = lock
+        self.lease = lease
+        self.deadline = time.monotonic() + timeout
+        self.stopped = threading.Event()
+        self.thread: threading.Thread | None = None
+        if timeout > lease:
+            self.thread = threading.Thread(target=self._run, daemon=True,
+                                           name=f"taskq-lease:{_text(lock.name)}")
+            self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        if self.thread is not None:
+            # Bounded: a renewal stuck on an unreachable Redis must not hold up the body's
+            # exit; one landing after release fails on the token and changes nothing.
+            self.thread.join(timeout=1.0)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.lease / 3):
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                self.lock.extend(min(self.lease, left), replace_ttl=True)
+            except LockNotOwnedError:
+                log.warning("taskq: lock %s expired or was taken while its holder ran; "
+                            "no longer renewed", _text(self.lock.name))
+                return
+            except redis.RedisError as exc:
+                log.debug("taskq: renewing lock %s failed (%s); retrying",
+                          _text(self.lock.name), exc)
+                continue
+            if left <= self.lease:
+                return  # the lease now ends at the deadline
 
 
 def _text(value: Any) -> str:

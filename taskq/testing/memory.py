@@ -202,7 +202,8 @@ class InMemoryEventLog:
 class InMemoryCoordination:
     """Values, locks and members in dicts. The trigger version is a string under
     ``TRIGGERS_VERSION``, so :meth:`trigger_version` and a linked event log's
-    ``read_then_get`` see the same value (as both read one Redis key). Locks never expire."""
+    ``read_then_get`` see the same value (as both read one Redis key). Locks never expire: a
+    unit test's holder cannot be killed, so neither the lease nor ``timeout`` is observable."""
 
     def __init__(self) -> None:
         self.values: dict[str, str] = {}
