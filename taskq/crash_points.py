@@ -12,6 +12,7 @@ import os
 import signal
 
 #: Points the dispatch path exposes, in order.
+BEFORE_RECORD = "before_record"  # a batch's firings planned, its transaction not begun
 AFTER_RECORD = "after_record"  # firing + run + outbox committed, nothing published
 AFTER_PUBLISH = "after_publish"  # task published, outbox not yet marked, entry not acked
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from taskq.core.delivery import StreamState
 from taskq.core.events import Event
 from taskq.core.jobs import JobRegistry
-from taskq.core.planning import Delivery, NewRun
+from taskq.core.planning import Delivery, FiringWrite, NewRun
 from taskq.core.statuses import Status
 from taskq.core.stored import (
     Advanced,
@@ -174,6 +174,7 @@ class Store(Protocol):
     def record_firing(self, *, trigger: TriggerRef, dedup_key: str, event: Event,
                       run: NewRun | None, outbox: Delivery | None,
                       error: str | None = None, skipped: str | None = None) -> FiringRecord: ...
+    def record_firings(self, writes: Sequence[FiringWrite]) -> list[FiringRecord]: ...
     def record_event(self, event: Event) -> bool: ...
     def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]: ...
     def firings_for_run(self, run_uuid: str) -> list[dict[str, Any]]: ...

@@ -21,7 +21,7 @@ from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.matching import Match, Rule
 from taskq.core.statuses import RUN_STATUS_PREFIX
-from taskq.core.stored import JobTemplate, StoredRun
+from taskq.core.stored import JobTemplate, StoredRun, TriggerRef
 from taskq.core.templating import RenderLimits, render_budget, render_params
 from taskq.errors import JobError, Overrun, RoutingError, TemplateFailure
 
@@ -101,6 +101,16 @@ class Plan:
     outbox: Delivery | None
     error: str | None
     skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class FiringWrite:
+    """One planned firing as the store records it (many commit in one transaction)."""
+
+    trigger: TriggerRef
+    dedup_key: str
+    event: Event
+    plan: Plan
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,13 @@ from taskq import constants
 from taskq.core.budget import RuleBudget, rule_alarm
 from taskq.core.events import Event, is_local
 from taskq.core.matching import Match, RuleIndex, Skip
-from taskq.core.stored import Entry, JobTemplate
+from taskq.core.stored import Entry
 from taskq.core.triggers.base import KindRegistry
 from taskq.errors import EventError
 from taskq.ports import Context
 from taskq.services.fair_share import decode_quietly, fair_order
-from taskq.services.firing import fire, record_failure, record_skip
+from taskq.services.firing import record_skip
+from taskq.services.firings import Firings
 from taskq.services.health import EvaluatorHealth, describe
 from taskq.services.marks import MARK_IDLE_MS, Marks
 from taskq.services.outages import Backoff, is_outage
@@ -65,7 +66,6 @@ class Evaluator:
         self.kinds = kinds
         self.observers = tuple(observers)
         self.index = RuleIndex()
-        self.templates: dict[tuple[str, str], JobTemplate] = {}
         self.stats = Stats()
         self.health = EvaluatorHealth(rt, consumer)
         self.backoff = Backoff(OUTAGE_FIRST_WAIT, rt.settings.outage_retry_max_seconds)
@@ -73,6 +73,10 @@ class Evaluator:
         self.held: list[Entry] = []
         self.marks = Marks()
         self.quarantine = Quarantine()
+        self.firings = Firings(rt, kinds, stats=self.stats, marks=self.marks,
+                               quarantine=self.quarantine)
+        #: Events of the batch evaluated, decided once its firings commit.
+        self._decided: list[str] = []
         self._version: Any = object()
         self._fingerprint: Any = None
         self._checked_db = 0.0
@@ -90,7 +94,7 @@ class Evaluator:
         fingerprint = self.rt.store.triggers_fingerprint()
         self._checked_db = now
         if force or version != self._version or fingerprint != self._fingerprint:
-            self.index, self.templates, failing = load_rules(self.rt, self.kinds)
+            self.index, self.firings.templates, failing = load_rules(self.rt, self.kinds)
             self.quarantine.loaded(failing)
             self.stats.reloads += 1
         self._version, self._fingerprint = version, fingerprint
@@ -113,50 +117,12 @@ class Evaluator:
         if isinstance(event, Exception):  # e.g. too deep to decode: counts against its budget
             raise event
         for match in self.matches(event):
-            self._fire(match)
+            self.firings.fire(match)
         for observer in self.observers:
             observer.observe(self.rt, event)
         self.stats.processed += 1
-        self.marks.decided(event.id)
+        self._decided.append(event.id)
         return True
-
-    def _fire(self, match: Match) -> None:
-        rule = match.rule
-        try:
-            template = self.templates.get((rule.namespace, rule.job))
-            if template is None:  # registered after the rules were loaded
-                template = self.rt.store.find_job_template(rule.job, rule.namespace)
-                if template:
-                    self.templates[(rule.namespace, rule.job)] = template
-            self.marks.start()
-            record = fire(self.rt, self.kinds.for_rule(rule), match, template,
-                          published=self.marks.published)
-        except Exception as exc:
-            if is_outage(self.rt, exc):
-                raise
-            self._trigger_failed(match, exc)
-            return
-        self.quarantine.settled(self.rt, rule, record)
-        if record is None:
-            return  # a join still waiting for its other inputs
-        if record.created:
-            self.stats.fired += 1
-        else:
-            self.stats.duplicates += 1
-
-    def _trigger_failed(self, match: Match, exc: Exception) -> None:
-        """This trigger's error for this event, recorded; the other triggers go on."""
-        self.stats.errors += 1
-        log.error("taskq: trigger %r failed on event %s: %s", match.rule.name,
-                  match.event.id, describe(exc), exc_info=exc)
-        try:
-            if record_failure(self.rt, self.kinds.for_rule(match.rule), match,
-                              f"evaluation failed: {describe(exc)}").created:
-                self.quarantine.failed(self.rt, match.rule, describe(exc))
-        except Exception as again:
-            if is_outage(self.rt, again):
-                raise
-            log.exception("taskq: recording the error of trigger %r failed", match.rule.name)
 
     def _dead_letter(self, entry: Entry, reason: str) -> None:
         self.rt.bus.dead_letter(entry, reason)
@@ -192,24 +158,35 @@ class Evaluator:
 
     def process(self, entries: list[Entry]) -> None:
         """Namespaces take turns (:func:`fair_order`), so one tenant's costly events cannot
-        hold the others' behind them. An outage stops the batch: what is not evaluated yet
-        is held (deliveries refunded) and the outage raised to the loop."""
+        hold the others' behind them. The batch's single firings commit together
+        (:class:`Firings`), and only then are its entries acknowledged. An outage stops the
+        batch: its entries not acknowledged are held (deliveries refunded), what it planned
+        is dropped (planned again when they are retried) and the outage raised."""
         done: list[str] = []
-        tried: set[str] = set()
-        for entry, decoded in fair_order(entries):
-            try:
-                if self.handle(entry, decoded):
-                    done.append(entry.stream_id)
-            except Exception as exc:
-                if is_outage(self.rt, exc):
-                    self.held = [*(e for e in entries if e.stream_id not in tried), *self.held]
-                    try:
-                        self.rt.bus.ack(done)
-                    finally:
-                        self._refund()
-                    raise
-                self._failed(entry, exc)
-            tried.add(entry.stream_id)
+        settled: set[str] = set()  # left pending (failed) or dead-lettered: not held
+        try:
+            for entry, decoded in fair_order(entries):
+                try:
+                    if self.handle(entry, decoded):
+                        done.append(entry.stream_id)
+                    else:
+                        settled.add(entry.stream_id)
+                except Exception as exc:
+                    if is_outage(self.rt, exc):
+                        raise
+                    self._failed(entry, exc)
+                    settled.add(entry.stream_id)
+            self.firings.flush()
+        except Exception as exc:
+            if is_outage(self.rt, exc):
+                self.firings.discard()
+                self._decided.clear()
+                self.held = [*(e for e in entries if e.stream_id not in settled), *self.held]
+                self._refund()
+            raise
+        for event_id in self._decided:
+            self.marks.decided(event_id)
+        self._decided.clear()
         self.rt.bus.ack(done)
 
     def _refund(self) -> None:

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from taskq import crash_points
 from taskq.core.cron import reset_boundary
 from taskq.core.events import Event
 from taskq.core.matching import Match, Skip
-from taskq.core.planning import Facts, Plan, dedup_key, join_key
+from taskq.core.planning import Facts, FiringWrite, Plan, dedup_key, join_key
 from taskq.core.stored import FiringRecord, JobTemplate, OutboxItem, TriggerRef
 from taskq.core.triggers.base import TriggerKind
 from taskq.core.triggers.entity import launch_context, metric_skip
 from taskq.core.triggers.entity_spec import EntitySpec
 from taskq.core.watched import change_key
 from taskq.ports import Context
+from taskq.services.outages import is_outage
 from taskq.services.outbox import publish
 from taskq.services.recording import append_quietly
 
@@ -65,6 +67,36 @@ def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
                                     skipped=plan.skipped)
     deliver(rt, match, record, plan, published)
     return record
+
+
+def plan_single(rt: Context, kind: TriggerKind, match: Match, template: Template
+                ) -> FiringWrite:
+    """A ``single`` firing planned now and recorded later with the rest of its batch."""
+    key = dedup_key(match.event)
+    plan = _plan(kind, match, template, key, facts_for(rt, kind, match))
+    return FiringWrite(_trigger(match), key, match.event, plan)
+
+
+def record_planned(rt: Context, writes: Sequence[FiringWrite]
+                   ) -> list[FiringRecord | Exception]:
+    """The batch in one transaction; if it fails for a reason of its own (not an outage),
+    each firing alone, so one poisoned firing is its trigger's error and the rest land."""
+    try:
+        return list(rt.store.record_firings(writes))
+    except Exception as exc:
+        if is_outage(rt, exc):
+            raise
+        if len(writes) == 1:
+            return [exc]
+    results: list[FiringRecord | Exception] = []
+    for w in writes:
+        try:
+            results.extend(rt.store.record_firings([w]))
+        except Exception as exc:
+            if is_outage(rt, exc):
+                raise
+            results.append(exc)
+    return results
 
 
 def _plan(kind: TriggerKind, match: Match, template: Template, key: str, facts: Facts,
@@ -154,9 +186,10 @@ def _fire_entity(rt: Context, kind: TriggerKind, match: Match, template: Templat
 
 
 def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
-            published: list[str] | None) -> None:
+            published: list[str] | None, appends: list[Event] | None = None) -> None:
     """After the firing committed: publish its run (or the one a first pass left
-    unpublished) and append the run's queued event."""
+    unpublished) and append the run's queued event (to ``appends``, when given, for the
+    caller to append with the rest of its batch in one round trip)."""
     crash_points.crash_point(crash_points.AFTER_RECORD)
     if plan is not None and plan.error and record.created:
         log.warning("taskq: trigger %r did not fire for %s: %s", match.rule.name,
@@ -175,4 +208,7 @@ def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
     if record.queued_event is not None:
         # After the publish: the worker need not wait for it. Stream order may then differ
         # from commit order; run_events ids are the order of record.
-        append_quietly(rt.bus, record.queued_event)
+        if appends is not None:
+            appends.append(record.queued_event)
+        else:
+            append_quietly(rt.bus, record.queued_event)

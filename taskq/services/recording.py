@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 from taskq.core.events import Event
@@ -27,6 +28,17 @@ def append_quietly(bus: EventLog, event: Event) -> None:
         bus.append(event)
     except Exception as exc:
         log.warning("taskq: event %s not appended (reconciler will re-emit): %s", event.id, exc)
+
+
+def append_many_quietly(bus: EventLog, events: Sequence[Event]) -> None:
+    """Several events in one round trip, after their commit; lost ones are re-emitted."""
+    if not events:
+        return
+    try:
+        bus.append_many(events)
+    except Exception as exc:
+        log.warning("taskq: %d events not appended (reconciler will re-emit): %s",
+                    len(events), exc)
 
 
 

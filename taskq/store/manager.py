@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import and_, func, select, update
 
 from taskq.core import events as ev
-from taskq.core.planning import Delivery, NewRun
+from taskq.core.planning import Delivery, FiringWrite, NewRun
 from taskq.core.statuses import FINAL, Status, allowed_from, check_transition
 from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, Transition, TriggerRef
 from taskq.core.times import iso as _iso
@@ -225,6 +225,15 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             return self._record_firing_in(conn, trigger=trigger, dedup_key=dedup_key,
                                           event=event, run=run, outbox=outbox, error=error,
                                           skipped=skipped)
+
+    def record_firings(self, writes: Sequence[FiringWrite]) -> list[FiringRecord]:
+        """A batch of single firings in one transaction (one commit, not one each); a
+        repeat within the batch or of an earlier one returns the first, as alone."""
+        with self.tx() as conn:
+            return [self._record_firing_in(conn, trigger=w.trigger, dedup_key=w.dedup_key,
+                                           event=w.event, run=w.plan.run,
+                                           outbox=w.plan.outbox, error=w.plan.error,
+                                           skipped=w.plan.skipped) for w in writes]
 
     def record_event(self, event: ev.Event) -> bool:
         """Commit an event that is not a run-status change (a published event, a registry

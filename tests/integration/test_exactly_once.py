@@ -98,6 +98,49 @@ def test_evaluator_killed_mid_dispatch(stack, settings, r, tmp_path, point) -> N
     assert store().count("outbox_pending") == 0
 
 
+def stored_event(event_id: str) -> Event:
+    from sqlalchemy import select
+
+    from taskq.store.models import RunEvent
+
+    with store().tx() as conn:
+        body = conn.execute(select(RunEvent.body).where(
+            RunEvent.event_id == event_id)).scalar_one()
+    return Event.model_validate(body)
+
+
+@pytest.mark.parametrize("point", ["before_record", "after_record"])
+def test_evaluator_killed_mid_batch_fires_each_event_once(stack, settings, r, tmp_path,
+                                                          point) -> None:
+    """Forty events wait in the stream (five of them twice) when the evaluator starts, so
+    it reads them as one batch, whose firings commit in one transaction. SIGKILLed before
+    that transaction (nothing recorded) or right after it (everything recorded, nothing
+    published or acknowledged), the restarted evaluator fires each event exactly once, and
+    the copies inside the batch fire nothing more."""
+    taskq.add_event_trigger(name="pings", job="noop", events=["ping"])
+    ids = [taskq.publish_event("ping", {"i": i}) for i in range(40)]
+    bus = taskq.Client().rt.bus
+    bus.append_many([stored_event(i) for i in ids[:5]])
+    first = stack.evaluator("evaluator-1", TASKQ_CRASH_AT=point,
+                            TASKQ_CRASH_ONCE=str(tmp_path / "crashed"))
+    wait_for(lambda: (tmp_path / "crashed").exists(), 30, message="the crash point")
+    first.kill(signal.SIGKILL)
+    first.popen.wait(10)
+    recorded = len(firings_of("pings"))
+    assert recorded == (0 if point == "before_record" else 40)
+
+    stack.evaluator("evaluator-2")
+    stack.worker("viz", ["viz"], concurrency=2)
+    wait_for(lambda: len(marks("noop")) >= 40, 60, message="forty noop runs")
+    wait_for(lambda: drained(r), 30, message="stream drained")
+    time.sleep(1.0)  # room for a duplicate delivery to show up, if there were one
+    firings = firings_of("pings")
+    assert sorted(f["event_id"] for f in firings) == sorted(ids)
+    assert {f["outcome"] for f in firings} == {"fired"}
+    assert len(marks("noop")) == 40 and len(set(marks("noop"))) == 40
+    assert store().count("outbox_pending") == 0
+
+
 def test_two_evaluators_one_stream(stack, settings, r) -> None:
     stack.evaluator("evaluator-1", wait=False, TASKQ_EVALUATORS="2")
     stack.evaluator("evaluator-2", wait=False, TASKQ_EVALUATORS="2")

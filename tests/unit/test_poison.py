@@ -161,6 +161,11 @@ class Refusing:
             raise _dbapi(sa_exc.ProgrammingError, "42501")
         return self.store.record_firing(**kwargs)
 
+    def record_firings(self, writes: Any) -> Any:
+        if self.down:
+            raise _dbapi(sa_exc.ProgrammingError, "42501")
+        return self.store.record_firings(writes)
+
 
 def add_probe_trigger(ctx: TestContext, name: str = "on-ping", kind: str = "event") -> None:
     ctx.store.upsert_job_template(name="noop", namespace="default", queue="viz",
