@@ -8,6 +8,7 @@ use (PEP 562), so a worker, the CLI and a test of the pure core pay only for wha
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,7 +38,8 @@ __all__ = [
     "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status", "TaskqError",
     "TriggerScheduler", "ValidationError", "add_event_trigger", "add_finish_trigger",
     "add_hook", "add_trigger", "current", "datasets", "get_run", "job", "list_runs",
-    "list_triggers", "models", "publish_event", "run_pipeline", "submit", "tag_run",
+    "list_triggers", "models", "publish_event", "publish_events", "run_pipeline", "submit",
+    "tag_run",
 ]
 
 _registries: dict[str, DefaultRegistry] = {}
@@ -104,6 +106,12 @@ def publish_event(name: str, payload: dict[str, Any] | None = None,
                   namespace: str | None = None, event_id: str | None = None) -> str:
     """Publish an external event (``trigger_on=[name]`` jobs start); returns its id."""
     return _client().publish_event(name, payload, namespace=namespace, event_id=event_id)
+
+
+def publish_events(events: Sequence[Mapping[str, Any]], namespace: str | None = None
+                   ) -> list[str]:
+    """Publish many events in one call (``{"name", "payload", "event_id"}`` each)."""
+    return _client().publish_events(events, namespace=namespace)
 
 
 def tag_run(run_uuid: str, add: list[str] | tuple[str, ...] = (),

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from taskq import constants
@@ -20,13 +21,15 @@ from taskq.core import names
 from taskq.core.events import CUSTOM_EVENT_KIND, Event, custom_event
 from taskq.errors import EventError, EventInputError
 from taskq.ports import Context
-from taskq.services.recording import append_quietly
+from taskq.services.recording import append_many_quietly, append_quietly
 
 log = logging.getLogger(__name__)
 _IDS = uuid.UUID("6f1d2c1e-8a4b-4c3e-9b1a-5d7e2f0a9c41")
 #: Largest payload accepted, serialised (the HTTP endpoint applies the same bound).
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_FIELDS_DEPTH = constants.MAX_FIELDS_DEPTH
+#: Most events one ``publish_events`` call takes (one transaction holds them all).
+MAX_BATCH = 10_000
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -105,6 +108,28 @@ def publish_once(rt: Context, name: str, payload: dict[str, Any] | None = None, 
     if created:
         append_quietly(rt.bus, event)
     return event, created
+
+
+def publish_many(rt: Context, items: Sequence[tuple[Any, Any, Any]], *, namespace: str,
+                 source: str | None = None) -> list[tuple[Event, bool]]:
+    """Many ``(name, payload, event_id)`` at once: each checked as :func:`publish` checks
+    one (an error names its index, and nothing is published), all committed in one
+    transaction and appended in one round trip. A repeated ``event_id``, in the batch or
+    before it, is the first event (its flag False)."""
+    if len(items) > MAX_BATCH:
+        raise EventInputError(f"events: {len(items)} in one call, more than {MAX_BATCH}")
+    events: list[Event] = []
+    for i, (name, payload, event_id) in enumerate(items):
+        try:
+            fields = check(name, payload, event_id)
+            events.append(custom_event(
+                name, fields, namespace=namespace, source=source,
+                event_id=stored_id(namespace, event_id) if event_id else None))
+        except (EventInputError, EventError) as exc:
+            raise EventInputError(f"events[{i}].{exc}") from None
+    created = rt.store.record_events(events) if events else []
+    append_many_quietly(rt.bus, [e for e, new in zip(events, created, strict=True) if new])
+    return list(zip(events, created, strict=True))
 
 
 def ingest(rt: Context, name: str, payload: dict[str, Any] | None, *, namespace: str,

@@ -242,6 +242,13 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
         with self.tx() as conn:
             return self._insert_event(conn, event, previous=None, ignore_duplicate=True)
 
+    def record_events(self, events: Sequence[ev.Event]) -> list[bool]:
+        """:meth:`record_event` for a batch, in one transaction: for each, False if an
+        event with its id was already recorded (before, or earlier in the batch)."""
+        with self.tx() as conn:
+            return [self._insert_event(conn, e, previous=None, ignore_duplicate=True)
+                    for e in events]
+
     def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]:
         with self.read() as conn:
             rows = conn.execute(select(Firing).where(Firing.trigger_id == trigger_id)

@@ -94,8 +94,8 @@ def test_public_api_is_pinned() -> None:
         "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
         "TaskqError", "TriggerScheduler", "ValidationError", "add_event_trigger",
         "add_finish_trigger", "add_hook", "add_trigger", "current", "datasets", "get_run",
-        "job", "list_runs", "list_triggers", "models", "publish_event", "run_pipeline",
-        "submit", "tag_run"])
+        "job", "list_runs", "list_triggers", "models", "publish_event", "publish_events",
+        "run_pipeline", "submit", "tag_run"])
     for name in taskq.__all__:
         assert getattr(taskq, name) is not None, name
 
