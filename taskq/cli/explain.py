@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from taskq.cli.common import CliError, _client, _import_jobs, console, friendly
 from taskq.cli.triggers import triggers
@@ -28,14 +29,15 @@ def _detail(d: dict[str, Any]) -> str:
 
 
 def _table(decisions: list[dict[str, Any]]) -> Table:
-    table = Table("event", "at", "kind", "ref", "v", "decision", "why")
+    table = Table("event", "at", "kind", "v", "decision")
+    table.add_column("ref", max_width=20, no_wrap=True, overflow="ellipsis")
+    table.add_column("why", ratio=1, min_width=20)
     for d in decisions:
         e = d["event"]
         style = _STYLE.get(d["outcome"], "")
         outcome = d["outcome"] + (f" ({d['part']})" if d.get("part") else "")
-        table.add_row(e["id"][:8], e["at"][11:19], e["kind"], e["ref"],
-                      str(d["version"] or ""), f"[{style}]{outcome}[/]" if style else outcome,
-                      _detail(d))
+        table.add_row(e["id"][:8], e["at"][11:19], e["kind"], str(d["version"] or ""),
+                      Text(outcome, style=style), Text(e["ref"]), Text(_detail(d)))
     return table
 
 
@@ -112,3 +114,22 @@ def triggers_test(name: str, event: str, path: str | None, as_json: bool,
     if d.get("params") is not None:
         lines.append(f"params    {json.dumps(d['params'], sort_keys=True)}")
     console.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+
+
+@triggers.command("history")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
+@click.option("--namespace")
+@friendly
+def triggers_history(name: str, as_json: bool, namespace: str | None) -> None:
+    """Every revision of NAME: what changed, when, and by whom."""
+    revisions = _client().trigger_history(name, namespace)
+    if as_json:
+        console.print_json(json.dumps(revisions))
+        return
+    table = Table("v", "at", "action", "by", "enabled", "job", "params")
+    for r in revisions:
+        table.add_row(str(r["version"]), r["at"][:19].replace("T", " "), r["action"],
+                      r["by"], "yes" if r["enabled"] else "no", r["job"],
+                      Text(json.dumps(r["params"], sort_keys=True)))
+    console.print(table)

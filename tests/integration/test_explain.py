@@ -148,9 +148,10 @@ def test_triggers_test_dry_runs_the_current_revision_or_a_draft(stack, settings,
     assert '"seconds": 0.5' in drafted.stdout and '"epochs": 2' in drafted.stdout
     assert "already decided this event (fired)" in " ".join(drafted.stdout.split())
 
-    kind = run_cli("triggers", "test", "sized", "--event",
-                   '{"kind": "run_status_failed", "ref": "runs.00000000-0000-4000-8000-000000000000", "payload": {}}',
-                   "--json", env=env)
+    failed = {"kind": "run_status_failed", "payload": {},
+              "ref": "runs.00000000-0000-4000-8000-000000000000"}
+    kind = run_cli("triggers", "test", "sized", "--event", json.dumps(failed), "--json",
+                   env=env)
     assert kind.returncode == 0, kind.stderr
     assert (json.loads(kind.stdout)["outcome"], json.loads(kind.stdout)["part"]) == (
         "not_matched", "kind")
