@@ -9,11 +9,13 @@ from typing import Any
 import click
 from rich.table import Table
 
+from taskq.cli import explain as _explain  # noqa: F401  - adds `triggers explain/test`
 from taskq.cli import triggers as _triggers
 from taskq.cli.common import CliError, _client, _import_jobs, _kv, console, friendly
 from taskq.cli.registry import commands as _registry_commands
 from taskq.cli.status import status_cmd
 from taskq.constants import MAX_LIST_LIMIT
+from taskq.core.revisions import changes_by
 from taskq.settings import get_settings
 
 
@@ -24,6 +26,8 @@ from taskq.settings import get_settings
                    "TASKQ_ADMIN=1 does the same)")
 def main(admin: bool) -> None:
     """taskq: event-triggered job runs for Celery."""
+    # Trigger revisions made by this command say so (until the command ends).
+    click.get_current_context().with_resource(changes_by("cli"))
 
 
 # -- db ----------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from taskq.errors import Overrun
 
 KindRefKey = tuple[str, str, str]
 Mode = Literal["all", "any"]
+#: Which part of an input an event failed, in the order they are tested.
+MatchPart = Literal["namespace", "kind", "ref", "filter"]
 
 
 class EventTrigger(BaseModel):
@@ -76,10 +78,20 @@ class Input:
     filter: EventFilter | None = field(default=None, compare=False)
 
     def accepts(self, event: Event) -> bool:
-        return (event.namespace == self.namespace
-                and bool(set(event.match_kinds()) & set(self.event.kinds))
-                and self.event.ref in lookup_refs(event)
-                and (self.filter is None or self.filter.accepts(event)))
+        return self.mismatch(event) is None
+
+    def mismatch(self, event: Event) -> MatchPart | None:
+        """The first part of this input ``event`` fails, or None when it satisfies it: the
+        one test behind both the evaluator's match and ``taskq triggers explain``."""
+        if event.namespace != self.namespace:
+            return "namespace"
+        if not set(event.match_kinds()) & set(self.event.kinds):
+            return "kind"
+        if self.event.ref not in lookup_refs(event):
+            return "ref"
+        if self.filter is not None and not self.filter.accepts(event):
+            return "filter"
+        return None
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,8 @@ class TriggerRef:
 
     id: int
     name: str
+    #: The trigger's version the evaluator held (the revision the firing names).
+    version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ them aware here rather than each in its own way.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def utcnow() -> datetime:
@@ -22,3 +22,20 @@ def aware(value: datetime | None) -> datetime | None:
 def iso(value: datetime | None) -> str | None:
     value = aware(value)
     return value.isoformat() if value else None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_age(text: str) -> timedelta:
+    """``90s``, ``15m``, ``1h``, ``7d``, ``2w`` (or plain seconds): how far back to look."""
+    value = str(text).strip().lower()
+    unit = value[-1:] if value[-1:] in _UNITS else "s"
+    number = value[:-1] if value[-1:] in _UNITS else value
+    try:
+        amount = float(number)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration such as 90s, 15m, 1h, 7d") from None
+    if amount < 0:
+        raise ValueError(f"{text!r}: a duration is not negative")
+    return timedelta(seconds=amount * _UNITS[unit])

@@ -111,7 +111,7 @@ def _plan(kind: TriggerKind, match: Match, template: Template, key: str, facts: 
 
 
 def _trigger(match: Match | Skip) -> TriggerRef:
-    return TriggerRef(match.rule.id, match.rule.name)
+    return TriggerRef(match.rule.id, match.rule.name, match.rule.version)
 
 
 def record_failure(rt: Context, kind: TriggerKind, match: Match, reason: str) -> FiringRecord:

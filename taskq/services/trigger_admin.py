@@ -16,6 +16,7 @@ from pydantic import ValidationError as PydanticError
 
 from taskq.core import routing
 from taskq.core.jobs import validate_inputs
+from taskq.core.revisions import changes_by
 from taskq.core.stored import StoredTrigger
 from taskq.core.templating import check_params
 from taskq.core.triggers import chaining
@@ -251,7 +252,7 @@ def sync_job_templates(rt: Context) -> int:
                     task_name=jd.task_name, inputs=jd.inputs, outputs=jd.outputs,
                     project=jd.project, description=jd.description, presets=jd.presets):
             stored.append(jd)
-    with catalog.syncing():
+    with catalog.syncing(), changes_by("code"):
         for jd in stored:
             _quietly(f"hooks of job {jd.name!r}", set_job_hooks, rt, jd.name, list(jd.hooks),
                      jd.namespace)

@@ -153,7 +153,8 @@ class StoreBase:
             dict(trigger_id=trigger.id, dedup_key=dedup_key, event_id=event.id,
                  event_kind=event.kind, run_uuid=run.uuid if run else None,
                  outcome="error" if error else "skipped" if skipped else "fired",
-                 reason=error or skipped, created_at=utcnow())).scalar()
+                 reason=error or skipped, created_at=utcnow(),
+                 trigger_version=trigger.version)).scalar()
         if firing_id is None:
             existing = conn.execute(select(FIRINGS.c.id, FIRINGS.c.run_uuid).where(
                 FIRINGS.c.trigger_id == trigger.id, FIRINGS.c.dedup_key == dedup_key)).one()

@@ -204,7 +204,7 @@ class EntityRunsMixin(RegistryMixin):
         firing_id = conn.execute(insert(FIRINGS).returning(FIRINGS.c.id), dict(
             trigger_id=trigger.id, dedup_key=dedup_key, event_id=event.id,
             event_kind=event.kind, run_uuid=run_uuid, outcome="fired", reason=None,
-            created_at=now)).scalar_one()
+            created_at=now, trigger_version=trigger.version)).scalar_one()
         updated = conn.execute(update(RUNS).where(RUNS.c.uuid == run_uuid).values(
             status=Status.QUEUED.value, status_reason=None, attempts=0,
             incarnation=RUNS.c.incarnation + 1, started_at=None, finished_at=None,

@@ -255,7 +255,7 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
                                 .order_by(Firing.id.desc()).limit(limit))
             return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
                      "run_uuid": f.run_uuid, "outcome": f.outcome, "reason": f.reason,
-                     "at": _iso(f.created_at)} for f in rows]
+                     "version": f.trigger_version, "at": _iso(f.created_at)} for f in rows]
 
     def firings_for_run(self, run_uuid: str) -> list[dict[str, Any]]:
         """What each trigger and hook did about this run's events: fired, skipped, error."""

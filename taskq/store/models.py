@@ -142,6 +142,30 @@ class Trigger(Base):
     quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class TriggerRevision(Base):
+    """A trigger as one change left it: what `taskq triggers explain` judges events by."""
+
+    __tablename__ = "trigger_revisions"
+    __table_args__ = (Index("ix_trigger_revisions_name", "namespace", "name", "id"),
+                      Index("ix_trigger_revisions_version", "trigger_id", "version"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    trigger_id: Mapped[int] = mapped_column(BigId)  # no foreign key: it outlives the trigger
+    name: Mapped[str] = mapped_column(StorableString(128))
+    namespace: Mapped[str] = mapped_column(StorableString(64))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(StorableString(16))
+    kind: Mapped[str] = mapped_column(StorableString(32))
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
+    job: Mapped[str] = mapped_column(StorableString(128))
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    queue: Mapped[str | None] = mapped_column(StorableString(256))
+    enabled: Mapped[bool] = mapped_column(Boolean)
+    quarantined: Mapped[str | None] = mapped_column(StorableText)
+    source: Mapped[str] = mapped_column(StorableString(32))  # python, cli, yaml, ...
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 class Firing(Base):
     """One row per (trigger, dedup key): the uniqueness that makes dispatch exactly-once."""
 
@@ -160,6 +184,7 @@ class Firing(Base):
     outcome: Mapped[str] = mapped_column(StorableString(16))
     reason: Mapped[str | None] = mapped_column(StorableText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    trigger_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class Outbox(Base):

@@ -13,11 +13,14 @@ from taskq.core.stored import JobTemplate as Template
 from taskq.core.stored import StoredTrigger
 from taskq.core.times import utcnow
 from taskq.errors import AlreadyExists, NotFound
-from taskq.store.base import StoreBase, stored_trigger
+from taskq.store.base import stored_trigger
 from taskq.store.models import JobTemplate, Run, Trigger
+from taskq.store.revisions import RevisionsMixin
 
 
-class TriggersMixin(StoreBase):
+class TriggersMixin(RevisionsMixin):
+    """Every change to a trigger writes its revision in the same transaction."""
+
     # -- job templates --------------------------------------------------------------------
 
     def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
@@ -66,6 +69,7 @@ class TriggersMixin(StoreBase):
                     name=name, namespace=namespace, kind=kind, spec=spec, job=job,
                     params=params, queue=queue, enabled=enabled, version=1,
                     created_at=now, updated_at=now).returning(Trigger.id)).scalar_one()
+                self._revise(conn, tid, "created")
         except IntegrityError:
             raise AlreadyExists(
                 f"name: a trigger named {name!r} already exists in namespace {namespace!r}"
@@ -95,12 +99,15 @@ class TriggersMixin(StoreBase):
         """Enabling also releases a quarantined trigger (its failures start again at 0)."""
         release = {"failures": 0, "quarantined": None, "quarantined_at": None}
         with self.tx() as conn:
-            res = conn.execute(update(Trigger).where(
-                Trigger.name == name, Trigger.namespace == namespace).values(
+            was = conn.execute(select(Trigger.id, Trigger.quarantined).where(
+                Trigger.name == name, Trigger.namespace == namespace)).first()
+            if was is None:
+                raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+            conn.execute(update(Trigger).where(Trigger.id == was.id).values(
                 enabled=enabled, version=Trigger.version + 1, updated_at=utcnow(),
                 **(release if enabled else {})))
-        if not res.rowcount:
-            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+            self._revise(conn, was.id, "disabled" if not enabled else
+                         "released" if was.quarantined is not None else "enabled")
 
     def note_trigger_failure(self, trigger_id: int, reason: str, *, quarantine_after: int
                              ) -> bool:
@@ -115,6 +122,8 @@ class TriggersMixin(StoreBase):
                 Trigger.id == trigger_id, Trigger.quarantined.is_(None)).values(
                 quarantined=f"{failures} evaluations in a row failed; last: {reason}"[:2000],
                 quarantined_at=utcnow(), version=Trigger.version + 1, updated_at=utcnow()))
+            if res.rowcount:
+                self._revise(conn, trigger_id, "quarantined", source="evaluator")
             return bool(res.rowcount)
 
     def clear_trigger_failures(self, trigger_id: int) -> None:
@@ -124,10 +133,12 @@ class TriggersMixin(StoreBase):
 
     def delete_trigger(self, name: str, namespace: str) -> None:
         with self.tx() as conn:
-            res = conn.execute(delete(Trigger).where(
-                Trigger.name == name, Trigger.namespace == namespace))
-        if not res.rowcount:
-            raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+            tid = conn.execute(select(Trigger.id).where(
+                Trigger.name == name, Trigger.namespace == namespace)).scalar()
+            if tid is None:
+                raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+            self._revise(conn, tid, "deleted")
+            conn.execute(delete(Trigger).where(Trigger.id == tid))
 
     def triggers_fingerprint(self) -> tuple[int, int, int]:
         """Changes whenever a trigger is added, edited, toggled or deleted."""
@@ -158,6 +169,7 @@ class TriggersMixin(StoreBase):
             conn.execute(update(Trigger).where(Trigger.id == existing.id).values(
                 spec=spec, job=job, params=params, queue=queue, kind=kind,
                 version=Trigger.version + 1, updated_at=utcnow()))
+            self._revise(conn, existing.id, "updated")
         return True
 
     def prune_run_hooks(self, *, finished_before: datetime) -> int:
@@ -176,6 +188,8 @@ class TriggersMixin(StoreBase):
         stale = [t.id for t in hooks if t.spec["ref"][len("runs."):] in done]
         if stale:
             with self.tx() as conn:
+                for tid in stale:
+                    self._revise(conn, tid, "deleted", source="beat")
                 conn.execute(delete(Trigger).where(Trigger.id.in_(stale)))
         return len(stale)
 

@@ -1,0 +1,146 @@
+"""`taskq triggers explain` and `taskq triggers test`: the facts read, then the pure
+decision (:mod:`taskq.core.explaining`) for each event. Reads only; nothing is written,
+published or bumped, so explaining or testing a trigger never changes what it does."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from taskq.core.events import Event
+from taskq.core.explaining import ArmFact, Decision, FiringFact, Recorded, decide
+from taskq.core.matching import Rule
+from taskq.core.planning import dedup_key
+from taskq.core.revisions import Revision, in_force
+from taskq.core.stored import JobTemplate, StoredTrigger
+from taskq.core.times import aware, utcnow
+from taskq.core.triggers.base import KindRegistry
+from taskq.core.watched import change_key
+from taskq.errors import NotFound
+from taskq.ports import Context
+from taskq.services.firing import facts_for
+
+
+def explain(rt: Context, kinds: KindRegistry, name: str, namespace: str, *,
+            event_id: str | None = None, since: datetime | None = None,
+            limit: int = 100) -> list[Decision]:
+    """Each stored event of the namespaces the trigger listens to (one by id, or those
+    since ``since``, the newest ``limit``), judged by the revision in force at its time."""
+    revisions = history(rt, name, namespace)
+    built = {rev.id: _build(kinds, rev) for rev in revisions if rev.exists}
+    namespaces = {namespace} | {i.namespace for rule, _ in built.values() if rule
+                                for i in rule.all_inputs()}
+    stored = rt.store.stored_events(namespaces=sorted(namespaces), since=since,
+                                    event_id=event_id, limit=limit)
+    if event_id is not None and not stored:
+        raise NotFound(f"no stored event {event_id!r} in namespace(s) "
+                       f"{', '.join(sorted(namespaces))}")
+    recorded = _records(rt, {r.trigger_id for r in revisions}, [e for e, _ in stored])
+    templates: dict[tuple[str, str], JobTemplate | None] = {}
+    out = []
+    for event, evaluated in stored:
+        rev = in_force(revisions, event.timestamp)
+        rule, error = built.get(rev.id, (None, None)) if rev else (None, None)
+        out.append(decide(event, revision=rev, rule=rule,
+                          kind=kinds.get(rule.kind) if rule else None, recorded=recorded,
+                          template=_template(rt, rule, templates),
+                          facts=lambda m: facts_for(rt, kinds.for_rule(m.rule), m),
+                          evaluated=evaluated, build_error=error))
+    return out
+
+
+def dry_run(rt: Context, kinds: KindRegistry, name: str, namespace: str, event: Event, *,
+            draft: StoredTrigger | None = None) -> Decision:
+    """The current revision (or ``draft``) against ``event``; nothing is written. A firing
+    already recorded for the event is named in the reason: a real evaluation of it would
+    fire nothing again."""
+    current = rt.store.get_trigger(name, namespace)
+    row = draft or current
+    if row is None:
+        raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}")
+    revision = Revision(id=0, trigger_id=row.id, name=row.name, namespace=row.namespace,
+                        version=row.version, action="draft" if draft else "current",
+                        kind=row.kind, spec=row.spec, job=row.job, params=row.params,
+                        queue=row.queue, enabled=True, quarantined=None,
+                        source="draft" if draft else "current", at=utcnow())
+    rule, error = _build(kinds, revision)
+    known = _records(rt, {current.id} if current else set(), [event])
+    decision = decide(event, revision=revision, rule=rule,
+                      kind=kinds.get(rule.kind) if rule else None,
+                      recorded=Recorded(arms=[a for a in known.arms if a.state == "armed"]),
+                      template=_template(rt, rule, {}),
+                      facts=lambda m: facts_for(rt, kinds.for_rule(m.rule), m),
+                      dry_run=True, build_error=error)
+    notes = []
+    if current is not None and not current.enabled:
+        notes.append("the stored trigger is disabled")
+    if current is not None and current.quarantined:
+        notes.append(f"the stored trigger is quarantined: {current.quarantined}")
+    done = next((f for f in known.firings if f.event_id == event.id), None)
+    if done is not None:
+        notes.append(f"firing {done.id} already decided this event ({done.outcome}); "
+                     "evaluating it again fires nothing")
+    if notes:
+        decision = dataclasses.replace(decision,
+                                       reason=f"{decision.reason}; {'; '.join(notes)}")
+    return decision
+
+
+def history(rt: Context, name: str, namespace: str) -> list[Revision]:
+    """The trigger's revisions; one stored before revisions were kept gets one, made when
+    it was created, from its row as it is now."""
+    revisions = rt.store.trigger_revisions(name, namespace)
+    current = rt.store.get_trigger(name, namespace)
+    if current is not None and not any(r.trigger_id == current.id for r in revisions):
+        created = datetime.fromisoformat(current.created_at) if current.created_at else None
+        revisions.append(Revision(
+            id=0, trigger_id=current.id, name=name, namespace=namespace,
+            version=current.version, action="created", kind=current.kind,
+            spec=current.spec, job=current.job, params=current.params, queue=current.queue,
+            enabled=current.enabled, quarantined=current.quarantined, source="unknown",
+            at=aware(created) or utcnow()))
+    if not revisions:
+        raise NotFound(f"no trigger named {name!r} in namespace {namespace!r}, now or before")
+    return sorted(revisions, key=lambda r: (r.at, r.id))
+
+
+def _build(kinds: KindRegistry, rev: Revision) -> tuple[Rule | None, str | None]:
+    try:
+        return kinds.build_rule(rev.trigger()), None
+    except Exception as exc:  # a malformed stored revision: the evaluator skips it too
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _template(rt: Context, rule: Rule | None,
+              cache: dict[tuple[str, str], JobTemplate | None]) -> JobTemplate | None:
+    if rule is None:
+        return None
+    key = (rule.namespace, rule.job)
+    if key not in cache:
+        cache[key] = rt.store.find_job_template(rule.job, rule.namespace)
+    return cache[key]
+
+
+def _records(rt: Context, trigger_ids: set[int], events: list[Event]) -> Recorded:
+    if not trigger_ids or not events:
+        return Recorded()
+    keys = {k for e in events for k in (dedup_key(e), change_key(e))}
+    raw = rt.store.decision_records(sorted(trigger_ids), sorted(keys), [e.id for e in events])
+    runs = {r["uuid"]: r for r in raw["runs"]}
+    firings = [FiringFact(id=f["id"], trigger_id=f["trigger_id"], dedup_key=f["dedup_key"],
+                          event_id=f["event_id"], outcome=f["outcome"], reason=f["reason"],
+                          run_uuid=f["run_uuid"], version=f["trigger_version"],
+                          run_status=runs.get(f["run_uuid"], {}).get("status"),
+                          run_queue=runs.get(f["run_uuid"], {}).get("queue"))
+               for f in raw["firings"]]
+    arms = [ArmFact(trigger_id=a["trigger_id"], input_key=a["input_key"],
+                    dedup_key=a["dedup_key"], event_id=a["event_id"], state=a["state"],
+                    firing_id=a["firing_id"], at=aware(a["event_at"]), event=_event(a))
+            for a in raw["arms"]]
+    return Recorded(firings=firings, arms=arms)
+
+
+def _event(arm: dict[str, Any]) -> Event | None:
+    body = arm.get("event")
+    return Event.model_validate(body) if body else None

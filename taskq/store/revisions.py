@@ -1,0 +1,97 @@
+"""Trigger revisions (written in the transaction of each change) and the reads
+`taskq triggers explain` needs: the events of a window, and the firings, join arms and runs
+that record what the evaluator did about them. None of this is on the evaluator's path."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, insert, or_, select
+
+from taskq.core import events as ev
+from taskq.core.revisions import Revision, change_source
+from taskq.core.times import aware, utcnow
+from taskq.store.base import FIRINGS, RUN_EVENTS, RUNS, StoreBase
+from taskq.store.models import JoinArm, Trigger, TriggerRevision
+
+REVISIONS = cast(Table, TriggerRevision.__table__)
+_TRIGGERS = cast(Table, Trigger.__table__)
+_ARMS = cast(Table, JoinArm.__table__)
+
+
+class RevisionsMixin(StoreBase):
+    def _revise(self, conn: Connection, trigger_id: int, action: str,
+                source: str | None = None) -> None:
+        """Keep the trigger row as this change left it (read in the change's transaction)."""
+        t = conn.execute(select(_TRIGGERS).where(_TRIGGERS.c.id == trigger_id)).first()
+        if t is None:
+            return
+        conn.execute(insert(REVISIONS), dict(
+            trigger_id=t.id, name=t.name, namespace=t.namespace,
+            version=t.version + (1 if action == "deleted" else 0), action=action,
+            kind=t.kind, spec=t.spec or {}, job=t.job, params=t.params or {}, queue=t.queue,
+            enabled=bool(t.enabled), quarantined=t.quarantined,
+            source=source or change_source(), created_at=utcnow()))
+
+    def trigger_revisions(self, name: str, namespace: str) -> list[Revision]:
+        """Every revision of the triggers named ``name`` (an entry `taskq apply` replaced
+        is a new trigger of the same name: its history goes on), oldest first."""
+        stmt = (select(REVISIONS).where(REVISIONS.c.name == name,
+                                        REVISIONS.c.namespace == namespace)
+                .order_by(REVISIONS.c.id))
+        with self.read() as conn:
+            return [Revision(id=r.id, trigger_id=r.trigger_id, name=r.name,
+                             namespace=r.namespace, version=r.version, action=r.action,
+                             kind=r.kind, spec=r.spec or {}, job=r.job, params=r.params or {},
+                             queue=r.queue, enabled=bool(r.enabled),
+                             quarantined=r.quarantined, source=r.source,
+                             at=aware(r.created_at) or utcnow())
+                    for r in conn.execute(stmt)]
+
+    # -- what explain reads ---------------------------------------------------------------
+
+    def stored_events(self, *, namespaces: Sequence[str], since: datetime | None = None,
+                      event_id: str | None = None, limit: int = 100
+                      ) -> list[tuple[ev.Event, bool]]:
+        """Recorded events (newest ``limit``, returned oldest first) with whether an
+        evaluator has finished with each."""
+        stmt = select(RUN_EVENTS.c.body, RUN_EVENTS.c.evaluated).where(
+            RUN_EVENTS.c.namespace.in_(list(namespaces)))
+        if event_id is not None:
+            stmt = stmt.where(RUN_EVENTS.c.event_id == event_id)
+        if since is not None:
+            stmt = stmt.where(RUN_EVENTS.c.created_at >= since)
+        stmt = stmt.order_by(RUN_EVENTS.c.id.desc()).limit(limit)
+        with self.read() as conn:
+            rows = conn.execute(stmt).all()
+        return [(ev.Event.model_validate(r.body), bool(r.evaluated)) for r in reversed(rows)]
+
+    def find_event(self, event_id: str) -> ev.Event | None:
+        with self.read() as conn:
+            body = conn.execute(select(RUN_EVENTS.c.body).where(
+                RUN_EVENTS.c.event_id == event_id)).scalar()
+        return ev.Event.model_validate(body) if body is not None else None
+
+    def decision_records(self, trigger_ids: Sequence[int], dedup_keys: Sequence[str],
+                         event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """The firings under ``dedup_keys``, the join arms of ``event_ids`` and the firings
+        those arms were consumed by, and the runs of all those firings."""
+        ids, keys, events = list(trigger_ids), list(dedup_keys), list(event_ids)
+        with self.read() as conn:
+            arms = [dict(r._mapping) for r in conn.execute(
+                select(_ARMS.c.trigger_id, _ARMS.c.input_key, _ARMS.c.dedup_key,
+                       _ARMS.c.event_id, _ARMS.c.event_at, _ARMS.c.state, _ARMS.c.firing_id,
+                       _ARMS.c.event)
+                .where(_ARMS.c.trigger_id.in_(ids),
+                       or_(_ARMS.c.event_id.in_(events), _ARMS.c.state == "armed")))]
+            consumed = [a["firing_id"] for a in arms if a["firing_id"] is not None]
+            firings = [dict(r._mapping) for r in conn.execute(
+                select(FIRINGS).where(FIRINGS.c.trigger_id.in_(ids), or_(
+                    FIRINGS.c.dedup_key.in_(keys), FIRINGS.c.id.in_(consumed))))]
+            uuids = [f["run_uuid"] for f in firings if f["run_uuid"]]
+            runs = [dict(r._mapping) for r in conn.execute(
+                select(RUNS.c.uuid, RUNS.c.status, RUNS.c.queue).where(
+                    RUNS.c.uuid.in_(uuids)))] if uuids else []
+        return {"firings": firings, "arms": arms, "runs": runs}
