@@ -219,7 +219,8 @@ def receive(rt: Context, event: Event) -> list[str]:
                 "event", {}, event.timestamp):
             continue
         spec = PipelineSpec.model_validate(stored["spec"])
-        item = {"key": event.ref, "type": "event", "event": event.model_dump(mode="json")}
+        item = {"key": event.ref.partition(".")[2], "type": "event",
+                "event": event.model_dump(mode="json")}
         for op in spec.run.operations:
             if any(e.external and e.ref == event.ref and set(e.kinds) & set(
                     event.match_kinds()) for e in op.events) and rt.store.receive_op_event(
