@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from taskq import constants
+from taskq.core import connections as conns
 from taskq.core.budget import RenderLimits
 from taskq.core.routing import namespaced_queue
 from taskq.errors import ConfigFileMissing
@@ -47,6 +48,7 @@ class _TomlSource(PydanticBaseSettingsSource):
         with path.open("rb") as fh:
             data = tomllib.load(fh)
         section = data.get("taskq", data)
+        section = conns.beside_taskq(data, section, str(path))
         unknown = sorted(set(section) - set(self.settings_cls.model_fields))
         if unknown:
             # A typo silently ignored is a setting silently not applied.
@@ -111,9 +113,11 @@ class Settings(BaseSettings):
     #: Named bundles of hook settings: {"name": {"params": {...}, "queue": "...",
     #: "namespace": "..."}}, applied in the order a hook lists them.
     presets: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    #: Connections hooks may name (deployment-time only, never in a hook spec):
-    #: {"name": {"kind": "webhook"|"slack", "url_env": "VAR", "secret_env": "VAR"}};
-    #: URLs and secrets are read from those environment variables when used.
+    #: Connections (deployment-time only, never in a hook or trigger spec): notifiers hooks
+    #: post to, {"name": {"kind": "webhook"|"slack", "url_env": "VAR", "secret_env":
+    #: "VAR"}}, and sources that post to ``/connections/<name>/webhook``, {"name": {"kind":
+    #: "git"|"registry"|"dataset", "provider": "github"|..., "secret_env": "VAR",
+    #: "namespace": "..."}}; URLs and secrets are read from those variables when used.
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
     #: Agents: other brokers runs can be routed to with ``queue: "<agent>/<queue>"``:
     #: {"name": {"broker_url": "redis://...", "default_queue": "...", "queues": [...]}}.
@@ -192,29 +196,26 @@ class Settings(BaseSettings):
                 raise ValueError(f"agent {name!r}: queues must be a list of queue names")
         return value
 
+    @field_validator("connections")
+    @classmethod
+    def _connections_shape(cls, value: dict[str, dict[str, Any]]
+                           ) -> dict[str, dict[str, Any]]:
+        for name, conf in value.items():
+            conns.check(name, conf)
+        return value
+
     @field_validator("events_tokens")
     @classmethod
     def _tokens_shape(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, conf in value.items():
-            _only_keys(f"events token {name!r}", conf, {"token_env", "namespaces"})
-            if not isinstance(conf.get("token_env"), str) or not conf["token_env"]:
-                raise ValueError(f"events token {name!r} needs token_env: the variable that "
-                                 "holds the token")
-            spaces = conf.get("namespaces")
-            if (not isinstance(spaces, list) or not spaces
-                    or not all(isinstance(n, str) and n for n in spaces)):
-                raise ValueError(f"events token {name!r}: namespaces must be a non-empty list "
-                                 "of namespaces (or [\"*\"])")
+            conns.check_token(name, conf)
         return value
 
     @field_validator("events_webhooks")
     @classmethod
     def _webhooks_shape(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         for name, conf in value.items():
-            _only_keys(f"events webhook {name!r}", conf, {"secret_env", "namespace"})
-            for key in ("secret_env", "namespace"):
-                if not isinstance(conf.get(key), str) or not conf[key]:
-                    raise ValueError(f"events webhook {name!r} needs {key}")
+            conns.check_webhook(name, conf)
         return value
 
     @classmethod
@@ -277,14 +278,6 @@ class Settings(BaseSettings):
         base = [self.default_queue, *self.queues]
         names = [namespaced_queue(ns, q) for ns in self.namespaces for q in base]
         return list(dict.fromkeys([*base, *names, constants.TRIGGERS_QUEUE]))
-
-
-def _only_keys(what: str, conf: Any, known: set[str]) -> None:
-    if not isinstance(conf, dict):
-        raise ValueError(f"{what}: must be a mapping")
-    unknown = sorted(set(conf) - known)
-    if unknown:
-        raise ValueError(f"{what}: unknown key {unknown[0]!r} (use {', '.join(sorted(known))})")
 
 
 _settings: Settings | None = None

@@ -72,3 +72,17 @@ def evaluate(uuid: str = "") -> float:
 def noop() -> None:
     """The benchmark's downstream job: records its first line and returns."""
     _mark("noop")
+
+
+@taskq.job(queue="train", outputs=["seen"])
+def train_on_commit(commit: str = "", seconds: float = 0.1) -> dict[str, Any]:
+    """Train on a new git commit (the seed's own example): records what it read of the push
+    in ``current.trigger.event``, and ``commit``, which taskq maps from the same payload."""
+    _mark("train_on_commit")
+    trig = current.trigger
+    event = trig.event if trig else None
+    seen = {"kind": event.kind if event else None, "commit_param": commit,
+            **(event.payload if event else {})}
+    time.sleep(float(seconds))
+    current.set_output("seen", seen)
+    return seen

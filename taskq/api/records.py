@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from taskq.core.lineage import has_lineage, when
+from taskq.core.planning import fields_of
 from taskq.core.statuses import FINAL, Status
 from taskq.core.stored import StoredRun
 from taskq.runtime import get_runtime
@@ -118,8 +119,9 @@ class TriggerEvent:
 
     @property
     def fields(self) -> dict[str, Any]:
-        """A published event's payload fields (empty for a run)."""
-        return dict(self.payload.get("fields") or {}) if self.type == "event" else {}
+        """A published event's payload fields, a connection event's payload (repo, branch,
+        commit, ...); empty for a run."""
+        return fields_of(self.kind, self.payload) if self.type == "event" else {}
 
     @property
     def run_uuid(self) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from taskq.core.budget import RuleBudget
 from taskq.core.events import Event
@@ -34,7 +34,8 @@ MatchPart = Literal["namespace", "kind", "ref", "filter"]
 class EventTrigger(BaseModel):
     """Fire when ``ref`` emits one of ``kinds`` (Polyaxon's V1EventTrigger).
 
-    ``ref`` is ``jobs.<name>`` (any run of that job) or ``runs.<uuid>`` (one run).
+    ``ref`` is ``jobs.<name>`` (any run of that job), ``runs.<uuid>`` (one run), or any
+    other ref of docs/events.md; each kind must be one that ref can send.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -49,8 +50,8 @@ class EventTrigger(BaseModel):
 
     @field_validator("kinds", mode="before")
     @classmethod
-    def _kinds(cls, v: Any) -> Any:
-        return validate_kinds(v)
+    def _kinds(cls, v: Any, info: ValidationInfo) -> Any:
+        return validate_kinds(v, ref=info.data.get("ref"))
 
 
 def lookup_refs(event: Event) -> tuple[str, ...]:

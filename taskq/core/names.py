@@ -8,6 +8,7 @@ import re
 import uuid
 from typing import Any
 
+from taskq.core import kinds as catalogue
 from taskq.core.statuses import RUN_STATUS_KINDS, RUN_STATUS_PREFIX
 from taskq.errors import EventError
 
@@ -18,10 +19,12 @@ FIELD = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 #: A caller's event id (a Git host's delivery id, ...).
 EVENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,127}$")
-_REF_RE = re.compile(rf"^(runs|jobs|models|datasets|events)\.({NAME.pattern[1:-1]})$")
-#: Trigger side only: ``jobs.*``, ``models.*``, ``datasets.*``, ``events.*`` match every
-#: entity of that family (filters narrow them); events always name one entity.
-_WILDCARD_RE = re.compile(r"^(jobs|models|datasets|events)\.\*$")
+_REF_RE = re.compile(rf"^(runs|jobs|models|datasets|events|connections|projects)\."
+                     rf"({NAME.pattern[1:-1]})$|^org$")
+#: Trigger side only: ``jobs.*``, ``models.*``, ``datasets.*``, ``events.*``,
+#: ``connections.*`` match every entity of that family (filters narrow them); events
+#: always name one entity.
+_WILDCARD_RE = re.compile(r"^(jobs|models|datasets|events|connections)\.\*$")
 WILDCARD = "*"
 
 _NAMESPACE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -42,10 +45,12 @@ def validate_kind(kind: str) -> str:
 
 
 def validate_ref(ref: str) -> str:
-    """``runs.<uuid>`` or ``jobs.<name>`` (and later ``models.``/``datasets.``/``events.``)."""
+    """``<family>.<name>`` (docs/events.md lists the families), or ``org``."""
     if not isinstance(ref, str) or not _REF_RE.match(ref):
         raise EventError(
-            f"ref {ref!r} is malformed: expected 'runs.<uuid>' or 'jobs.<job name>'"
+            f"ref {ref!r} is malformed: expected 'runs.<uuid>', 'jobs.<job name>', "
+            "'models.<id>', 'datasets.<id>', 'events.<name>', 'connections.<name>', "
+            "'projects.<name>' or 'org'"
         )
     family, _, name = ref.partition(".")
     if family == "runs":
@@ -87,16 +92,16 @@ def validate_namespace(namespace: str) -> str:
 
 
 
-def validate_kinds(value: Any, *, only: frozenset[str] | None = None,
-                   why: str = "") -> tuple[str, ...]:
-    """A trigger's ``kinds``: one kind or a list, each valid, each once (``only`` narrows
-    them, e.g. to run statuses for a pipeline's own operations)."""
+def validate_kinds(value: Any, *, ref: str | None = None) -> tuple[str, ...]:
+    """A trigger's ``kinds``: one kind or a list, each valid, each once; with ``ref``, each
+    one that ref can send (a trigger that could never fire is refused naming both)."""
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list | tuple):
         raise ValueError(f"must be a list of event kinds, got {type(value).__name__}")
     for kind in value:
         validate_kind(kind)
-        if only is not None and kind not in only:
-            raise ValueError(f"{kind!r}: {why}")
+        why = catalogue.refusal(kind, ref) if ref is not None else None
+        if why:
+            raise ValueError(why)
     return tuple(dict.fromkeys(value))

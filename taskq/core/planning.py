@@ -19,6 +19,7 @@ from taskq.core import lineage as lineage_of
 from taskq.core import routing
 from taskq.core.events import CUSTOM_EVENT_KIND, Event
 from taskq.core.jobs import input_defaults, validate_params
+from taskq.core.kinds import BY_CONNECTION
 from taskq.core.matching import Match, Rule
 from taskq.core.statuses import RUN_STATUS_PREFIX
 from taskq.core.stored import JobTemplate, StoredRun, TriggerRef
@@ -128,6 +129,16 @@ def events_of(match: Match, events: Mapping[str, Event] | None = None) -> dict[s
     return dict(events) if events else {match.input.key: match.event}
 
 
+def fields_of(kind: str, payload: Any) -> dict[str, Any]:
+    """What an event offers a job's params: a published event's ``fields``; a connection
+    event's whole payload (repo, branch, commit, ...); nothing for the others."""
+    if not isinstance(payload, dict):
+        return {}
+    if kind == CUSTOM_EVENT_KIND:
+        return dict(payload.get("fields") or {})
+    return dict(payload) if kind in BY_CONNECTION.values() else {}
+
+
 def template_context(rule: Rule, lineage: Mapping[str, Any]) -> dict[str, Any]:
     """What params may template over: ``trigger.name|event|run|events|runs``, and the
     latest ``event``/``run``; ``globals`` for Polyaxon's spelling; ``fields`` merged from
@@ -136,7 +147,7 @@ def template_context(rule: Rule, lineage: Mapping[str, Any]) -> dict[str, Any]:
     run = lineage["run"]
     fields: dict[str, Any] = {}
     for item in reversed(lineage["events"]):
-        fields.update(((item["event"].get("payload") or {}).get("fields")) or {})
+        fields.update(fields_of(item["event"].get("kind", ""), item["event"].get("payload")))
     runs = {item["key"]: item["event"]["payload"] for item in lineage["events"]
             if item["type"] == "run"}
     events_by_key = {item["key"]: item["event"] for item in lineage["events"]}
@@ -158,9 +169,9 @@ def mapped_params(rule: Rule, events: Mapping[str, Event], template: JobTemplate
     mappings: dict[str, dict[str, str]] = rule.options.get("parameters") or {}
     out: dict[str, Any] = {}
     for key, ev in events.items():
-        if ev.kind != CUSTOM_EVENT_KIND:
+        if ev.kind != CUSTOM_EVENT_KIND and ev.kind not in BY_CONNECTION.values():
             continue
-        fields = (ev.payload.get("fields") or {}) if isinstance(ev.payload, dict) else {}
+        fields = fields_of(ev.kind, ev.payload)
         mapping = mappings.get(key)
         if mapping is None:
             mapping = {name: name for name in declared if name in fields}

@@ -65,11 +65,12 @@ class Principal:
 class Credentials:
     def __init__(self, tokens: list[tuple[bytes, Credential]],
                  secrets: list[tuple[bytes, Credential]], *, window_seconds: int,
-                 clock: Callable[[], float] = time.time) -> None:
-        if not tokens and not secrets:
+                 clock: Callable[[], float] = time.time, sources: bool = False) -> None:
+        if not tokens and not secrets and not sources:
             raise UserError("events serve needs TASKQ_EVENTS_TOKEN, TASKQ_EVENTS_HMAC_SECRET, "
-                            "TASKQ_EVENTS_TOKENS or TASKQ_EVENTS_WEBHOOKS: every endpoint "
-                            "authenticates", "export TASKQ_EVENTS_TOKEN=<a long random string>")
+                            "TASKQ_EVENTS_TOKENS, TASKQ_EVENTS_WEBHOOKS or a git, registry "
+                            "or dataset connection: every endpoint authenticates",
+                            "export TASKQ_EVENTS_TOKEN=<a long random string>")
         for kind, pairs in (("tokens", tokens), ("webhook secrets", secrets)):
             seen: dict[bytes, str] = {}
             for secret, cred in pairs:
@@ -114,7 +115,11 @@ class Credentials:
             what = f"events webhook {name!r}"
             secrets.append((read(what, conf["secret_env"]),
                             Credential(name, scope(what, [conf["namespace"]]))))
-        return cls(tokens, secrets, window_seconds=settings.events_signature_window_seconds)
+        # Source connections authenticate their own route (taskq.http.connections).
+        has_sources = any(c.get("kind") in ("git", "registry", "dataset")
+                          for c in settings.connections.values())
+        return cls(tokens, secrets, window_seconds=settings.events_signature_window_seconds,
+                   sources=has_sources)
 
     # -- one request ----------------------------------------------------------------------
 

@@ -68,6 +68,16 @@ def openapi() -> dict[str, Any]:
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": fields}}},
                 "responses": responses}},
+            "/connections/{name}/webhook": {"post": {
+                "summary": "A git host's, registry's or dataset system's own webhook, "
+                           "verified by that provider's scheme (docs/events.md); emits "
+                           "connection_* events into the connection's namespace",
+                "security": [],
+                "parameters": [{"name": "name", "in": "path", "required": True,
+                                "schema": {"type": "string"}}],
+                "requestBody": {"required": True,
+                                "content": {"application/json": {"schema": fields}}},
+                "responses": {k: v for k, v in responses.items() if k != "403"}}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI"}}}},
             "/healthz": {"get": {"summary": "Liveness",

@@ -21,9 +21,11 @@ import tornado.web
 from taskq.api.client import Client
 from taskq.errors import EventInputError, ValidationError
 from taskq.http.auth import Credentials, Principal
+from taskq.http.connections import ROUTE, ConnectionWebhookHandler, log_request
 from taskq.http.limits import MAX_BODY_BYTES, Refusal, parse_json
 from taskq.http.openapi import openapi
 from taskq.services import catalog
+from taskq.services import connections as source_connections
 from taskq.services import custom_events as external
 
 log = logging.getLogger(__name__)
@@ -127,31 +129,38 @@ class HealthHandler(_Base):
         self.finish({"ok": True})
 
 
-def make_app(client: Client, auth: Credentials) -> tornado.web.Application:
+def make_app(client: Client, auth: Credentials,
+             sources: dict[str, Any] | None = None) -> tornado.web.Application:
+    """``sources``: the source connections with their secrets (read from the environment
+    when None)."""
     deps = {"client": client, "auth": auth}
+    hooks = {"client": client, "sources": (source_connections.sources(client.rt)
+                                           if sources is None else sources)}
     return tornado.web.Application([
         (r"/events", EventsHandler, deps),
         (r"/events/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", EventsHandler, deps),
+        (ROUTE, ConnectionWebhookHandler, hooks),
         (r"/openapi.json", OpenAPIHandler, deps),
         (r"/healthz", HealthHandler, deps),
-    ], default_handler_class=_NotFound, default_handler_args=deps)
+    ], default_handler_class=_NotFound, default_handler_args=deps, log_function=log_request)
 
 
 class _NotFound(_Base):
     def prepare(self) -> None:
         super().prepare()
         if not self._finished:
-            self.fail(404, f"no route {self.request.path!r}; POST /events or "
-                           "/events/<name>, GET /openapi.json")
+            self.fail(404, f"no route {self.request.path!r}; POST /events, /events/<name> "
+                           "or /connections/<name>/webhook, GET /openapi.json")
 
 
 def serve(client: Client, auth: Credentials, host: str, port: int) -> None:
     settings = client.settings
+    sources = source_connections.sources(client.rt)  # a missing secret stops it here
 
     async def main() -> None:
         # The header timeout is also how long an idle keep-alive connection is kept.
         server = tornado.httpserver.HTTPServer(
-            make_app(client, auth), max_body_size=2 * MAX_BODY_BYTES, xheaders=False,
+            make_app(client, auth, sources), max_body_size=2 * MAX_BODY_BYTES, xheaders=False,
             idle_connection_timeout=settings.events_header_timeout,
             body_timeout=settings.events_body_timeout)
         server.listen(port, address=host)

@@ -144,21 +144,33 @@ def ingest(rt: Context, name: str, payload: dict[str, Any] | None, *, namespace:
     retry; two replays racing past the check still make one event, because ``event_id``
     is derived from the signed content and the store keeps one event per id.
     """
-    key = f"{constants.INGEST_SEEN_PREFIX}:{namespace}:{delivery}"
-    try:
-        seen = rt.coord.get_value(key)
-    except Exception as exc:  # Redis away: the store's one event per id still holds
-        log.warning("taskq: delivery memory unreadable, deduping in the store: %s", exc)
-        seen = None
+    seen = seen_delivery(rt, namespace, delivery)
     if seen is not None:
         return seen, True
     event, created = publish_once(rt, name, payload, namespace=namespace, event_id=event_id,
                                   source=source)
-    try:
-        rt.coord.remember(key, event.id, ttl_seconds=ttl_seconds)
-    except Exception as exc:
-        log.warning("taskq: delivery of event %s not remembered: %s", event.id, exc)
+    remember_delivery(rt, namespace, delivery, event.id, ttl_seconds)
     return event.id, not created
+
+
+def seen_delivery(rt: Context, namespace: str, delivery: str) -> str | None:
+    """What a delivery seen before published (None: not seen, or Redis cannot say; the
+    store's one event per id still holds then)."""
+    try:
+        return rt.coord.get_value(f"{constants.INGEST_SEEN_PREFIX}:{namespace}:{delivery}")
+    except Exception as exc:
+        log.warning("taskq: delivery memory unreadable, deduping in the store: %s", exc)
+        return None
+
+
+def remember_delivery(rt: Context, namespace: str, delivery: str, value: str,
+                      ttl_seconds: int) -> None:
+    """Called once the delivery's events are committed, never before."""
+    try:
+        rt.coord.remember(f"{constants.INGEST_SEEN_PREFIX}:{namespace}:{delivery}", value,
+                          ttl_seconds=ttl_seconds)
+    except Exception as exc:
+        log.warning("taskq: delivery %s not remembered: %s", delivery, exc)
 
 
 def is_external(event: Event) -> bool:

@@ -17,13 +17,14 @@ from typing import Any
 
 import yaml
 
+from taskq.core import lineage as lineage_of
 from taskq.core import routing
 from taskq.core.budget import RenderLimits
 from taskq.core.events import Event
 from taskq.core.jobs import input_defaults, validate_inputs, validate_params
 from taskq.core.pipelines import scheduler as dag
 from taskq.core.pipelines.checks import check_params
-from taskq.core.pipelines.spec import PipelineSpec, parse
+from taskq.core.pipelines.spec import EXTERNAL_FAMILIES, PipelineSpec, parse
 from taskq.core.statuses import Status
 from taskq.core.stored import JobTemplate, PipelineView
 from taskq.core.templating import render_budget
@@ -150,7 +151,8 @@ def plan(view: PipelineView, limits: RenderLimits | None = None
     states = {name: dag.OpState(status=Status(run["status"]),
                                 reached=frozenset(run.get("reached") or ()),
                                 outputs=run.get("outputs") or {},
-                                params=run.get("params") or {}, summary=run)
+                                params=run.get("params") or {}, summary=run,
+                                received=_received(run.get("trigger_context")))
               for name, run in view.ops.items()}
     with render_budget(limits, time.monotonic):
         decision = dag.decide(spec, states, pipeline_status=view.status,
@@ -201,11 +203,43 @@ def descriptions(rt: Context, pipeline_uuid: str) -> dict[str | None, str | None
     return out
 
 
+def _received(trigger_context: dict[str, Any] | None) -> frozenset[tuple[str, str]]:
+    items = (trigger_context or {}).get("events") or []
+    return frozenset((i["event"]["ref"], i["event"]["kind"]) for i in items
+                     if isinstance(i, dict) and isinstance(i.get("event"), dict))
+
+
+def receive(rt: Context, event: Event) -> list[str]:
+    """Record an outside event (a git commit, a published event) on every operation of an
+    unfinished pipeline of its namespace that waits for it, if the pipeline started before
+    the event happened; returns the pipelines to advance."""
+    touched: list[str] = []
+    for pipeline_uuid, stored, created_at in rt.store.waiting_pipelines(event.namespace):
+        if lineage_of.when("event", {}, created_at) > lineage_of.when(
+                "event", {}, event.timestamp):
+            continue
+        spec = PipelineSpec.model_validate(stored["spec"])
+        item = {"key": event.ref.partition(".")[2], "type": "event",
+                "event": event.model_dump(mode="json")}
+        for op in spec.run.operations:
+            if any(e.external and e.ref == event.ref and set(e.kinds) & set(
+                    event.match_kinds()) for e in op.events) and rt.store.receive_op_event(
+                    pipeline_uuid, op.name, event, item):
+                touched.append(pipeline_uuid)
+    return list(dict.fromkeys(touched))
+
+
 class PipelineObserver:
-    """Advances a pipeline whenever one of its operations changes status (the evaluator
-    shows it every event; the pipeline's row lock makes a repeat harmless)."""
+    """Advances a pipeline whenever one of its operations changes status, or an outside
+    event one of them waits for arrives (the evaluator shows it every event; the
+    pipeline's row lock makes a repeat harmless). Run events, the hot path, cost no query
+    beyond the advance they already caused."""
 
     def observe(self, rt: Context, event: Event) -> None:
+        if event.ref.partition(".")[0] in EXTERNAL_FAMILIES:
+            for pipeline_uuid in receive(rt, event):
+                advance(rt, pipeline_uuid)
+            return
         pipeline = event.payload.get("pipeline") if event.ref.startswith("runs.") else None
         if isinstance(pipeline, str) and pipeline:
             advance(rt, pipeline)

@@ -57,12 +57,14 @@ class PipelinesMixin(StoreBase):
             .where(RUNS.c.uuid == uuid))).first()
         if head is None:
             return None
-        rows = conn.execute(select(*RUN_SUMMARY_COLUMNS).where(RUNS.c.pipeline_uuid == uuid))
+        rows = conn.execute(select(*RUN_SUMMARY_COLUMNS, RUNS.c.trigger_context)
+                            .where(RUNS.c.pipeline_uuid == uuid))
         ops: dict[str, dict[str, Any]] = {}
         by_uuid: dict[str, dict[str, Any]] = {}
         for row in rows:
             summary = run_summary(row)
             summary["reached"] = set()
+            summary["trigger_context"] = row.trigger_context
             ops[summary["op"]] = summary
             by_uuid[summary["uuid"]] = summary
         if by_uuid:
@@ -87,8 +89,11 @@ class PipelinesMixin(StoreBase):
                 run = view.ops[op]
                 if kind == "start":
                     params, queue, agent, task_name, context = start
-                    # contextOnly params: current.context, never function arguments.
-                    extra = {"trigger_context": {"context": context}} if context else {}
+                    # contextOnly params: current.context, never function arguments; beside
+                    # the outside events it waited for (current.trigger), if any.
+                    received = run.get("trigger_context") or {}
+                    extra = ({"trigger_context": {**received, "context": context}}
+                             if context else {})
                     event = self._move(conn, run["uuid"], Status.CREATED, Status.QUEUED, None,
                                        params=params, queue=queue, **extra)
                     if event is not None:
@@ -128,6 +133,40 @@ class PipelinesMixin(StoreBase):
                                     timestamp=now)
         self._insert_event(conn, event, previous=frm.value)
         return event
+
+    def waiting_pipelines(self, namespace: str) -> list[tuple[str, dict[str, Any], Any]]:
+        """Unfinished pipelines of a namespace: (uuid, stored spec, created_at)."""
+        with self.read() as conn:
+            rows = conn.execute(
+                select(RUNS.c.uuid, PIPELINES.c.spec, PIPELINES.c.created_at)
+                .join(PIPELINES, PIPELINES.c.run_uuid == RUNS.c.uuid)
+                .where(RUNS.c.kind == "pipeline", RUNS.c.namespace == namespace,
+                       RUNS.c.status.not_in([s.value for s in FINAL])).order_by(RUNS.c.id))
+            return [(r.uuid, r.spec, r.created_at) for r in rows]
+
+    def receive_op_event(self, pipeline_uuid: str, op: str, event: ev.Event,
+                         item: dict[str, Any]) -> bool:
+        """Record an outside event on an operation still waiting in ``created``, as its
+        lineage (``item`` built by the caller); False if it had one of that (ref, kind)
+        already or has moved on. Under the operation's row lock, so two evaluators seeing
+        the event record it once."""
+        with self.tx() as conn:
+            row = conn.execute(self._for_update(
+                select(RUNS.c.uuid, RUNS.c.status, RUNS.c.trigger_context)
+                .where(RUNS.c.pipeline_uuid == pipeline_uuid, RUNS.c.op_name == op))).first()
+            if row is None or row.status != Status.CREATED.value:
+                return False
+            tc = dict(row.trigger_context or {})
+            items = list(tc.get("events") or [])
+            if any((i["event"]["ref"], i["event"]["kind"]) == (event.ref, event.kind)
+                   for i in items):
+                return False
+            items.insert(0, item)
+            tc.update(trigger="pipeline", kind="pipeline", type="EVENT" if len(items) == 1
+                      else "MANY-EVENTS", event=item["event"], run=None, events=items)
+            conn.execute(update(RUNS).where(RUNS.c.uuid == row.uuid)
+                         .values(trigger_context=tc, updated_at=utcnow()))
+            return True
 
     def pipeline_spec(self, uuid: str) -> dict[str, Any] | None:
         with self.read() as conn:

@@ -151,8 +151,8 @@ def test_plan_trigger_context_has_trigger_event_and_upstream_run() -> None:
 
 
 def test_template_context_has_no_run_for_non_run_events() -> None:
-    rule = make_rule(1, ref="events.ping", kinds=("custom_ping",))
-    event = make_event(kind="custom_ping", ref="events.ping", job=None, payload={"x": 1})
+    rule = make_rule(1, ref="events.ping", kinds=("custom_event",))
+    event = make_event(kind="custom_event", ref="events.ping", job=None, payload={"x": 1})
     ctx = template_context(rule, event)
     assert ctx["run"] is None
     assert ctx["trigger"]["run"] is None

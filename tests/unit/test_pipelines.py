@@ -66,7 +66,7 @@ def kinds(decision) -> dict[str, str]:
     ([op("a", events=[{"ref": "ops.ghost", "kinds": ["run_status_running"]}])],
      "operations.a.events: unknown operation 'ghost'"),
     ([op("a"), op("b", events=[{"ref": "ops.a", "kinds": ["model_published"]}])],
-     "operations emit run_status_* events only"),
+     "ref 'ops.a' never sends 'model_published'"),
     ([op("a"), op("b", trigger="most_succeeded", dependencies=["a"])], "operations.b.trigger"),
     ([op("a", conditions="{{ x > }}")], "operations.a.conditions"),
     ([op("a"), op("b", events=[{"ref": "ops.a", "kinds": ["run_status_running"]}],

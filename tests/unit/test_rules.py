@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from taskq.core.events import Event
+from taskq.core.kinds import refusal
 from taskq.core.matching import EventTrigger, Rule, RuleIndex
 from taskq.core.statuses import FINAL, Status
 from tests.unit.factories import FIXED_TS, make_event, make_rule, run_uuid
@@ -151,7 +152,7 @@ _NAMESPACES = ["default", "team-a", "team-b"]
 _RUNS = [run_uuid(i) for i in range(3)]
 _KINDS = [f"run_status_{s.value}" for s in (Status.RUNNING, Status.SUCCEEDED, Status.FAILED,
                                             Status.STOPPED, Status.QUEUED)]
-_KINDS += ["custom_ping"]
+_KINDS += ["custom_event"]
 _RULE_KINDS = [*_KINDS, "run_status_done"]
 _REFS = [f"jobs.{j}" for j in _JOBS] + [f"runs.{u}" for u in _RUNS] + ["events.ping"]
 
@@ -161,12 +162,15 @@ def _rules(draw: st.DrawFn) -> list[Rule]:
     count = draw(st.integers(min_value=0, max_value=12))
     ids = draw(st.lists(st.integers(min_value=1, max_value=1000), min_size=count,
                         max_size=count, unique=True))
+    refs = [draw(st.sampled_from(_REFS)) for _ in ids]
+    # Only kinds the ref can send: anything else is refused at registration.
     return [
-        make_rule(rule_id, ref=draw(st.sampled_from(_REFS)),
-                  kinds=tuple(draw(st.lists(st.sampled_from(_RULE_KINDS), min_size=1,
-                                            max_size=3))),
+        make_rule(rule_id, ref=ref,
+                  kinds=tuple(draw(st.lists(st.sampled_from(
+                      [k for k in _RULE_KINDS if refusal(k, ref) is None]), min_size=1,
+                      max_size=3))),
                   namespace=draw(st.sampled_from(_NAMESPACES)))
-        for rule_id in ids
+        for rule_id, ref in zip(ids, refs, strict=True)
     ]
 
 

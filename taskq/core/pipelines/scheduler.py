@@ -32,6 +32,8 @@ class OpState:
     params: dict[str, Any] = field(default_factory=dict)
     #: The run summary (uuid, timestamps, ...) for ``globals.*``.
     summary: dict[str, Any] = field(default_factory=dict)
+    #: (ref, kind) of each outside event this operation received while it waited.
+    received: frozenset[tuple[str, str]] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -194,8 +196,30 @@ def decide(spec: PipelineSpec, states: dict[str, OpState], *, pipeline_status: S
         active += 1
         act("start", name, params=params, context=context)
 
+    if not stopping and not any(s not in FINAL and s != Status.CREATED
+                                for s in current.values()):
+        _skip_unreceived(spec, current, states, act)
     status, why = _pipeline(pipeline_status, current, stopping)
     return Decision(actions, status, why)
+
+
+def _skip_unreceived(spec: PipelineSpec, current: dict[str, Status],
+                     states: dict[str, OpState], act: Any) -> None:
+    """Nothing runs and nothing can start: what waits on an outside event that has not come
+    is skipped now, as a wait on an operation that ended without emitting is; otherwise the
+    pipeline would wait forever. Its downstream is decided on the next pass."""
+    for name in topological(spec.run.operations):
+        if current[name] != Status.CREATED:
+            continue
+        missing = [e for e in spec.op(name).events
+                   if e.external and not _received(e.ref, e.kinds, states[name])]
+        if missing:
+            act("skip", name, f"{missing[0].ref} sent no {', '.join(missing[0].kinds)} "
+                              "before the rest of the pipeline was done")
+
+
+def _received(ref: str, kinds: tuple[str, ...], state: OpState) -> bool:
+    return any((ref, kind) in state.received for kind in kinds)
 
 
 def _ready(op: Operation, current: dict[str, Status], states: dict[str, OpState]
@@ -206,6 +230,10 @@ def _ready(op: Operation, current: dict[str, Status], states: dict[str, OpState]
         if skipped:
             return "skip", f"upstream ops.{skipped[0]} was skipped (skipOnUpstreamSkip)"
     for e in op.events:
+        if e.external:
+            if _received(e.ref, e.kinds, states[op.name]):
+                continue
+            return "wait", None
         up = states[e.op]
         seen = OpState(current[e.op], up.reached, up.outputs, up.params, up.summary)
         if emitted(e.kinds, seen):
@@ -214,7 +242,7 @@ def _ready(op: Operation, current: dict[str, Status], states: dict[str, OpState]
             return "skip", (f"ops.{e.op} ended {current[e.op].value} without emitting "
                             f"{', '.join(e.kinds)}")
         return "wait", None
-    policy_ups = sorted(ups - {e.op for e in op.events})
+    policy_ups = sorted(ups - {e.op for e in op.events if not e.external})
     if not policy_ups:
         return "start", None
     verdict = judge(op.trigger, [current[u] for u in policy_ups])

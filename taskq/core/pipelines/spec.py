@@ -12,13 +12,19 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from taskq.core.conditions import Condition
-from taskq.core.names import unbrace, validate_kinds
+from taskq.core.names import unbrace, validate_kinds, validate_ref
 from taskq.core.pipelines import graph
 from taskq.core.pipelines.params import OP_NAME, ParamRef, Split, split_params
-from taskq.core.statuses import RUN_STATUS_KINDS
 from taskq.core.triggers.hook import Hook
 from taskq.errors import SpecError, first_error
 
@@ -34,6 +40,11 @@ class Policy(StrEnum):
     ONE_DONE = "one_done"
 
 
+#: What an operation may wait on besides its own pipeline's operations: events from outside
+#: the pipeline (a git commit, a published event), received after the pipeline started.
+EXTERNAL_FAMILIES = ("connections", "events")
+
+
 class OpEvent(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -44,20 +55,30 @@ class OpEvent(BaseModel):
     @classmethod
     def _ref(cls, v: str) -> str:
         v = unbrace(v)
-        if not (v.startswith("ops.") and OP_NAME.match(v[4:])):
-            raise ValueError(f"{v!r} is not 'ops.<operation>' (events of a pipeline come "
-                             "from its own operations)")
-        return v
+        if v.startswith("ops.") and OP_NAME.match(v[4:]):
+            return v
+        if v.partition(".")[0] in EXTERNAL_FAMILIES:
+            try:
+                return validate_ref(v)
+            except ValueError:
+                pass
+        raise ValueError(f"{v!r} is not 'ops.<operation>', 'connections.<name>' or "
+                         "'events.<name>' (what an operation can wait on)")
 
     @field_validator("kinds", mode="before")
     @classmethod
-    def _kinds(cls, v: Any) -> Any:
-        return validate_kinds(v, only=frozenset(RUN_STATUS_KINDS),
-                              why="operations emit run_status_* events only")
+    def _kinds(cls, v: Any, info: ValidationInfo) -> Any:
+        return validate_kinds(v, ref=info.data.get("ref"))
+
+    @property
+    def external(self) -> bool:
+        """An event from outside the pipeline, not a status of one of its operations."""
+        return not self.ref.startswith("ops.")
 
     @property
     def op(self) -> str:
-        return self.ref[4:]
+        """The operation it waits on ('' for an external event)."""
+        return "" if self.external else self.ref[4:]
 
 
 class Operation(BaseModel):
@@ -117,7 +138,7 @@ class Operation(BaseModel):
 
     def upstream(self) -> set[str]:
         """Every operation this one waits on, however it names it."""
-        ups = set(self.dependencies) | {e.op for e in self.events}
+        ups = set(self.dependencies) | {e.op for e in self.events if not e.external}
         ups |= {r.op for r in self.all_refs().values() if r.op}
         return ups
 
@@ -176,7 +197,7 @@ def check_graph(ops: tuple[Operation, ...]) -> None:
             if dep not in known:
                 raise SpecError(f"operations.{o.name}.dependencies: unknown operation {dep!r}")
         for e in o.events:
-            if e.op not in known:
+            if not e.external and e.op not in known:
                 raise SpecError(f"operations.{o.name}.events: unknown operation {e.op!r}")
         for pname, ref in o.all_refs().items():
             if ref.op is not None and ref.op not in known:
@@ -186,7 +207,7 @@ def check_graph(ops: tuple[Operation, ...]) -> None:
                 raise SpecError(f"operations.{o.name}.params.{pname}: a dag ref takes "
                                 "inputs or inputs.<name> (a dag has no outputs yet)")
             if ref.op is not None and ref.section in ("outputs", "inputs") and ref.op in {
-                    e.op for e in o.events} and ref.op not in o.dependencies:
+                    e.op for e in o.events if not e.external} and ref.op not in o.dependencies:
                 raise SpecError(
                     f"operations.{o.name}.params.{pname}: {ref.section} of ops.{ref.op} are "
                     "known only once it finishes, but this operation starts on its events; "
