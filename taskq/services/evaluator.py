@@ -164,6 +164,9 @@ class Evaluator:
         is dropped (planned again when they are retried) and the outage raised."""
         done: list[str] = []
         settled: set[str] = set()  # left pending (failed) or dead-lettered: not held
+        if entries:
+            for observer in self.observers:
+                observer.begin_batch(self.rt)
         try:
             for entry, decoded in fair_order(entries):
                 try:

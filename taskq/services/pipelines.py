@@ -209,16 +209,24 @@ def _received(trigger_context: dict[str, Any] | None) -> frozenset[tuple[str, st
                      if isinstance(i, dict) and isinstance(i.get("event"), dict))
 
 
-def receive(rt: Context, event: Event) -> list[str]:
+#: Unfinished pipelines of a namespace: (uuid, parsed spec, created_at).
+Waiting = list[tuple[str, PipelineSpec, Any]]
+def waiting(rt: Context, namespace: str) -> Waiting:
+    return [(u, PipelineSpec.model_validate(stored["spec"]), created)
+            for u, stored, created in rt.store.waiting_pipelines(namespace)]
+
+
+def receive(rt: Context, event: Event, pipelines: Waiting | None = None) -> list[str]:
     """Record an outside event (a git commit, a published event) on every operation of an
     unfinished pipeline of its namespace that waits for it, if the pipeline started before
     the event happened; returns the pipelines to advance."""
     touched: list[str] = []
-    for pipeline_uuid, stored, created_at in rt.store.waiting_pipelines(event.namespace):
+    if pipelines is None:
+        pipelines = waiting(rt, event.namespace)
+    for pipeline_uuid, spec, created_at in pipelines:
         if lineage_of.when("event", {}, created_at) > lineage_of.when(
                 "event", {}, event.timestamp):
             continue
-        spec = PipelineSpec.model_validate(stored["spec"])
         item = {"key": event.ref.partition(".")[2], "type": "event",
                 "event": event.model_dump(mode="json")}
         for op in spec.run.operations:
@@ -235,9 +243,24 @@ class PipelineObserver:
     pipeline's row lock makes a repeat harmless). Run events, the hot path, cost no query
     beyond the advance they already caused."""
 
+    def __init__(self) -> None:
+        #: Namespace -> its unfinished pipelines, read once per batch of entries: a
+        #: backlog of published events costs one read per batch, not one per event. Every
+        #: event of the batch was appended before the batch was read, so a pipeline it
+        #: could matter to (one started before the event) had started by then.
+        self._waiting: dict[str, Waiting] = {}
+
+    def begin_batch(self, rt: Context) -> None:
+        self._waiting.clear()
+
+    def _pipelines(self, rt: Context, event: Event) -> Waiting:
+        if event.namespace not in self._waiting:
+            self._waiting[event.namespace] = waiting(rt, event.namespace)
+        return self._waiting[event.namespace]
+
     def observe(self, rt: Context, event: Event) -> None:
         if event.ref.partition(".")[0] in EXTERNAL_FAMILIES:
-            for pipeline_uuid in receive(rt, event):
+            for pipeline_uuid in receive(rt, event, self._pipelines(rt, event)):
                 advance(rt, pipeline_uuid)
             return
         pipeline = event.payload.get("pipeline") if event.ref.startswith("runs.") else None

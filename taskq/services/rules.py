@@ -22,6 +22,11 @@ class Observer(Protocol):
     the entry pending, to be evaluated again (and counts against its delivery budget unless
     it is an outage)."""
 
+    def begin_batch(self, rt: Context) -> None:
+        """A batch of entries is about to be evaluated (what it reads once per batch may
+        be read again now)."""
+        ...
+
     def observe(self, rt: Context, event: Event) -> None: ...
 
 

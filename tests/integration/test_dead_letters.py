@@ -22,6 +22,9 @@ pytestmark = pytest.mark.integration
 class Refuses:
     """An observer that fails on every probe event, with the event's own message."""
 
+    def begin_batch(self, rt: Any) -> None:
+        pass
+
     def observe(self, rt: Any, event: Event) -> None:
         if event.ref == f"events.{PROBE}":
             raise ValueError(f"refused probe {event.payload['fields']['i']}")

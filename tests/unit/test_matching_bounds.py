@@ -184,6 +184,9 @@ def test_namespaces_take_turns_within_a_batch(ctx: TestContext) -> None:
     seen: list[str] = []
 
     class Order:
+        def begin_batch(self, rt: Any) -> None:
+            pass
+
         def observe(self, rt: Any, event: Event) -> None:
             seen.append(event.namespace)
 

@@ -203,6 +203,9 @@ def test_an_undecodable_entry_is_dead_lettered_and_blocks_nothing(
 def test_an_entry_that_keeps_failing_is_dead_lettered_after_max_deliveries(
         tmp_path: Path, clock: FakeClock) -> None:
     class Broken:
+        def begin_batch(self, rt: Any) -> None:
+            pass
+
         def observe(self, rt: Any, event: Event) -> None:
             raise RuntimeError("observer down")
 
