@@ -54,7 +54,7 @@ class CeleryPublisher:
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
         self.app_for_agent(item.agent).send_task(
             item.task_name, kwargs=item.params, task_id=item.run_uuid, queue=item.queue,
-            headers=headers)
+            headers=headers, eta=item.eta)
 
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         control: Any = self.app.control

@@ -172,7 +172,7 @@ def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
         sent = item is not None and publish(rt, item, mark=published is None)
         if sent and published is not None and item is not None:
             published.append(item.run_uuid)
-    if record.queued_event is not None:
-        # After the publish: the worker need not wait for it. Stream order may then differ
+    if record.queued_events:
+        # After the publish: the worker need not wait for them. Stream order may then differ
         # from commit order; run_events ids are the order of record.
-        append_quietly(rt.bus, record.queued_event)
+        append_quietly(rt.bus, record.queued_events)

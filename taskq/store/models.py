@@ -178,6 +178,8 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(StorableText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A scheduled run's start time (Celery's ``eta``), kept for every re-send.
+    eta: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Cursor(Base):
