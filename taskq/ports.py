@@ -106,6 +106,9 @@ class Publisher(Protocol):
 
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None: ...
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None: ...
+    def unrevoke(self, run_uuid: str) -> None:
+        """Workers forget a revoke of the run's task (it was resumed)."""
+        ...
     def held(self, items: Sequence[OutboxItem]) -> set[str]:
         """The run uuids among ``items`` whose message still exists (in its queue, in the
         broker's unacknowledged set, held by a live worker) or that cannot be checked now:

@@ -130,5 +130,10 @@ def resume_run(rt: Context, run_uuid: str, reason: str) -> bool:
         return False
     events, item = resumed
     append_quietly(rt.bus, events)
+    try:
+        rt.publisher.unrevoke(run_uuid)  # a stop revoked its task id in every worker
+    except Exception as exc:
+        log.warning("taskq: workers could not be told to forget the revoke of %s: %s",
+                    run_uuid, exc)
     publish(rt, item)
     return True
