@@ -49,6 +49,8 @@ REDELIVER_LOCK = f"{PREFIX}:lock:redeliver"
 #: A worker's liveness: ``WORKER_ALIVE_PREFIX + hostname``, refreshed by the worker with a
 #: time to live; gone means the worker died (its running runs are failed "worker lost").
 WORKER_ALIVE_PREFIX = f"{PREFIX}:worker:alive:"
+#: One key per queue, refreshed by the heartbeat of every live worker consuming it.
+QUEUE_CONSUMED_PREFIX = f"{PREFIX}:queue:consumed:"
 
 #: Celery queue of the trigger-evaluation task and taskq's own periodic tasks.
 TRIGGERS_QUEUE = "taskq.triggers"

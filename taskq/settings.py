@@ -159,6 +159,9 @@ class Settings(BaseSettings):
     redeliver_after_seconds: float = Field(default=60.0, gt=0)
     #: Beat period (seconds) of the sweep that looks for such runs.
     redeliver_every: float = 15.0
+    #: A run ``queued`` this long (s) on a queue no live worker consumes is marked
+    #: ``unschedulable`` by that sweep (0: never).
+    unschedulable_after_seconds: float = Field(default=300.0, ge=0)
     #: One trigger's check of one event (its filters and name pattern) may take this long;
     #: past it, the trigger is skipped for that event with the reason recorded (s).
     rule_check_seconds: float = Field(default=0.05, gt=0, le=10)

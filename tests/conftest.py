@@ -234,6 +234,7 @@ def env_for(settings: Any, **extra: str) -> dict[str, str]:
         "TASKQ_REDELIVER_AFTER_SECONDS": str(settings.redeliver_after_seconds),
         "TASKQ_REDELIVER_EVERY": str(settings.redeliver_every),
         "TASKQ_WORKER_LOST_AFTER_SECONDS": str(settings.worker_lost_after_seconds),
+        "TASKQ_UNSCHEDULABLE_AFTER_SECONDS": str(settings.unschedulable_after_seconds),
         "TASKQ_NAMESPACES": ",".join(settings.namespaces),
         "TASKQ_EXAMPLE_MARKS": os.environ["TASKQ_EXAMPLE_MARKS"],
         "PYTHONPATH": str(ROOT),

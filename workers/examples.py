@@ -7,6 +7,7 @@ metrics and outputs out, ``current.trigger`` for lineage.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -86,3 +87,29 @@ def train_on_commit(commit: str = "", seconds: float = 0.1) -> dict[str, Any]:
     time.sleep(float(seconds))
     current.set_output("seen", seen)
     return seen
+
+
+@taskq.job(queue="train")
+def phases(warn: str = "") -> str:
+    """Says where it is, as a long job does: ``processing`` once set up, ``warning`` (with
+    ``warn`` as the reason) when something is off but it goes on."""
+    _mark("phases")
+    current.set_status("processing")
+    if warn:
+        current.warn(warn)
+    return "done"
+
+
+@taskq.job(queue="viz")
+def observe() -> None:
+    """Records the event that started it, as the job reads it from ``current.trigger``
+    (tests read ``observe.<uuid>``)."""
+    trig = current.trigger
+    event = trig.event if trig else None
+    if MARKS and event is not None:
+        seen = {"kind": event.kind, "id": event.id, "uuid": event.payload.get("uuid"),
+                "status": event.payload.get("status"),
+                "previous": event.payload.get("previous_status"),
+                "reason": event.payload.get("reason"),
+                "incarnation": event.payload.get("incarnation")}
+        (Path(MARKS) / f"observe.{current.run.uuid}").write_text(json.dumps(seen))

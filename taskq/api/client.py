@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taskq import constants
@@ -16,6 +17,7 @@ from taskq.api.scope import HINT, Scope
 from taskq.api.triggers import TriggersFacet, _job_name
 from taskq.core import routing
 from taskq.core.jobs import input_defaults, validate_params
+from taskq.core.statuses import RESUMABLE
 from taskq.core.stored import OutboxItem
 from taskq.core.triggers.hook import Hook
 from taskq.core.watched import Family
@@ -28,11 +30,13 @@ from taskq.runtime import Runtime, get_runtime
 from taskq.services import catalog
 from taskq.services import pipelines as engine
 from taskq.services.outbox import publish
-from taskq.services.recording import append_quietly, stop_run
+from taskq.services.recording import append_quietly, resume_run, stop_run
 from taskq.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: The longest countdown accepted (a week): a later start is a schedule's, not a run's.
+MAX_COUNTDOWN = 7 * 24 * 3600
 
 
 
@@ -65,12 +69,16 @@ class Client(TriggersFacet):
 
     def submit(self, job: Any, params: dict[str, Any] | None = None, queue: str | None = None,
                namespace: str | None = None, tags: list[str] | None = None,
-               hooks: list[Hook | dict[str, Any]] | None = None) -> RunRecord:
+               hooks: list[Hook | dict[str, Any]] | None = None,
+               eta: datetime | None = None, countdown: float | None = None) -> RunRecord:
         """Start a run by hand; returns the run as stored (status ``queued`` or later).
 
         ``hooks`` attach to this run only; they are stored before the run is published, so
-        none can miss its final status."""
+        none can miss its final status. ``eta`` (an aware datetime) or ``countdown``
+        (seconds), as Celery's: the run is ``scheduled`` until a worker takes it at that
+        time."""
         ns = self.scope.one(self.rt, namespace)
+        start_at = _start_time(eta, countdown)
         name = _job_name(job)
         template = catalog.template(self.rt, name, ns)
         try:
@@ -93,11 +101,12 @@ class Client(TriggersFacet):
         queued = self.rt.store.create_run(uuid=run_uuid, job=name, namespace=ns,
                                           project=template.project, queue=route.queue,
                                           agent=route.agent, task_name=template.task_name,
-                                          params=run_params, tags=tags or [])
+                                          params=run_params, tags=tags or [],
+                                          eta=start_at)
         append_quietly(self.rt.bus, queued)
         publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template.task_name,
                                     queue=route.queue, agent=route.agent, params=run_params,
-                                    attempts=0))
+                                    attempts=0, eta=start_at))
         run = self.get_run(run_uuid)
         assert run is not None
         return run
@@ -149,6 +158,19 @@ class Client(TriggersFacet):
         # worker's task_revoked records it stopped.
         return stop_run(self.rt, run.uuid, reason)
 
+    def resume_run(self, run_uuid: str, reason: str = "resumed by user") -> bool:
+        """Run a stopped or failed run again: ``resuming``, then ``queued`` as a new
+        incarnation (its attempts start again; a message of the old one is refused). False
+        if a concurrent resume of the same run got there first."""
+        run = self.get_run(run_uuid)
+        if run is None:
+            raise ValidationError(f"uuid: no run {run_uuid!r}")
+        if run.status not in RESUMABLE or run.kind != "job" or run.pipeline_uuid:
+            raise ValidationError(
+                f"uuid: run {run.uuid} is {run.status}; only a stopped or failed job run "
+                "(not a pipeline or one of its operations) can be resumed")
+        return resume_run(self.rt, run.uuid, reason)
+
     # -- dead letters ---------------------------------------------------------------------
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
@@ -191,6 +213,21 @@ class Client(TriggersFacet):
         """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""
         return JobView(self, _job_name(name), self.scope.one(self.rt, namespace))
 
+
+
+def _start_time(eta: datetime | None, countdown: float | None) -> datetime | None:
+    """One start time from Celery's two spellings of it; refused before anything is
+    stored."""
+    if eta is not None and countdown is not None:
+        raise ValidationError("eta, countdown: give one or the other")
+    if countdown is not None:
+        if isinstance(countdown, bool) or not isinstance(countdown, int | float) or not (
+                0 <= countdown <= MAX_COUNTDOWN):
+            raise ValidationError(f"countdown: must be seconds from 0 to {MAX_COUNTDOWN}")
+        return datetime.now(UTC) + timedelta(seconds=countdown)
+    if eta is not None and (not isinstance(eta, datetime) or eta.tzinfo is None):
+        raise ValidationError("eta: must be a timezone-aware datetime")
+    return eta
 
 
 class JobView:

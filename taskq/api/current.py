@@ -17,10 +17,11 @@ from typing import Any
 from taskq.api.records import Trigger, loader
 from taskq.core.lineage import has_lineage
 from taskq.core.run_context import RunContext, RunInfo, active, take
+from taskq.core.statuses import ACTIVE, SETTABLE, Status
 from taskq.core.watched import clean_tags, metric_point
 from taskq.errors import NotInAJob
 from taskq.runtime import get_runtime
-from taskq.services.recording import append_quietly
+from taskq.services.recording import REASON_CHARS, append_quietly, record
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +102,31 @@ class Current:
 
     def remove_tags(self, *tags: str) -> None:
         _tag(self._ctx().uuid, remove=tags)
+
+    def set_status(self, status: str | Status, reason: str | None = None) -> bool:
+        """Say where the job is: ``processing`` (past its set-up) or ``warning`` (going
+        on, but something is off), each a ``run_status_<status>`` event. False if the run
+        is already in it (a repeat is no new event) or no longer active."""
+        try:
+            wanted = Status(status)
+        except ValueError:
+            wanted = None
+        if wanted not in SETTABLE:
+            allowed = ", ".join(sorted(s.value for s in SETTABLE))
+            raise ValueError(f"set_status: {status!r} cannot be set by a job; use one of "
+                             f"{allowed} (the final status is the job's return or raise)")
+        if reason is not None and not isinstance(reason, str):
+            raise ValueError("set_status: reason must be a string")
+        ctx = self._ctx()
+        return record(get_runtime(), ctx.uuid, Status(wanted), attempt=ctx.attempt,
+                      only_from=ACTIVE, reason=reason[:REASON_CHARS] if reason else None)
+
+    def warn(self, message: str) -> bool:
+        """``warning`` with ``message`` as its reason (``run_status_warning``): the run
+        goes on; a second warning while in ``warning`` is no new event."""
+        if not isinstance(message, str) or not message:
+            raise ValueError("warn: message must be a non-empty string")
+        return self.set_status(Status.WARNING, message)
 
     def set_output(self, name: str, value: Any) -> None:
         if not isinstance(name, str) or not name:

@@ -21,7 +21,7 @@ from taskq.settings import Settings, get_settings
 #: Imported by every worker: the signal handlers, taskq's tasks and the built-in jobs.
 #: Strings, so this adapter never imports the worker above it.
 WORKER_MODULES = ("taskq.worker.signals", "taskq.worker.tasks", "taskq.worker.builtin_jobs",
-                  "taskq.worker.entity_jobs")
+                  "taskq.worker.entity_jobs", "taskq.worker.control")
 #: The worker bootstep that runs the evaluator beside the pool of any worker consuming
 #: taskq.triggers (a string for the same reason).
 EVALUATOR_STEP = "taskq.worker.evaluator_step:EvaluatorStep"

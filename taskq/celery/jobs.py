@@ -152,7 +152,8 @@ def bind_job(jd: JobDef, func: Callable[..., Any], *, bound: bool = False,
             raise Reject("taskq could not record the run's start; requeued", requeue=True)
         if getattr(req, "taskq_skip", False):
             return None  # a redelivered message for an attempt that already started
-        ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs), namespace=namespace)
+        ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs), namespace=namespace,
+                         attempt=int(req.retries or 0) + 1)
         # Params arrive checked and as JSON (task_prerun); structured ones become the
         # objects the function's annotations ask for.
         call = {k: v for k, v in kwargs.items() if k not in context_only}

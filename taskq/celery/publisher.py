@@ -19,6 +19,11 @@ from taskq.celery.app import create_app, get_app
 from taskq.core.stored import OutboxItem
 from taskq.settings import Settings
 
+#: The command of ``taskq.worker.control`` (a string: this adapter never imports the worker).
+UNREVOKE = "taskq_unrevoke"
+#: How long an unrevoke waits for the workers' replies (s).
+UNREVOKE_TIMEOUT = 1.0
+
 _apps: dict[str, Celery] = {}
 _lock = threading.Lock()
 
@@ -54,11 +59,18 @@ class CeleryPublisher:
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
         self.app_for_agent(item.agent).send_task(
             item.task_name, kwargs=item.params, task_id=item.run_uuid, queue=item.queue,
-            headers=headers)
+            headers=headers, eta=item.eta)
 
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         control: Any = self.app.control
         control.revoke(run_uuid, terminate=terminate, signal=signal)
+
+    def unrevoke(self, run_uuid: str) -> None:
+        """Every live worker forgets that the run's task was revoked (``worker.control``),
+        replies awaited up to a second, so a resumed run's message is not dropped."""
+        control: Any = self.app.control
+        control.broadcast(UNREVOKE, arguments={"task_id": run_uuid}, reply=True,
+                          timeout=UNREVOKE_TIMEOUT)
 
     def held(self, items: Sequence[OutboxItem]) -> set[str]:
         """See :func:`taskq.celery.broker_state.held`, asked of each item's agent."""

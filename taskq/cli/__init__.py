@@ -182,6 +182,15 @@ def runs_stop(uuid: str) -> None:
     console.print("stopped" if stopped else "already finished")
 
 
+@runs.command("resume")
+@click.argument("uuid")
+@friendly
+def runs_resume(uuid: str) -> None:
+    """Run a stopped or failed run again (resuming, then queued as a new incarnation)."""
+    resumed = _client().resume_run(uuid)
+    console.print("resumed" if resumed else "already resumed")
+
+
 # -- triggers ----------------------------------------------------------------------------
 
 

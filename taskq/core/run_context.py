@@ -28,6 +28,8 @@ class RunContext:
     job: str
     params: dict[str, Any]
     namespace: str
+    #: Celery's retries + 1: a status the job sets applies to this attempt only.
+    attempt: int | None = None
     outputs: dict[str, Any] = field(default_factory=dict)
     metrics: list[dict[str, Any]] = field(default_factory=list)
     _flushed: int = 0

@@ -3,9 +3,11 @@
 The names are Polyaxon's V1Statuses (and ``initializing``, which its event docs list) so that
 hooks, DAG policies and event kinds written for Polyaxon read the same here. ``done`` is a
 pseudo-status: it is never stored, it means "any final status".
-Final statuses are terminal: a late or duplicated signal can never resurrect a run. The one
-explicit exception is a ``reuse_task`` trigger re-enqueueing a finished run under a new
-incarnation (``Store._requeue``; docs/entity-triggers.md).
+Final statuses are terminal: a late or duplicated signal can never resurrect a run. The two
+explicit exceptions make the run a new incarnation: a ``reuse_task`` trigger re-enqueueing a
+finished run (``Store._requeue``; docs/entity-triggers.md) and resuming a stopped or failed
+one (``Store.resume_run``, through ``resuming``). Where each status is written: the
+"Run statuses" section of docs/chaining.md.
 """
 
 from __future__ import annotations
@@ -61,6 +63,15 @@ _PENDING = frozenset({Status.CREATED, Status.ON_SCHEDULE, Status.RESUMING, Statu
 #: Not started yet: stopping one needs no worker.
 PENDING: frozenset[Status] = _PENDING | {Status.RETRYING, Status.UNSCHEDULABLE}
 _ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING, Status.WARNING})
+#: Started and not finished: what a worker that vanished leaves behind.
+ACTIVE: frozenset[Status] = _ACTIVE
+#: What a job may set on itself (``current.set_status``).
+SETTABLE: frozenset[Status] = frozenset({Status.PROCESSING, Status.WARNING})
+#: What ``taskq runs resume`` brings back (as a new incarnation).
+RESUMABLE: frozenset[Status] = frozenset({Status.STOPPED, Status.FAILED})
+#: Published and not yet claimed by a worker: the redelivery sweep's to resend if lost.
+AWAITING_START: frozenset[Status] = frozenset({Status.QUEUED, Status.SCHEDULED,
+                                               Status.STARTING})
 
 # Allowed predecessors of each status. Anything not listed is refused.
 _ALLOWED_FROM: dict[Status, frozenset[Status]] = {
@@ -76,7 +87,7 @@ _ALLOWED_FROM: dict[Status, frozenset[Status]] = {
     Status.SCHEDULED: frozenset({Status.CREATED, Status.COMPILED, Status.QUEUED,
                                  Status.RETRYING}),
     Status.STARTING: frozenset({Status.CREATED, Status.COMPILED, Status.QUEUED,
-                                Status.SCHEDULED, Status.RETRYING}),
+                                Status.SCHEDULED, Status.RETRYING, Status.UNSCHEDULABLE}),
     Status.INITIALIZING: frozenset({Status.QUEUED, Status.SCHEDULED, Status.STARTING}),
     Status.RUNNING: STARTABLE,
     Status.PROCESSING: frozenset({Status.RUNNING, Status.WARNING}),

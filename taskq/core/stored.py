@@ -109,6 +109,12 @@ class TriggerRef:
 class Transition:
     run: dict[str, Any]
     event: Event
+    #: The events of statuses passed through on the way (``via``), in order, before it.
+    earlier: tuple[Event, ...] = ()
+
+    @property
+    def events(self) -> list[Event]:
+        return [*self.earlier, self.event]
 
 
 @dataclass(frozen=True)
@@ -117,7 +123,8 @@ class FiringRecord:
     run_uuid: str | None
     created: bool  # False: this (trigger, key) had already fired
     outbox_pending: bool
-    queued_event: Event | None = None
+    #: The new run's ``compiled`` and ``queued`` events, to append after the publish.
+    queued_events: tuple[Event, ...] = ()
     #: The error this new firing recorded instead of a run (a render or planning error).
     error: str | None = None
 
@@ -132,6 +139,8 @@ class OutboxItem:
     attempts: int
     #: The run's incarnation (sent as a header; see ``Run.incarnation``).
     incarnation: int = 0
+    #: When a scheduled run (``eta`` / ``countdown``) may start: sent as Celery's ``eta``.
+    eta: datetime | None = None
 
 
 

@@ -21,7 +21,7 @@ from taskq.core import names
 from taskq.core.events import CUSTOM_EVENT_KIND, Event, custom_event
 from taskq.errors import EventError, EventInputError
 from taskq.ports import Context
-from taskq.services.recording import append_many_quietly, append_quietly
+from taskq.services.recording import append_quietly
 
 log = logging.getLogger(__name__)
 _IDS = uuid.UUID("6f1d2c1e-8a4b-4c3e-9b1a-5d7e2f0a9c41")
@@ -128,7 +128,7 @@ def publish_many(rt: Context, items: Sequence[tuple[Any, Any, Any]], *, namespac
         except (EventInputError, EventError) as exc:
             raise EventInputError(f"events[{i}].{exc}") from None
     created = rt.store.record_events(events) if events else []
-    append_many_quietly(rt.bus, [e for e, new in zip(events, created, strict=True) if new])
+    append_quietly(rt.bus, [e for e, new in zip(events, created, strict=True) if new])
     return list(zip(events, created, strict=True))
 
 

@@ -205,10 +205,10 @@ def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
         sent = item is not None and publish(rt, item, mark=published is None)
         if sent and published is not None and item is not None:
             published.append(item.run_uuid)
-    if record.queued_event is not None:
-        # After the publish: the worker need not wait for it. Stream order may then differ
+    if record.queued_events:
+        # After the publish: the worker need not wait for them. Stream order may then differ
         # from commit order; run_events ids are the order of record.
         if appends is not None:
-            appends.append(record.queued_event)
+            appends.extend(record.queued_events)
         else:
-            append_quietly(rt.bus, record.queued_event)
+            append_quietly(rt.bus, record.queued_events)

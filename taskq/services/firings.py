@@ -32,7 +32,7 @@ from taskq.services.health import describe
 from taskq.services.marks import Marks
 from taskq.services.outages import is_outage
 from taskq.services.quarantine import Quarantine
-from taskq.services.recording import append_many_quietly
+from taskq.services.recording import append_quietly
 from taskq.services.rules import Stats
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ class Firings:
                 if is_outage(self.rt, exc):
                     raise
                 self._failed(match, exc)
-        append_many_quietly(self.rt.bus, appends)
+        append_quietly(self.rt.bus, appends)
 
     def discard(self) -> None:
         """An outage stopped the batch: what it planned is planned again on redelivery."""

@@ -18,28 +18,24 @@ from taskq.core.statuses import PENDING, Status, is_final
 from taskq.core.stored import Transition
 from taskq.ports import Context, EventLog
 from taskq.services.outages import is_outage
+from taskq.services.outbox import publish
 
 log = logging.getLogger(__name__)
 
 
-def append_quietly(bus: EventLog, event: Event) -> None:
-    """XADD after commit; if Redis is unreachable the reconciler re-emits from SQL."""
+def append_quietly(bus: EventLog, event: Event | Sequence[Event]) -> None:
+    """XADD after commit; if Redis is unreachable the reconciler re-emits from SQL.
+    Several events (one commit's, in order) go in one round trip."""
     try:
-        bus.append(event)
+        if isinstance(event, Event):
+            bus.append(event)
+        elif event:
+            bus.append_many(event)
     except Exception as exc:
-        log.warning("taskq: event %s not appended (reconciler will re-emit): %s", event.id, exc)
-
-
-def append_many_quietly(bus: EventLog, events: Sequence[Event]) -> None:
-    """Several events in one round trip, after their commit; lost ones are re-emitted."""
-    if not events:
-        return
-    try:
-        bus.append_many(events)
-    except Exception as exc:
-        log.warning("taskq: %d events not appended (reconciler will re-emit): %s",
-                    len(events), exc)
-
+        events = [event] if isinstance(event, Event) else list(event)
+        ids = ", ".join(e.id for e in events[:5]) + (
+            f" and {len(events) - 5} more" if len(events) > 5 else "")
+        log.warning("taskq: event %s not appended (reconciler will re-emit): %s", ids, exc)
 
 
 
@@ -59,7 +55,10 @@ def record(rt: Context, uuid: str, status: Status, **kwargs: Any) -> bool:
     if transition is None:
         return False
     try:
-        rt.bus.append(transition.event)
+        if transition.earlier:  # statuses passed through: one round trip for them all
+            rt.bus.append_many(transition.events)
+        else:
+            rt.bus.append(transition.event)
     except Exception as exc:  # Redis briefly down: the reconciler re-emits from SQL
         failures["xadd"] += 1
         log.warning("taskq: event %s not appended (reconciler will re-emit): %s",
@@ -120,4 +119,22 @@ def stop_run(rt: Context, run_uuid: str, reason: str) -> bool:
     terminated, and the worker's ``task_revoked`` records it stopped."""
     stopped_pending = record(rt, run_uuid, Status.STOPPED, reason=reason, only_from=PENDING)
     rt.publisher.revoke(run_uuid, terminate=not stopped_pending, signal="SIGTERM")
+    return True
+
+
+def resume_run(rt: Context, run_uuid: str, reason: str) -> bool:
+    """A stopped or failed run, ``resuming`` then ``queued`` again as a new incarnation
+    (``Store.resume_run``, one commit), then sent; False if it was not resumable or a
+    concurrent resume got there first. A failed send is the relay's (the outbox row)."""
+    resumed = rt.store.resume_run(run_uuid, reason[:REASON_CHARS])
+    if resumed is None:
+        return False
+    events, item = resumed
+    append_quietly(rt.bus, events)
+    try:
+        rt.publisher.unrevoke(run_uuid)  # a stop revoked its task id in every worker
+    except Exception as exc:
+        log.warning("taskq: workers could not be told to forget the revoke of %s: %s",
+                    run_uuid, exc)
+    publish(rt, item)
     return True

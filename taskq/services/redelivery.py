@@ -3,7 +3,8 @@
 A run's outbox row says its message was sent; that does not make the message exist. Redis
 (the broker) losing its data takes every queued message with it, and a worker SIGKILLed
 between taking a message (BRPOP) and recording it as unacknowledged takes that one. Each
-pass (beat, one runner at a time) looks at runs ``queued`` for longer than
+pass (beat, one runner at a time) looks at runs waiting for a worker's start (``queued``,
+``scheduled``, ``starting``) for longer than
 ``redeliver_after_seconds`` whose row was published, asks the broker and the live workers
 whether each message still exists, and republishes only the ones that exist nowhere.
 
@@ -25,6 +26,7 @@ import logging
 from taskq import constants
 from taskq.ports import Context
 from taskq.services.outbox import publish
+from taskq.services.unschedulable import mark_unschedulable
 from taskq.services.worker_loss import fail_lost_runs, stale_after
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,10 @@ def redeliver_lost(rt: Context, *, batch: int = 500) -> int:
             fail_lost_runs(rt)
         except Exception as exc:  # the database away: the next pass tries again
             log.warning("taskq: failing the runs of dead workers failed: %s", exc)
+        try:
+            mark_unschedulable(rt)
+        except Exception as exc:
+            log.warning("taskq: marking runs on queues without a worker failed: %s", exc)
         return _sweep(rt, batch)
 
 

@@ -5,7 +5,8 @@ A worker SIGKILLed with its children (OOM killer, host loss) fires no signal: it
 stay longer than the longest job. Instead, every worker refreshes a liveness key with a
 time to live of half of ``worker_lost_after_seconds`` (``worker.liveness``), and the run
 records the worker that claimed it. Each redelivery pass (beat, one runner) fails the runs
-whose worker's key is gone: "worker lost", a compare-and-set on the attempt and incarnation
+whose worker's key is gone: ``unknown`` then ``failed`` "worker lost" (two events, one
+commit), a compare-and-set on the attempt and incarnation
 read, so a late finish of a worker that was only slow wins or loses cleanly, and the event
 makes triggers on failure fire once. The original message, should the broker ever redeliver
 it, is refused by the start claim (that attempt already started).
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from taskq import constants
-from taskq.core.statuses import Status
+from taskq.core.statuses import ACTIVE, Status
 from taskq.ports import Context
 from taskq.services.recording import record
 
@@ -25,7 +27,6 @@ log = logging.getLogger(__name__)
 
 REASON = ("worker lost: the worker running it stopped sending heartbeats (killed, or its "
           "host lost)")
-ACTIVE = frozenset({Status.RUNNING, Status.PROCESSING})
 #: Since when (time.time()) this Redis has kept the liveness keys: a key missing from a
 #: Redis that restarted empty says nothing until a live worker had time to beat again.
 WATCHING_KEY = f"{constants.PREFIX}:worker:watching"
@@ -44,21 +45,34 @@ def alive_key(hostname: str) -> str:
     return constants.WORKER_ALIVE_PREFIX + hostname
 
 
-def beat(rt: Context, hostname: str, at: float) -> None:
-    """Say ``hostname`` is alive for the next :func:`stale_after` seconds."""
-    rt.coord.remember(alive_key(hostname), f"{at:.3f}", ttl_seconds=int(stale_after(rt)))
+def consumed_key(queue: str) -> str:
+    return constants.QUEUE_CONSUMED_PREFIX + queue
+
+
+def beat(rt: Context, hostname: str, at: float, queues: Sequence[str] = ()) -> None:
+    """Say ``hostname`` is alive, and that ``queues`` have a live consumer, for the next
+    :func:`stale_after` seconds (``services.unschedulable`` reads the second)."""
+    ttl = int(stale_after(rt))
+    rt.coord.remember(alive_key(hostname), f"{at:.3f}", ttl_seconds=ttl)
+    for queue in queues:
+        rt.coord.remember(consumed_key(queue), hostname, ttl_seconds=ttl)
+
+
+def watched_long_enough(rt: Context, now: float) -> bool:
+    """Whether a missing liveness key means anything yet: not on the first pass, nor
+    until a live worker had time to beat again after Redis lost its data."""
+    watching = rt.coord.get_value(WATCHING_KEY)
+    if watching is None:  # first pass, or Redis lost its data (the keys with it)
+        rt.coord.set_value(WATCHING_KEY, f"{now:.3f}")
+        return False
+    return now - float(watching) >= stale_after(rt)
 
 
 def fail_lost_runs(rt: Context) -> int:
     """Fail the runs whose claiming worker is dead; how many. Called under the
     redelivery sweep's single-runner lock. A run started less than :func:`stale_after`
     ago is left alone (its worker's first heartbeat may still be on its way)."""
-    now = time.time()
-    watching = rt.coord.get_value(WATCHING_KEY)
-    if watching is None:  # first pass, or Redis lost its data (the keys with it)
-        rt.coord.set_value(WATCHING_KEY, f"{now:.3f}")
-        return 0
-    if now - float(watching) < stale_after(rt):
+    if not watched_long_enough(rt, time.time()):
         return 0
     started_before = rt.store.recent_before(stale_after(rt))
     alive: dict[str, bool] = {}
@@ -70,7 +84,7 @@ def fail_lost_runs(rt: Context) -> int:
         if alive[worker]:
             continue
         if record(rt, uuid, Status.FAILED, reason=REASON, attempt=attempt,
-                  incarnation=incarnation, only_from=ACTIVE):
+                  incarnation=incarnation, only_from=ACTIVE, via=(Status.UNKNOWN,)):
             failed += 1
             log.warning("taskq: run %s was running on worker %s, which is gone: failed "
                         "(worker lost)", uuid, worker)

@@ -92,18 +92,22 @@ class StoreBase:
                     project: str | None, queue: str, params: dict[str, Any],
                     tags: Sequence[str] = (), trigger: TriggerRef | None = None,
                     firing_id: int | None = None, event_ids: Sequence[str] = (),
-                    trigger_context: dict[str, Any] | None = None) -> ev.Event:
-        """Insert a run that goes out through the outbox, hence already ``queued``.
+                    trigger_context: dict[str, Any] | None = None,
+                    eta: datetime | None = None) -> list[ev.Event]:
+        """Insert a run that goes out through the outbox, hence already ``queued``
+        (``scheduled`` with an ``eta``): its ``compiled`` and ``queued`` events, in order.
 
         The outbox row committed in the same transaction guarantees the Celery publish, so
         the run is queued from this commit on; recording it here (not in after_task_publish)
-        keeps a write, and its row lock, off the path to the worker's start.
+        keeps a write, and its row lock, off the path to the worker's start. Its params were
+        resolved and checked before this insert, so ``compiled`` is an event row of the
+        same commit, not a transaction of its own.
         """
         now = utcnow()
-        status = Status.QUEUED.value
+        final = Status.SCHEDULED if eta is not None else Status.QUEUED
         conn.execute(insert(RUNS), dict(
             uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
-            status=status, status_reason=None, params=params, outputs={}, metrics=[],
+            status=final.value, status_reason=None, params=params, outputs={}, metrics=[],
             tags=list(tags), celery_task_id=uuid,
             trigger_id=trigger.id if trigger else None,
             trigger_name=trigger.name if trigger else None,
@@ -112,16 +116,18 @@ class StoreBase:
         ))
         summary = {
             "uuid": uuid, "job": job, "project": project, "namespace": namespace,
-            "status": status, "reason": None, "queue": queue, "params": params, "outputs": {},
+            "reason": None, "queue": queue, "params": params, "outputs": {},
             "tags": list(tags), "trigger": trigger.name if trigger else None, "attempts": 0,
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
-            "duration": None, "previous_status": Status.CREATED.value, "incarnation": 0,
-            "kind": "job", "pipeline": None, "op": None,
+            "duration": None, "incarnation": 0, "kind": "job", "pipeline": None, "op": None,
         }
-        event = ev.run_status_event(event_id=ev.new_event_id(), run=summary,
-                                    status=Status.QUEUED, timestamp=now)
-        self._insert_event(conn, event, previous=Status.CREATED.value)
-        return event
+        events = []
+        for before, status in ((Status.CREATED, Status.COMPILED), (Status.COMPILED, final)):
+            events.append(ev.run_status_event(
+                event_id=ev.new_event_id(), status=status, timestamp=now,
+                run={**summary, "status": status.value, "previous_status": before.value}))
+            self._insert_event(conn, events[-1], previous=before.value)
+        return events
 
     def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
                       ignore_duplicate: bool = False) -> bool:
@@ -162,7 +168,7 @@ class StoreBase:
                 select(OUTBOX.c.id).where(OUTBOX.c.run_uuid == existing.run_uuid,
                                           OUTBOX.c.published.is_(False))).first() is not None
             return FiringRecord(existing.id, existing.run_uuid, False, pending)
-        queued = None
+        queued: list[ev.Event] = []
         if run is not None and outbox is not None:
             queued = self._insert_run(
                 conn, uuid=run.uuid, job=run.job, namespace=run.namespace,
@@ -172,14 +178,14 @@ class StoreBase:
             self._insert_outbox(conn, run_uuid=run.uuid, task_name=outbox.task_name,
                                 queue=outbox.queue, agent=outbox.agent)
         return FiringRecord(firing_id, run.uuid if run else None, True, run is not None,
-                            queued, error)
+                            tuple(queued), error)
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
-                       agent: str) -> None:
+                       agent: str, eta: datetime | None = None) -> None:
         conn.execute(insert(OUTBOX), dict(
             run_uuid=run_uuid, task_name=task_name, queue=queue, agent=agent,
             published=False, attempts=0, last_error=None, created_at=utcnow(),
-            published_at=None))
+            published_at=None, eta=eta))
 
     def recent_before(self, seconds: float) -> datetime:
         return utcnow() - timedelta(seconds=seconds)
@@ -209,4 +215,5 @@ def stored_trigger(t: Any) -> StoredTrigger:
 def _outbox_item(row: Any) -> OutboxItem:
     return OutboxItem(run_uuid=row.run_uuid, task_name=row.task_name, queue=row.queue,
                       agent=row.agent, params=row.params or {}, attempts=row.attempts,
-                      incarnation=getattr(row, "incarnation", 0) or 0)
+                      incarnation=getattr(row, "incarnation", 0) or 0,
+                      eta=_aware(getattr(row, "eta", None)))

@@ -8,10 +8,12 @@ from datetime import datetime
 
 from sqlalchemy import func, select, update
 
-from taskq.core.statuses import Status
+from taskq.core.statuses import ACTIVE, AWAITING_START
 from taskq.core.stored import OutboxItem
 from taskq.core.times import utcnow
 from taskq.store.base import OUTBOX, RUN_EVENTS, RUNS, StoreBase, _outbox_item
+
+_AWAITING = sorted(s.value for s in AWAITING_START)
 
 
 class DeliveryMixin(StoreBase):
@@ -52,11 +54,12 @@ class DeliveryMixin(StoreBase):
 
     def queued_published(self, *, older_than: datetime, after_id: int = 0,
                          limit: int = 500) -> list[tuple[int, OutboxItem]]:
-        """Runs still ``queued`` since before ``older_than`` whose outbox row says their
-        message was sent (unsent rows are the relay's), by outbox id for paging."""
+        """Runs still waiting for a worker's start (``queued``, ``scheduled``, received
+        and waiting for its eta: ``starting``) since before ``older_than`` whose outbox row
+        says their message was sent (unsent rows are the relay's), by outbox id."""
         stmt = (select(OUTBOX, RUNS.c.params, RUNS.c.incarnation)
                 .join(RUNS, RUNS.c.uuid == OUTBOX.c.run_uuid)
-                .where(RUNS.c.status == Status.QUEUED.value, RUNS.c.updated_at < older_than,
+                .where(RUNS.c.status.in_(_AWAITING), RUNS.c.updated_at < older_than,
                        OUTBOX.c.published.is_(True), OUTBOX.c.id > after_id)
                 .order_by(OUTBOX.c.id).limit(limit))
         with self.read() as conn:
@@ -70,7 +73,7 @@ class DeliveryMixin(StoreBase):
         now = utcnow()
         with self.tx() as conn:
             res = conn.execute(update(RUNS).where(
-                RUNS.c.uuid == item.run_uuid, RUNS.c.status == Status.QUEUED.value,
+                RUNS.c.uuid == item.run_uuid, RUNS.c.status.in_(_AWAITING),
                 RUNS.c.incarnation == item.incarnation)
                 .values(incarnation=RUNS.c.incarnation + 1, updated_at=now))
             if not res.rowcount:
@@ -79,7 +82,7 @@ class DeliveryMixin(StoreBase):
                 attempts=OUTBOX.c.attempts + 1, published_at=now, last_error=reason[:2000]))
         return OutboxItem(run_uuid=item.run_uuid, task_name=item.task_name, queue=item.queue,
                           agent=item.agent, params=item.params, attempts=item.attempts + 1,
-                          incarnation=item.incarnation + 1)
+                          incarnation=item.incarnation + 1, eta=item.eta)
 
     def running_on_workers(self, *, started_before: datetime,
                            limit: int = 1000) -> list[tuple[str, str, int, int]]:
@@ -87,7 +90,7 @@ class DeliveryMixin(StoreBase):
         ``started_before`` whose claiming worker is known: the worker-loss sweep asks
         whether each worker is still alive."""
         stmt = (select(RUNS.c.uuid, RUNS.c.worker, RUNS.c.attempts, RUNS.c.incarnation)
-                .where(RUNS.c.status.in_([Status.RUNNING.value, Status.PROCESSING.value]),
+                .where(RUNS.c.status.in_([s.value for s in ACTIVE]),
                        RUNS.c.worker.is_not(None), RUNS.c.started_at < started_before)
                 .order_by(RUNS.c.id).limit(limit))
         with self.read() as conn:

@@ -222,4 +222,4 @@ class EntityRunsMixin(RegistryMixin):
         if not reset.rowcount:  # a run that never went through the outbox (taskq run)
             self._insert_outbox(conn, run_uuid=run_uuid, task_name=job_task_name(row.job),
                                 queue=row.queue, agent="default")
-        return FiringRecord(firing_id, run_uuid, True, True, queued)
+        return FiringRecord(firing_id, run_uuid, True, True, (queued,))

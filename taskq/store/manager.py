@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, select, update
 
 from taskq.core import events as ev
 from taskq.core.planning import Delivery, FiringWrite, NewRun
-from taskq.core.statuses import FINAL, Status, allowed_from, check_transition
+from taskq.core.statuses import ACTIVE, FINAL, Status, allowed_from, check_transition
 from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, Transition, TriggerRef
 from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
@@ -31,6 +31,7 @@ from taskq.store.base import (
 from taskq.store.delivery import DeliveryMixin
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
+from taskq.store.lifecycle import LifecycleMixin
 from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent, Trigger
 from taskq.store.names import NamesMixin
 from taskq.store.outbox import OutboxMixin
@@ -42,7 +43,7 @@ __all__ = ["AlreadyExists", "FiringRecord", "NotFound", "OutboxItem", "Store", "
 
 
 class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRunsMixin,
-            JoinsMixin, NamesMixin, StoreBase):
+            JoinsMixin, NamesMixin, LifecycleMixin, StoreBase):
     """The one SQL adapter: runs and events here; triggers, the outbox, joins, pipelines
     and watched entities in the mixins it combines (one engine, one set of tables)."""
 
@@ -50,17 +51,18 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
     def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
                    queue: str, agent: str, task_name: str, params: dict[str, Any],
                    tags: Sequence[str] = (), trigger_context: dict[str, Any] | None = None,
-                   outbox: bool = True) -> ev.Event:
-        """A manual run: the run, its queued event and its outbox row in one transaction
-        (no outbox row for a run executed in the calling process: ``taskq run``)."""
+                   outbox: bool = True, eta: datetime | None = None) -> list[ev.Event]:
+        """A manual run: the run, its compiled and queued (or scheduled) events and its
+        outbox row in one transaction (no outbox row for a run executed in the calling
+        process: ``taskq run``)."""
         with self.tx() as conn:
-            event = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
-                                     project=project, queue=queue, params=params, tags=tags,
-                                     trigger_context=trigger_context)
+            events = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
+                                      project=project, queue=queue, params=params, tags=tags,
+                                      trigger_context=trigger_context, eta=eta)
             if outbox:
                 self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
-                                    agent=agent)
-        return event
+                                    agent=agent, eta=eta)
+        return events
 
     def get_run(self, uuid: str) -> StoredRun | None:
         with self.read() as conn:
@@ -89,7 +91,8 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
                    attempt: int | None = None,
                    only_from: frozenset[Status] | None = None,
                    incarnation: int | None = None,
-                   worker: str | None = None) -> Transition | None:
+                   worker: str | None = None,
+                   via: Sequence[Status] = ()) -> Transition | None:
         """Apply ``new`` if the lifecycle allows it; write the event row in the same commit.
 
         ``attempt`` (1 for the first delivery, Celery's ``retries + 1`` after) makes worker
@@ -99,6 +102,10 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
         late signal): the normal, idempotent outcome, not an error. ``incarnation`` (the
         message's) must equal the run's: a stale message of a run that a trigger re-enqueued
         (``reuse_task``) is refused. ``worker`` (at RUNNING) names the claiming worker.
+        ``via``: statuses passed through on the way, each its own event row in this commit
+        (those the run is already past are left out): the start claim writes ``starting``
+        and ``initializing`` this way, and the worker-lost sweep ``unknown``, at no extra
+        transaction.
         """
         now = utcnow()
         with self.tx() as conn:
@@ -120,11 +127,18 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             # A retry may start before the previous attempt's RETRYING commits: the attempt
             # counter, not the status, proves it is a new start.
             new_attempt = (new == Status.RUNNING and attempt is not None
-                           and current in (Status.RUNNING, Status.PROCESSING))
+                           and current in ACTIVE)
+            passed: list[Status] = []
             if not new_attempt:
-                if current == new or current not in allowed_from(new):
+                for step in via:
+                    at = passed[-1] if passed else current
+                    if at != step and at in allowed_from(step) and (
+                            step in allowed_from(new)):
+                        passed.append(step)
+                last = passed[-1] if passed else current
+                if last == new or last not in allowed_from(new):
                     return None
-                check_transition(current, new)
+                check_transition(last, new)
             values: dict[str, Any] = {"status": new.value, "updated_at": now}
             if reason is not None or new in FINAL or new == Status.RUNNING:
                 values["status_reason"] = reason
@@ -144,11 +158,19 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             if updated is None:  # lost a race on PostgreSQL without the row lock
                 return None
             summary = run_summary(updated)
-            summary["previous_status"] = current.value
+            earlier = []
+            for before, step in zip([current, *passed], passed, strict=False):
+                step_run = {**summary, "status": step.value,
+                            "previous_status": before.value}
+                earlier.append(ev.run_status_event(event_id=ev.new_event_id(), run=step_run,
+                                                   status=step, timestamp=now))
+                self._insert_event(conn, earlier[-1], previous=before.value)
+            previous = passed[-1] if passed else current
+            summary["previous_status"] = previous.value
             event = ev.run_status_event(event_id=event_id or ev.new_event_id(), run=summary,
                                         status=new, timestamp=now)
-            self._insert_event(conn, event, previous=current.value)
-        return Transition(run=summary, event=event)
+            self._insert_event(conn, event, previous=previous.value)
+        return Transition(run=summary, event=event, earlier=tuple(earlier))
 
     def save_progress(self, uuid: str, *, outputs: dict[str, Any] | None = None,
                       metrics: list[dict[str, Any]] | None = None) -> None:

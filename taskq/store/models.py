@@ -77,8 +77,7 @@ class Run(Base):
     #: Bumped when a trigger with reuse_task re-enqueues this run (the one way out of a
     #: final status); the worker's start claim refuses messages of another incarnation.
     incarnation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    #: The worker (Celery hostname) that claimed the current attempt: its liveness decides
-    #: whether a run left running was lost with it.
+    #: The worker that claimed the current attempt (its liveness: was the run lost?).
     worker: Mapped[str | None] = mapped_column(StorableString(255))
     #: "job", or "pipeline" for a DAG run (its operations are runs with ``pipeline_uuid``).
     kind: Mapped[str] = mapped_column(StorableString(16), default="job", server_default="job")
@@ -135,8 +134,7 @@ class Trigger(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    #: Evaluations in a row that failed (raised, or overran the check budget); a firing
-    #: resets it. At TASKQ_QUARANTINE_AFTER the trigger is quarantined with the reason.
+    #: Failed evaluations in a row (a firing resets it), and why it was quarantined.
     failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     quarantined: Mapped[str | None] = mapped_column(StorableText)
     quarantined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -203,6 +201,8 @@ class Outbox(Base):
     last_error: Mapped[str | None] = mapped_column(StorableText)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A scheduled run's start time (Celery's ``eta``), kept for every re-send.
+    eta: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Cursor(Base):

@@ -95,7 +95,8 @@ class PipelinesMixin(StoreBase):
                     extra = ({"trigger_context": {**received, "context": context}}
                              if context else {})
                     event = self._move(conn, run["uuid"], Status.CREATED, Status.QUEUED, None,
-                                       params=params, queue=queue, **extra)
+                                       params=params, queue=queue, via=Status.COMPILED,
+                                       earlier=events, **extra)
                     if event is not None:
                         self._insert_outbox(conn, run_uuid=run["uuid"], task_name=task_name,
                                             queue=queue, agent=agent)
@@ -113,8 +114,11 @@ class PipelinesMixin(StoreBase):
         return Advanced(events, outbox)
 
     def _move(self, conn: Connection, uuid: str, frm: Status, to: Status, reason: str | None,
+              via: Status | None = None, earlier: list[ev.Event] | None = None,
               **values: Any) -> ev.Event | None:
-        """A compare-and-set from ``frm`` with its event row; None if someone moved first."""
+        """A compare-and-set from ``frm`` with its event row; None if someone moved first.
+        With ``via`` (an operation's ``compiled``), that status's event row first, its event
+        appended to ``earlier``."""
         now = utcnow()
         changes: dict[str, Any] = {"status": to.value, "updated_at": now, **values}
         if reason is not None or to in FINAL:
@@ -128,6 +132,14 @@ class PipelinesMixin(StoreBase):
         if row is None:
             return None
         summary = run_summary(row)
+        if via is not None:
+            passed = ev.run_status_event(
+                event_id=ev.new_event_id(), status=via, timestamp=now,
+                run={**summary, "status": via.value, "previous_status": frm.value})
+            self._insert_event(conn, passed, previous=frm.value)
+            if earlier is not None:
+                earlier.append(passed)
+            frm = via
         summary["previous_status"] = frm.value
         event = ev.run_status_event(event_id=ev.new_event_id(), run=summary, status=to,
                                     timestamp=now)

@@ -162,9 +162,7 @@ class InMemoryEventLog:
     def scan(self, after: str, count: int = 1000) -> list[tuple[str, Event | None]]:
         start = (-1, -1) if after == "0" else _parse_id(after)
         out: list[tuple[str, Event | None]] = []
-        for sid in self._ids:
-            if _parse_id(sid) <= start:
-                continue
+        for sid in (i for i in self._ids if _parse_id(i) > start):
             try:
                 out.append((sid, Event.from_fields(self._fields[sid])))
             except Exception:  # as the Redis adapter: undecodable for whatever reason
@@ -278,8 +276,7 @@ class InMemoryCoordination:
 
 @dataclass
 class StubPublisher:
-    """Records what would have gone to the broker; ``fail_next`` makes the broker refuse
-    the next N sends, as an unreachable one would."""
+    """What would have gone to the broker; ``fail_next``: the next N sends are refused."""
 
     sent: list[tuple[OutboxItem, dict[str, str]]] = field(default_factory=list)
     revoked: list[str] = field(default_factory=list)
@@ -299,6 +296,9 @@ class StubPublisher:
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         self.revoked.append(run_uuid)
         self.revocations.append((run_uuid, terminate, signal))
+
+    def unrevoke(self, run_uuid: str) -> None:
+        self.revoked = [r for r in self.revoked if r != run_uuid]
 
     def held(self, items: Sequence[OutboxItem]) -> set[str]:
         """Every run sent and not lost, as a broker that keeps its messages would hold."""

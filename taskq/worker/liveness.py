@@ -19,6 +19,7 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 
 from taskq.runtime import get_runtime
 from taskq.services import worker_loss
@@ -36,27 +37,28 @@ def identity(hostname: str) -> str:
     return f"{hostname}/{os.environ[_BOOT_ENV]}"
 
 
-def _beat_once(hostname: str) -> None:
+def _beat_once(hostname: str, queues: Sequence[str] = ()) -> None:
     try:
-        worker_loss.beat(get_runtime(), hostname, time.time())
+        worker_loss.beat(get_runtime(), hostname, time.time(), queues)
     except Exception as exc:  # Redis away: the next beat tries again
         log.warning("taskq: worker heartbeat of %s failed: %s", hostname, exc)
 
 
-def _loop(hostname: str, every: float) -> None:
+def _loop(hostname: str, every: float, queues: Sequence[str]) -> None:
     while True:
         time.sleep(every)
-        _beat_once(hostname)
+        _beat_once(hostname, queues)
 
 
-def start(hostname: str) -> None:
+def start(hostname: str, queues: Sequence[str] = ()) -> None:
     """Beat now (before the first run is claimed), then in the background; once per
-    hostname and process."""
+    hostname and process. ``queues`` (those the worker consumes) are beaten for too: a
+    run queued on a queue none has is ``unschedulable``."""
     with _lock:
         if hostname in _started:
             return
         _started.add(hostname)
-    _beat_once(hostname)
+    _beat_once(hostname, queues)
     every = worker_loss.heartbeat_every(get_runtime())
-    threading.Thread(target=_loop, args=(hostname, every), name="taskq-liveness",
-                     daemon=True).start()
+    threading.Thread(target=_loop, args=(hostname, every, tuple(queues)),
+                     name="taskq-liveness", daemon=True).start()

@@ -7,7 +7,11 @@ signal                 process                 effect
 =====================  ======================  ==========================================
 after_task_publish     the publisher           created -> queued (unless the outbox
                                                commit already recorded it)
-task_prerun            pool child              claim the attempt: -> running (or skip)
+task_received          MainProcess             scheduled -> starting (a run with an eta,
+                                               held by the worker until its time)
+task_prerun            pool child              claim the attempt: -> starting ->
+                                               initializing -> running (or skip), one
+                                               commit, an event each
 task_success           pool child              -> succeeded, with outputs and metrics
 task_failure           child, or MainProcess   -> failed (MainProcess: the child died,
                        (worker lost)           hard time limit)
@@ -28,7 +32,7 @@ from celery import signals
 
 from taskq import constants
 from taskq.api import current as context
-from taskq.core.statuses import Status
+from taskq.core.statuses import ACTIVE, Status
 from taskq.errors import JobError
 from taskq.runtime import Runtime, get_runtime, reset_after_fork
 from taskq.services import recording
@@ -37,6 +41,9 @@ from taskq.services.trigger_admin import sync_job_templates
 from taskq.worker import liveness
 
 log = logging.getLogger(__name__)
+
+#: What the start claim passes through on its way to ``running``, each its own event.
+CLAIM_VIA = (Status.STARTING, Status.INITIALIZING)
 
 def record(uuid: str, status: Status, *, rt: Runtime | None = None, **kwargs: Any) -> bool:
     """Commit the transition, then append its event (:func:`recording.record`)."""
@@ -89,6 +96,25 @@ def _incarnation(task: Any) -> int:
         return -1  # malformed: matches no incarnation, so it is refused
 
 
+@signals.task_received.connect(dispatch_uid="taskq.task_received")
+def on_received(sender: Any = None, request: Any = None, **_: Any) -> None:
+    """A run with an eta is held by the worker until its time: ``starting`` now, in the
+    MainProcess. A run that starts at once gets ``starting`` in its start claim's commit
+    instead, so the path to its first line makes no extra write."""
+    if request is None or not _is_job(getattr(request, "name", None)):
+        return
+    if getattr(request, "eta", None) is None:
+        return
+    headers = getattr(request, "request_dict", None) or {}
+    try:
+        incarnation = int(headers.get(constants.INCARNATION_HEADER) or 0)
+        record(str(request.id), Status.STARTING, incarnation=incarnation,
+               only_from=frozenset({Status.SCHEDULED}))
+    except Exception:
+        recording.failures["task_received"] += 1
+        log.exception("taskq: recording starting of %s failed", request.id)
+
+
 @signals.task_prerun.connect(dispatch_uid="taskq.task_prerun")
 def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
               kwargs: dict[str, Any] | None = None, **_: Any) -> None:
@@ -119,11 +145,11 @@ def on_prerun(sender: Any = None, task_id: str | None = None, task: Any = None,
     worker = liveness.identity(str(hostname)) if hostname else None
     try:
         applied = record(task_id, Status.RUNNING, attempt=attempt, incarnation=incarnation,
-                         worker=worker)
+                         worker=worker, via=CLAIM_VIA)
         if not applied and get_runtime().store.get_run(task_id) is None:
             _create_dev_run(task, task_id, kwargs or {})
             applied = record(task_id, Status.RUNNING, attempt=attempt,
-                             incarnation=incarnation, worker=worker)
+                             incarnation=incarnation, worker=worker, via=CLAIM_VIA)
         if not applied:
             # This attempt already started elsewhere (a republished message): do not run it.
             task.request.taskq_skip = True
@@ -143,9 +169,9 @@ def _fail_if_orphaned(task_id: str, incarnation: int = 0) -> None:
     the worker that started this attempt died with it (SIGKILL, OOM, host loss). Fail the
     run so that it does not stay RUNNING forever and triggers on failure fire."""
     run = get_runtime().store.get_run(task_id)
-    if (run is not None and run.status in (Status.RUNNING.value, Status.PROCESSING.value)
+    if (run is not None and Status(run.status) in ACTIVE
             and run.incarnation == incarnation):  # not a later incarnation's
-        record(task_id, Status.FAILED,
+        record(task_id, Status.FAILED, via=(Status.UNKNOWN,), only_from=ACTIVE,
                reason="worker lost: the message was redelivered after the broker's "
                       "visibility timeout while the run was running")
 
@@ -244,9 +270,18 @@ def on_worker_ready(sender: Any = None, **_: Any) -> None:
     start its heartbeat (``worker.liveness``)."""
     hostname = getattr(sender, "hostname", None)
     if hostname:
-        liveness.start(liveness.identity(str(hostname)))
+        liveness.start(liveness.identity(str(hostname)), _consumed_queues(sender))
     try:
         sync_job_templates(get_runtime())
     except Exception:
         recording.failures["worker_ready"] += 1
         log.exception("taskq: storing job templates failed")
+
+
+def _consumed_queues(consumer: Any) -> list[str]:
+    """The queues this worker takes messages from (``-Q``, else every declared one)."""
+    try:
+        return sorted(str(q) for q in consumer.app.amqp.queues.consume_from)
+    except Exception:
+        log.exception("taskq: reading the queues this worker consumes failed")
+        return []

@@ -72,7 +72,8 @@ def test_triggers_lifecycle_and_runs_from_the_cli(cli_env, stack) -> None:
 
     wait_for(board, 40, interval=0.5)
     show = json.loads(run_cli("runs", "show", train_uuid, env=cli_env).stdout)
-    assert [t["status"] for t in show["transitions"]] == ["queued", "running", "succeeded"]
+    assert [t["status"] for t in show["transitions"]] == [
+        "compiled", "queued", "starting", "initializing", "running", "succeeded"]
     firings = json.loads(run_cli("triggers", "show", "tb", env=cli_env).stdout)["firings"]
     assert len(firings) == 1 and firings[0]["outcome"] == "fired"
     tail = run_cli("events", "tail", "--from-start", "--count", "3", env=cli_env)

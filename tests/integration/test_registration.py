@@ -62,7 +62,8 @@ def test_manual_run_lifecycle_recorded(stack, settings) -> None:
     run = taskq.submit("train", params={"seconds": 0.1, "epochs": 2})
     done = wait_for(lambda: (x := taskq.get_run(run.uuid)) and x.done and x, 20)
     statuses = [e["status"] for e in taskq.Client().rt.store.run_events(run.uuid)]
-    assert statuses == ["queued", "running", "succeeded"]
+    assert statuses == ["compiled", "queued", "starting", "initializing", "running",
+                        "succeeded"]
     assert done.trigger_name is None and done.trigger is None and done.attempts == 1
     assert [m["step"] for m in done.metrics] == [0, 1]
     assert done.outputs["loss"] == pytest.approx(done.metrics[-1]["value"])

@@ -43,7 +43,8 @@ def test_one_claim_wins_among_concurrent_workers(database_url: str) -> None:
 
     def claim() -> None:
         barrier.wait()
-        results.append(store.transition(run, Status.RUNNING, attempt=1) is not None)
+        results.append(store.transition(run, Status.RUNNING, attempt=1, via=(
+            Status.STARTING, Status.INITIALIZING)) is not None)
 
     threads = [threading.Thread(target=claim) for _ in range(8)]
     for t in threads:
@@ -51,7 +52,8 @@ def test_one_claim_wins_among_concurrent_workers(database_url: str) -> None:
     for t in threads:
         t.join()
     assert sorted(results) == [False] * 7 + [True]
-    assert [e["status"] for e in store.run_events(run)] == ["queued", "running"]
+    assert [e["status"] for e in store.run_events(run)] == [
+        "compiled", "queued", "starting", "initializing", "running"]
 
 
 def test_one_firing_wins_among_concurrent_evaluators(database_url: str) -> None:

@@ -65,10 +65,10 @@ def test_the_evaluator_marks_events_evaluated_once_the_stream_is_quiet(
         ctx: TestContext) -> None:
     add_tensorboard_trigger(ctx)
     start_run(ctx)
-    assert unevaluated(ctx) == 2  # queued, running
+    assert unevaluated(ctx) == 3  # compiled, queued, running
     ev = started(ctx)
-    assert ev.run_once(block_ms=1) == 2
-    assert unevaluated(ctx) == 3  # batched: the clone's queued event appended as well
+    assert ev.run_once(block_ms=1) == 3
+    assert unevaluated(ctx) == 5  # batched: the clone's compiled and queued events as well
     drain(ev)
     assert unevaluated(ctx) == 0
 
@@ -81,11 +81,11 @@ def test_events_confirmed_in_a_stream_that_was_lost_are_emitted_again(
     assert reconcile(ctx) is not None  # the epoch is set on the first pass
     runs = [start_run(ctx) for _ in range(5)]
     first = reconcile(ctx)
-    assert first is not None and first.confirmed == 10 and first.reemitted == 0
+    assert first is not None and first.confirmed == 15 and first.reemitted == 0
     lose_redis(ctx)
 
     result = reconcile(ctx)
-    assert result is not None and result.lost is not None and result.reemitted == 10
+    assert result is not None and result.lost is not None and result.reemitted == 15
     ev = started(ctx)
     drain(ev)
     assert ev.stats.fired == 5
@@ -107,7 +107,7 @@ def test_evaluated_events_are_not_emitted_again_and_duplicates_fire_nothing(
     reconcile(ctx)
     lose_redis(ctx)
     result = reconcile(ctx)
-    assert result is not None and result.reemitted == 2  # only the late run's two events
+    assert result is not None and result.reemitted == 3  # only the late run's three events
     drain(ev)
     assert ev.stats.fired == 2 and ev.stats.duplicates == 0
     assert [i.params["uuid"] for i, _ in ctx.publisher.sent][-1] == late
@@ -124,7 +124,7 @@ def test_the_watermark_never_passes_an_event_not_yet_evaluated(
     assert result is not None and result.watermark == 0  # confirmed, not evaluated
     drain(started(ctx))
     result = reconcile(ctx)
-    assert result is not None and result.watermark == 3
+    assert result is not None and result.watermark == 5
 
 
 # -- queued runs whose message vanished ---------------------------------------------------

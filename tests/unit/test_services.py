@@ -126,7 +126,7 @@ def test_running_upstream_publishes_one_clone_on_the_template_queue(ctx: TestCon
     upstream = start_run(ctx)
     ev = started(ctx)
 
-    assert ev.run_once(block_ms=1) == 2  # the queued and the running event
+    assert ev.run_once(block_ms=1) == 3  # the compiled, queued and running events
     assert (ev.stats.fired, ev.stats.duplicates, ev.stats.errors) == (1, 0, 0)
     assert len(ctx.publisher.sent) == 1
     item, headers = ctx.publisher.sent[0]
@@ -140,7 +140,7 @@ def test_running_upstream_publishes_one_clone_on_the_template_queue(ctx: TestCon
         "tensorboard", "queued", "viz", "tb-on-train")
     assert [f["run_uuid"] for f in ctx.store.firings(trigger.id)] == [item.run_uuid]
 
-    assert drain(ev) == 1  # the clone's own queued event, appended after the publish
+    assert drain(ev) == 2  # the clone's compiled and queued events, after the publish
     assert status_event(ctx, item.run_uuid, "run_status_queued").payload["job"] == "tensorboard"
     assert ctx.bus.pending_entries() == {}
     assert ctx.store.outbox_item(item.run_uuid) is None  # marked once the stream was quiet
@@ -191,8 +191,8 @@ def test_an_undecodable_entry_is_dead_lettered_and_blocks_nothing(
     start_run(ctx)
     ev = started(ctx)
 
-    assert ev.run_once(block_ms=1) == 3
-    assert (ev.stats.dead_lettered, ev.stats.fired, ev.stats.processed) == (1, 1, 2)
+    assert ev.run_once(block_ms=1) == 4
+    assert (ev.stats.dead_lettered, ev.stats.fired, ev.stats.processed) == (1, 1, 3)
     [dead] = ctx.bus.dead_letters()
     assert dead["stream_id"] == bad
     assert dead["reason"].startswith(reason)
@@ -270,13 +270,13 @@ def test_entries_of_an_evaluator_killed_before_evaluating_are_reclaimed(
         ctx: TestContext, clock: FakeClock) -> None:
     add_tensorboard_trigger(ctx)
     upstream = start_run(ctx)
-    assert len(ctx.bus.read("a")) == 2  # "a" read them and died
+    assert len(ctx.bus.read("a")) == 3  # "a" read them and died
 
     b = ctx.evaluator("b")
     assert b.recover() == 0  # not idle long enough to be a dead evaluator's
     assert ctx.publisher.sent == []
     clock.advance_ms(ctx.settings.claim_idle_ms)
-    assert b.recover() == 2
+    assert b.recover() == 3
     assert (b.stats.fired, b.stats.duplicates) == (1, 0)
     assert [item.params for item, _ in ctx.publisher.sent] == [{"uuid": upstream}]
     assert ctx.bus.pending_entries() == {}
@@ -295,7 +295,7 @@ def test_entries_of_an_evaluator_killed_before_acking_fire_once(
 
     clock.advance_ms(ctx.settings.claim_idle_ms)
     b = ctx.evaluator("b")
-    assert b.recover() == 2
+    assert b.recover() == 3
     assert (b.stats.fired, b.stats.duplicates) == (0, 1)
     [clone] = ctx.store.list_runs(job="tensorboard")
     # "a" never marked its publish, so "b" sends the same run again (refused by the worker).

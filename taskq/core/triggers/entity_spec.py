@@ -120,8 +120,8 @@ def listen_kinds(spec: EntitySpec) -> tuple[str, ...]:
     mode = spec.run_mode
     if mode == "status":
         return tuple(status_kind(s) for s in spec.on_status)
-    if mode == "created":
-        return (status_kind(Status.QUEUED),)
+    if mode == "created":  # every new run's first event (previous_status "created")
+        return (status_kind(Status.COMPILED),)
     return kinds(Family.RUNS)
 
 
