@@ -90,6 +90,15 @@ def train_on_commit(commit: str = "", seconds: float = 0.1) -> dict[str, Any]:
 
 
 @taskq.job(queue="train")
+def diverging(loss: float = 12.5) -> None:
+    """A training run that writes a checkpoint, then finds its loss diverging: it says
+    both while it runs (a ``run_new_artifacts`` event, an ``alert_critical`` one)."""
+    _mark("diverging")
+    current.log_artifact("checkpoint", f"file:///tmp/ckpt-{current.run.uuid}.pt", kind="model")
+    current.alert("critical", "loss diverged", loss=loss, epoch=3)
+
+
+@taskq.job(queue="train")
 def phases(warn: str = "") -> str:
     """Says where it is, as a long job does: ``processing`` once set up, ``warning`` (with
     ``warn`` as the reason) when something is off but it goes on."""
@@ -111,5 +120,7 @@ def observe() -> None:
                 "status": event.payload.get("status"),
                 "previous": event.payload.get("previous_status"),
                 "reason": event.payload.get("reason"),
-                "incarnation": event.payload.get("incarnation")}
+                "incarnation": event.payload.get("incarnation"),
+                "message": event.payload.get("message"), "fields": event.payload.get("fields"),
+                "artifacts": event.payload.get("artifacts")}
         (Path(MARKS) / f"observe.{current.run.uuid}").write_text(json.dumps(seen))

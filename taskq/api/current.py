@@ -21,6 +21,7 @@ from taskq.core.statuses import ACTIVE, SETTABLE, Status
 from taskq.core.watched import clean_tags, metric_point
 from taskq.errors import NotInAJob
 from taskq.runtime import get_runtime
+from taskq.services import job_events
 from taskq.services.recording import REASON_CHARS, append_quietly, record
 
 log = logging.getLogger(__name__)
@@ -127,6 +128,19 @@ class Current:
         if not isinstance(message, str) or not message:
             raise ValueError("warn: message must be a non-empty string")
         return self.set_status(Status.WARNING, message)
+
+    def alert(self, level: str, message: str, **fields: Any) -> str:
+        """Raise an alert about this run (``alert_info`` / ``alert_warning`` /
+        ``alert_critical``, Polyaxon's kinds): triggers on the run or its job fire, and
+        read ``level``, ``message`` and ``fields`` in ``current.trigger.event.payload``.
+        The run goes on. Returns the event's id."""
+        return job_events.alert(get_runtime(), self._ctx().uuid, level, message, fields).id
+
+    def log_artifact(self, name: str, uri: str, kind: str = "file") -> str:
+        """Say this run produced an artifact (a ``run_new_artifacts`` event with ``name``,
+        ``uri``, ``kind``): e.g. start an evaluation as soon as a checkpoint is written.
+        Returns the event's id."""
+        return job_events.artifact(get_runtime(), self._ctx().uuid, name, uri, kind).id
 
     def set_output(self, name: str, value: Any) -> None:
         if not isinstance(name, str) or not name:

@@ -133,6 +133,14 @@ def run_status_event(
     )
 
 
+def run_event(*, event_id: str, kind: str, run: dict[str, Any], fields: dict[str, Any],
+              timestamp: datetime) -> Event:
+    """Something a running job said about itself (an alert, a new artifact): the run
+    summary, so ``jobs.<name>`` triggers see it, with what it said beside it."""
+    return Event(id=event_id, kind=kind, ref=f"runs.{run['uuid']}", namespace=run["namespace"],
+                 project=run.get("project"), timestamp=timestamp, payload={**run, **fields})
+
+
 def is_local(event: Event) -> bool:
     """A run event of a ``taskq run`` run (tagged ``local``): recorded, but it fires nothing,
     so trying a job here never starts production work."""

@@ -48,9 +48,11 @@ KINDS: dict[str, KindInfo] = {
     CONNECTION_GIT_COMMIT: KindInfo((CONNECTIONS,)),
     CONNECTION_REGISTRY_IMAGE: KindInfo((CONNECTIONS,)),
     CONNECTION_DATASET_VERSION: KindInfo((CONNECTIONS,)),
-    # Polyaxon's kinds with no emitter yet (alerts, artifacts, approvals, custom scopes).
+    # ``current.alert(level, ...)`` and ``current.log_artifact(...)`` in a running job.
+    **{k: KindInfo(_RUN) for k in (
+        "alert_info", "alert_warning", "alert_critical", "run_new_artifacts")},
+    # Polyaxon's kinds with no emitter yet (approvals, custom scopes, model metrics).
     **{k: KindInfo(_RUN, emitted=False) for k in (
-        "alert_info", "alert_warning", "alert_critical", "run_new_artifacts",
         "run_approved_actor", "run_invalidated_actor")},
     "model_version_new_metric": KindInfo((MODELS,), emitted=False),
     "project_custom_event": KindInfo((PROJECTS,), emitted=False),

@@ -40,6 +40,21 @@ class EntityRunsMixin(RegistryMixin):
         return self._change_run(run_uuid, lambda row: {
             "metrics": [*(row.metrics or []), *points]})
 
+    def record_run_event(self, run_uuid: str, kind: str, fields: dict[str, Any]
+                         ) -> ev.Event | None:
+        """An event a running job emits about itself (``alert_*``, ``run_new_artifacts``),
+        committed with the run's summary as it is now; None if there is no such run."""
+        now = utcnow()
+        with self.tx() as conn:
+            row = conn.execute(select(*RUN_SUMMARY_COLUMNS).where(
+                RUNS.c.uuid == run_uuid)).first()
+            if row is None:
+                return None
+            event = ev.run_event(event_id=ev.new_event_id(), kind=kind, run=run_summary(row),
+                                 fields=fields, timestamp=now)
+            self._insert_event(conn, event, previous=None)
+        return event
+
     def tag_run(self, run_uuid: str, add: Sequence[str] = (), remove: Sequence[str] = ()
                 ) -> ev.Event | None:
         def change(row: Any) -> dict[str, Any]:
