@@ -103,9 +103,11 @@ def add_event_trigger(**kwargs: Any) -> dict[str, Any]:
 
 
 def publish_event(name: str, payload: dict[str, Any] | None = None,
-                  namespace: str | None = None, event_id: str | None = None) -> str:
+                  namespace: str | None = None, event_id: str | None = None,
+                  scope: str = "event", project: str | None = None) -> str:
     """Publish an external event (``trigger_on=[name]`` jobs start); returns its id."""
-    return _client().publish_event(name, payload, namespace=namespace, event_id=event_id)
+    return _client().publish_event(name, payload, namespace=namespace, event_id=event_id,
+                                   scope=scope, project=project)
 
 
 def publish_events(events: Sequence[Mapping[str, Any]], namespace: str | None = None

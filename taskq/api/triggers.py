@@ -151,13 +151,16 @@ class TriggersFacet:
             params=params, queue=queue, namespace=self.scope.one(self.rt, namespace)).as_dict()
 
     def publish_event(self, name: str, payload: dict[str, Any] | None = None,
-                      namespace: str | None = None, event_id: str | None = None) -> str:
+                      namespace: str | None = None, event_id: str | None = None,
+                      scope: str = "event", project: str | None = None) -> str:
         """Publish an external event; returns its id. With ``event_id`` a retried publish
-        is the same event, evaluated once."""
+        is the same event, evaluated once. ``scope="project", project=...`` sends it to
+        ``projects.<project>`` (``project_custom_event``), ``scope="org"`` to ``org``
+        (``org_custom_event``): triggers there hear every such event, whatever its name."""
         ns = self.scope.one(self.rt, namespace)
         try:
             return external.publish(self.rt, name, payload, namespace=ns, event_id=event_id,
-                                    source="python").id
+                                    source="python", scope=scope, project=project).id
         except EventInputError as exc:
             raise ValidationError(str(exc)) from None
 

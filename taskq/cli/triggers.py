@@ -151,12 +151,15 @@ def events_tail(count: int, from_start: bool) -> None:
 @click.option("--field", "-f", "fields", multiple=True, help="KEY=VALUE (JSON values parsed)")
 @click.option("--namespace")
 @click.option("--id", "event_id", help="an id of yours: publishing it again is one event")
+@click.option("--scope", type=click.Choice(["event", "project", "org"]), default="event",
+              help="send it to events.NAME (default), projects.<--project> or org")
+@click.option("--project", help="the project, with --scope project")
 @friendly
 def events_publish(name: str, fields: tuple[str, ...], namespace: str | None,
-                   event_id: str | None) -> None:
+                   event_id: str | None, scope: str, project: str | None) -> None:
     """Publish event NAME: jobs with trigger_on=[NAME] start."""
     event = _client().publish_event(name, _kv(fields, "field"), namespace=namespace,
-                                    event_id=event_id)
+                                    event_id=event_id, scope=scope, project=project)
     console.print(f"published [bold]{name}[/] ({event})", highlight=False)
 
 

@@ -22,6 +22,11 @@ from taskq.errors import EventError
 #: An event published by user code, the CLI or the HTTP endpoint: ref ``events.<name>``,
 #: payload ``{"name": ..., "fields": {...}}``.
 CUSTOM_EVENT_KIND = "custom_event"
+#: A published event addressed to a project (``projects.<name>``) or the organisation
+#: (``org``) instead of by its own name (Polyaxon's custom event scopes).
+PROJECT_CUSTOM_EVENT_KIND = "project_custom_event"
+ORG_CUSTOM_EVENT_KIND = "org_custom_event"
+CUSTOM_KINDS = frozenset({CUSTOM_EVENT_KIND, PROJECT_CUSTOM_EVENT_KIND, ORG_CUSTOM_EVENT_KIND})
 
 
 class Event(BaseModel):
@@ -107,10 +112,18 @@ def now() -> datetime:
 
 def custom_event(name: str, fields: dict[str, Any] | None = None, *,
                  namespace: str = constants.DEFAULT_NAMESPACE, event_id: str | None = None,
-                 source: str | None = None) -> Event:
-    """An external event. ``fields`` is the payload users map onto job params."""
-    return Event(id=event_id or new_event_id(), kind=CUSTOM_EVENT_KIND, ref=f"events.{name}",
-                 namespace=namespace, timestamp=now(),
+                 source: str | None = None, project: str | None = None,
+                 org: bool = False) -> Event:
+    """An external event. ``fields`` is the payload users map onto job params. Sent to
+    ``events.<name>``, or with ``project`` to ``projects.<project>``, or with ``org`` to
+    ``org`` (the name is then in the payload)."""
+    kind, ref = CUSTOM_EVENT_KIND, f"events.{name}"
+    if project is not None:
+        kind, ref = PROJECT_CUSTOM_EVENT_KIND, f"projects.{project}"
+    elif org:
+        kind, ref = ORG_CUSTOM_EVENT_KIND, "org"
+    return Event(id=event_id or new_event_id(), kind=kind, ref=ref, namespace=namespace,
+                 project=project, timestamp=now(),
                  payload={"name": name, "fields": dict(fields or {}), "source": source})
 
 

@@ -51,12 +51,12 @@ KINDS: dict[str, KindInfo] = {
     # ``current.alert(level, ...)`` and ``current.log_artifact(...)`` in a running job.
     **{k: KindInfo(_RUN) for k in (
         "alert_info", "alert_warning", "alert_critical", "run_new_artifacts")},
-    # Polyaxon's kinds with no emitter yet (approvals, custom scopes, model metrics).
+    # Polyaxon's kinds with no emitter yet (approvals, model-version metrics).
     **{k: KindInfo(_RUN, emitted=False) for k in (
         "run_approved_actor", "run_invalidated_actor")},
     "model_version_new_metric": KindInfo((MODELS,), emitted=False),
-    "project_custom_event": KindInfo((PROJECTS,), emitted=False),
-    "org_custom_event": KindInfo((ORG,), emitted=False),
+    "project_custom_event": KindInfo((PROJECTS,)),
+    "org_custom_event": KindInfo((ORG,)),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from taskq.core import lineage as lineage_of
 from taskq.core import routing
-from taskq.core.events import CUSTOM_EVENT_KIND, Event
+from taskq.core.events import CUSTOM_EVENT_KIND, CUSTOM_KINDS, Event
 from taskq.core.jobs import input_defaults, validate_params
 from taskq.core.kinds import BY_CONNECTION
 from taskq.core.matching import Match, Rule
@@ -134,7 +134,7 @@ def fields_of(kind: str, payload: Any) -> dict[str, Any]:
     event's whole payload (repo, branch, commit, ...); nothing for the others."""
     if not isinstance(payload, dict):
         return {}
-    if kind == CUSTOM_EVENT_KIND:
+    if kind in CUSTOM_KINDS:
         return dict(payload.get("fields") or {})
     return dict(payload) if kind in BY_CONNECTION.values() else {}
 

@@ -80,10 +80,11 @@ def check(name: Any, payload: Any, event_id: Any = None) -> dict[str, Any]:
 
 
 def publish(rt: Context, name: str, payload: dict[str, Any] | None = None, *,
-            namespace: str, event_id: str | None = None, source: str | None = None) -> Event:
+            namespace: str, event_id: str | None = None, source: str | None = None,
+            scope: str = "event", project: str | None = None) -> Event:
     """Commit, then append. Returns the event (the first one, for a repeated ``event_id``)."""
     return publish_once(rt, name, payload, namespace=namespace, event_id=event_id,
-                        source=source)[0]
+                        source=source, scope=scope, project=project)[0]
 
 
 def stored_id(namespace: str, event_id: str) -> str:
@@ -94,20 +95,37 @@ def stored_id(namespace: str, event_id: str) -> str:
 
 def publish_once(rt: Context, name: str, payload: dict[str, Any] | None = None, *,
                  namespace: str, event_id: str | None = None,
-                 source: str | None = None) -> tuple[Event, bool]:
+                 source: str | None = None, scope: str = "event",
+                 project: str | None = None) -> tuple[Event, bool]:
     """:func:`publish`, also saying whether this call recorded the event (False: a repeat
-    of ``event_id``, already recorded)."""
+    of ``event_id``, already recorded). ``scope`` ``project`` (with ``project``) or ``org``
+    sends it to ``projects.<project>`` or ``org`` instead of ``events.<name>``."""
     fields = check(name, payload, event_id)
+    check_scope(scope, project)
     try:
         event = custom_event(name, fields, namespace=namespace,
                              event_id=stored_id(namespace, event_id) if event_id else None,
-                             source=source)
+                             source=source, project=project if scope == "project" else None,
+                             org=scope == "org")
     except EventError as exc:
         raise EventInputError(str(exc)) from None
     created = rt.store.record_event(event)
     if created:
         append_quietly(rt.bus, event)
     return event, created
+
+
+SCOPES = ("event", "project", "org")
+
+
+def check_scope(scope: Any, project: Any) -> None:
+    if scope not in SCOPES:
+        raise EventInputError(f"scope: {scope!r} is not one of {', '.join(SCOPES)}")
+    if scope == "project" and (not isinstance(project, str) or not names.NAME.match(project)):
+        raise EventInputError(f"project: {project!r} is not a project name (scope 'project' "
+                              "needs one)")
+    if scope != "project" and project is not None:
+        raise EventInputError(f"project: only with scope 'project' (got scope {scope!r})")
 
 
 def publish_many(rt: Context, items: Sequence[tuple[Any, Any, Any]], *, namespace: str,

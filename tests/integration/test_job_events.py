@@ -10,7 +10,8 @@ import pytest
 
 import taskq
 from taskq.core.statuses import Status
-from tests.conftest import wait_for
+from tests.conftest import env_for, run_cli, wait_for
+from tests.integration.test_exactly_once import drained
 from tests.integration.test_run_statuses import seen
 from workers import examples
 
@@ -41,3 +42,37 @@ def test_alerts_and_artifacts_of_a_running_job_fire_their_triggers(stack, settin
                         "kind": "model"}
     wait_for(lambda: taskq.get_run(run.uuid).status == Status.SUCCEEDED, 60)
     assert len([x for x in seen() if x["uuid"] == run.uuid]) == 2
+
+
+def test_project_and_org_events_reach_triggers_on_the_project_and_the_org(
+        stack, settings, r) -> None:
+    """Polyaxon's custom event scopes: an event published to a project is heard by triggers
+    on `projects.<name>` (whatever the event's name), one to the org by triggers on `org`;
+    an event of the plain scope by neither. The CLI publishes to a scope too."""
+    stack.evaluator(wait=False)
+    stack.worker("viz", ["viz"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    taskq.add_trigger(name="on-vision", job="observe", event=taskq.EventTrigger(
+        ref="projects.vision", kinds=["project_custom_event"]))
+    taskq.add_trigger(name="on-org", job="observe", event=taskq.EventTrigger(
+        ref="org", kinds=["org_custom_event"]))
+    with pytest.raises(taskq.ValidationError, match=r"^project: None is not a project name"):
+        taskq.publish_event("retrain", scope="project")
+    with pytest.raises(taskq.ValidationError, match=r"^scope: 'team' is not one of"):
+        taskq.publish_event("retrain", scope="team")
+
+    taskq.publish_event("retrain", {"reason": "drift"}, scope="project", project="vision")
+    taskq.publish_event("retrain", {"reason": "plain"})  # events.retrain: heard by neither
+    taskq.publish_event("retrain", {"reason": "other"}, scope="project", project="nlp")
+    cli = run_cli("events", "publish", "freeze", "-f", "until=monday", "--scope", "org",
+                  env=env_for(settings))
+    assert cli.returncode == 0, cli.stderr
+    got = wait_for(lambda: (s := seen()) and len(s) >= 2 and s, 60,
+                   message="the project's and the org's triggers")
+    wait_for(lambda: drained(r), 30, message="stream drained")
+    by_kind = {s["kind"]: s for s in seen()}
+    assert len(seen()) == 2 and set(by_kind) == {"project_custom_event", "org_custom_event"}
+    assert by_kind["project_custom_event"]["fields"] == {"reason": "drift"}
+    assert by_kind["org_custom_event"]["fields"] == {"until": "monday"}
+    assert len(got) == 2
