@@ -55,8 +55,13 @@ def record(rt: Context, uuid: str, status: Status, **kwargs: Any) -> bool:
     if transition is None:
         return False
     try:
-        if transition.earlier:  # statuses passed through: one round trip for them all
-            rt.bus.append_many(transition.events)
+        if transition.earlier:
+            # Statuses passed through (a start claim's starting and initializing): one
+            # round trip for them all, the one reached first. An evaluator blocked on the
+            # stream wakes on the first entry appended, so the status a trigger most likely
+            # waits on (running) is not held behind the two it passed through; their order
+            # of record is run_events', and no decision depends on their stream order.
+            rt.bus.append_many([transition.event, *transition.earlier])
         else:
             rt.bus.append(transition.event)
     except Exception as exc:  # Redis briefly down: the reconciler re-emits from SQL
