@@ -132,6 +132,21 @@ def main() -> int:
             "nonmatching_per_s": nonmatch_rate,
             "nonmatching_ratio_to_fewest_rules": nonmatch_rate / nonmatch_base}
 
+    client = taskq.Client()
+    if hasattr(client, "add_triggers"):  # bulk registration, after the figures above
+        bulk = [{"name": f"bulk-{i}", "event": {"ref": f"events.bulk-{i}",
+                                                 "kinds": ["custom_event"]},
+                 "job": "bench_down", "queue": SINK} for i in range(2000)]
+        start = time.perf_counter()
+        client.add_triggers(bulk)
+        figures["add_triggers_bulk_per_s"] = len(bulk) / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for i in range(200):
+            client.add_trigger(name=f"single-{i}", event={"ref": f"events.single-{i}",
+                                                          "kinds": ["custom_event"]},
+                               job="bench_down", queue=SINK)
+        figures["add_trigger_one_by_one_per_s"] = 200 / (time.perf_counter() - start)
+
     print(f"\nthroughput, {n} events per figure, database {figures['database']}")
     print(f"celery send_task (baseline): {baseline:9.0f}/s")
     print(f"{'rules':>7}{'publish/s':>11}{'batched/s':>11}{'firings/s':>11}"
@@ -142,6 +157,9 @@ def main() -> int:
                   f"{f['publish_events_batched_per_s']:11.0f}{f['firings_per_s']:11.0f}"
                   f"{f['firings_ratio_to_send_task']:13.2f}{f['nonmatching_per_s']:12.0f}"
                   f"{f['nonmatching_ratio_to_fewest_rules']:10.2f}")
+    if "add_triggers_bulk_per_s" in figures:
+        print(f"registration: add_triggers {figures['add_triggers_bulk_per_s']:.0f}/s in "
+              f"one call of 2000, add_trigger {figures['add_trigger_one_by_one_per_s']:.0f}/s")
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError as PydanticError
 
+from taskq.api.publishing import PublishingFacet
 from taskq.api.scope import Scope
 from taskq.core import routing
 from taskq.core.events import Event, custom_event, new_event_id, now
@@ -24,7 +25,6 @@ from taskq.core.triggers.hook import Hook
 from taskq.errors import (
     AlreadyExists,
     EventError,
-    EventInputError,
     RoutingError,
     TemplateFailure,
     ValidationError,
@@ -32,7 +32,6 @@ from taskq.errors import (
 )
 from taskq.runtime import Runtime
 from taskq.services import catalog, unmatched
-from taskq.services import custom_events as external
 from taskq.services import explain as explaining
 from taskq.services import trigger_admin as registration
 from taskq.settings import Settings
@@ -47,7 +46,7 @@ def _job_name(job: Any) -> str:
     raise ValidationError(f"job: expected a job name or a @taskq.job function, got {job!r}")
 
 
-class TriggersFacet:
+class TriggersFacet(PublishingFacet):
     rt: Runtime
     scope: Scope
 
@@ -94,6 +93,29 @@ class TriggersFacet:
 
         ``dry_run`` validates everything and stores nothing (``taskq apply`` checks a whole
         entry before replacing the old one)."""
+        checked = self._checked_trigger(name=name, event=event, job=job, params=params,
+                                        queue=queue, namespace=namespace, enabled=enabled)
+        if dry_run:
+            return checked
+        ns, spec, job_name = checked["namespace"], checked["spec"], checked["job"]
+        try:
+            row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",
+                                            spec=spec, job=job_name, params=params or {},
+                                            queue=queue, enabled=enabled)
+        except AlreadyExists as exc:
+            raise ValidationError(str(exc)) from None
+        self.rt.coord.bump_triggers()
+        unmatched.notice(self.rt, row)
+        return row.as_dict()
+
+    def _checked_trigger(self, *, name: str, event: EventTrigger | dict[str, Any],
+                         job: Any, params: dict[str, Any] | None = None,
+                         queue: str | None = None, namespace: str | None = None,
+                         enabled: bool = True,
+                         known: set[tuple[str, str]] | None = None) -> dict[str, Any]:
+        """Every check of :meth:`add_trigger`, and the row it would store; ``known``: the
+        (job, namespace) pairs whose template was found already (a bulk call reads each
+        template once)."""
         if not isinstance(name, str) or not name.strip() or len(name) > 128:
             raise ValidationError("name: must be a non-empty string of at most 128 characters")
         ns = self.scope.one(self.rt, namespace)
@@ -103,7 +125,10 @@ class TriggersFacet:
             raise ValidationError(first_error(exc, "event")) from None
         catalog.check_run_ref(self.rt, spec.ref, ns, "event.ref")
         job_name = _job_name(job)
-        catalog.template(self.rt, job_name, ns)
+        if known is None or (job_name, ns) not in known:
+            catalog.template(self.rt, job_name, ns)
+            if known is not None:
+                known.add((job_name, ns))
         if queue is not None:
             try:
                 routing.parse_queue(queue, agents=self.settings.agents)
@@ -115,20 +140,39 @@ class TriggersFacet:
             check_params(params or {})
         except TemplateFailure as exc:
             raise ValidationError(str(exc)) from None
+        return {"name": name, "namespace": ns, "kind": "event",
+                "spec": spec.model_dump(mode="json"), "job": job_name,
+                "params": params or {}, "queue": queue, "enabled": enabled}
 
-        if dry_run:
-            return {"name": name, "namespace": ns, "kind": "event",
-                    "spec": spec.model_dump(mode="json"), "job": job_name,
-                    "params": params or {}, "queue": queue, "enabled": enabled}
+    def add_triggers(self, triggers: Sequence[Mapping[str, Any]],
+                     namespace: str | None = None) -> list[dict[str, Any]]:
+        """Register many event triggers at once (each the keywords of :meth:`add_trigger`):
+        each checked as one is, then all stored in one transaction with one version bump,
+        so thousands take a moment and evaluators reload once. A bad one is refused naming
+        its index, and then none is stored."""
+        rows: list[dict[str, Any]] = []
+        seen: set[tuple[str, str]] = set()
+        known: set[tuple[str, str]] = set()
+        for i, item in enumerate(triggers):
+            if not isinstance(item, Mapping):
+                raise ValidationError(f"triggers[{i}]: must be a mapping of add_trigger's "
+                                      "keywords (name, event, job, params, queue, enabled)")
+            try:
+                row = self._checked_trigger(**{"namespace": namespace, **item}, known=known)
+            except TypeError as exc:
+                raise ValidationError(f"triggers[{i}]: {exc}") from None
+            except ValidationError as exc:
+                raise ValidationError(f"triggers[{i}].{exc}") from None
+            if (row["namespace"], row["name"]) in seen:
+                raise ValidationError(f"triggers[{i}].name: {row['name']!r} is given twice")
+            seen.add((row["namespace"], row["name"]))
+            rows.append(row)
         try:
-            row = self.rt.store.add_trigger(name=name, namespace=ns, kind="event",
-                                            spec=spec.model_dump(mode="json"), job=job_name,
-                                            params=params or {}, queue=queue, enabled=enabled)
+            stored = self.rt.store.add_triggers(rows)
         except AlreadyExists as exc:
             raise ValidationError(str(exc)) from None
         self.rt.coord.bump_triggers()
-        unmatched.notice(self.rt, row)
-        return row.as_dict()
+        return [t.as_dict() for t in stored]
 
     def add_finish_trigger(self, *, name: str, job: Any, upstream: Any, mode: str = "all",
                            reset: float | str | None = None,
@@ -149,40 +193,6 @@ class TriggersFacet:
         return registration.add_chaining_trigger(
             self.rt, name=name, job=_job_name(job), on=events, mode=mode, reset=reset,
             params=params, queue=queue, namespace=self.scope.one(self.rt, namespace)).as_dict()
-
-    def publish_event(self, name: str, payload: dict[str, Any] | None = None,
-                      namespace: str | None = None, event_id: str | None = None,
-                      scope: str = "event", project: str | None = None) -> str:
-        """Publish an external event; returns its id. With ``event_id`` a retried publish
-        is the same event, evaluated once. ``scope="project", project=...`` sends it to
-        ``projects.<project>`` (``project_custom_event``), ``scope="org"`` to ``org``
-        (``org_custom_event``): triggers there hear every such event, whatever its name."""
-        ns = self.scope.one(self.rt, namespace)
-        try:
-            return external.publish(self.rt, name, payload, namespace=ns, event_id=event_id,
-                                    source="python", scope=scope, project=project).id
-        except EventInputError as exc:
-            raise ValidationError(str(exc)) from None
-
-    def publish_events(self, events: Sequence[Mapping[str, Any]],
-                       namespace: str | None = None) -> list[str]:
-        """Publish many events at once, each ``{"name": ..., "payload": {...},
-        "event_id": ...}`` (payload and event_id optional): one transaction and one round
-        trip for all; the same checks and ``event_id`` idempotency as :meth:`publish_event`.
-        Returns their ids, in order; a bad one is refused naming its index, and then none
-        is published."""
-        ns = self.scope.one(self.rt, namespace)
-        items = []
-        for i, item in enumerate(events):
-            if not isinstance(item, Mapping) or set(item) - {"name", "payload", "event_id"}:
-                raise ValidationError(f"events[{i}]: must be a mapping with 'name' and "
-                                      "optional 'payload' and 'event_id'")
-            items.append((item.get("name"), item.get("payload"), item.get("event_id")))
-        try:
-            published = external.publish_many(self.rt, items, namespace=ns, source="python")
-        except EventInputError as exc:
-            raise ValidationError(str(exc)) from None
-        return [event.id for event, _ in published]
 
     def list_triggers(self, namespace: str | None = None) -> list[dict[str, Any]]:
         return [t.as_dict() for t in

@@ -79,6 +79,37 @@ class TriggersMixin(RevisionsMixin):
             raise NotFound(f"trigger {name!r} (id {tid}) was deleted as it was added")
         return found
 
+    def add_triggers(self, rows: Sequence[dict[str, Any]]) -> list[StoredTrigger]:
+        """Many triggers in one transaction, one statement per table (each with its
+        ``created`` revision): all are stored or, if a name is taken, none (AlreadyExists
+        names the first taken)."""
+        if not rows:
+            return []
+        now = utcnow()
+        keys = [(r["namespace"], r["name"]) for r in rows]
+        try:
+            with self.tx() as conn:
+                names = sorted({n for _, n in keys})
+                taken = {(t.namespace, t.name) for i in range(0, len(names), 500)
+                         for t in conn.execute(select(Trigger.namespace, Trigger.name)
+                                               .where(Trigger.name.in_(names[i:i + 500])))}
+                clash = next((k for k in keys if k in taken), None)
+                if clash is not None:
+                    raise AlreadyExists(f"name: a trigger named {clash[1]!r} already exists "
+                                        f"in namespace {clash[0]!r}")
+                conn.execute(insert(Trigger), [
+                    {**r, "version": 1, "created_at": now, "updated_at": now} for r in rows])
+                stored = [stored_trigger(t) for i in range(0, len(names), 500)
+                          for t in conn.execute(select(Trigger).where(
+                              Trigger.name.in_(names[i:i + 500])))]
+                by_key = {(t.namespace, t.name): t for t in stored}
+                found = [by_key[k] for k in keys]
+                self._revise_created(conn, found)
+        except IntegrityError:  # added concurrently under one of these names
+            raise AlreadyExists("name: a trigger of this call was added meanwhile by another "
+                                "client; none was stored") from None
+        return found
+
     def get_trigger(self, name: str, namespace: str) -> StoredTrigger | None:
         with self.read() as conn:
             row = conn.execute(select(Trigger).where(
