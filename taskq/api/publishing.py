@@ -1,4 +1,5 @@
-"""Publishing events from the Python API: one, or many in one call.
+"""Events from the Python API: publishing one or many in one call, and replaying stored
+ones through the triggers as they are now.
 
 A facet of :class:`taskq.Client` (through :class:`~taskq.api.triggers.TriggersFacet`); the
 checks are the service's, so the CLI, HTTP and Python refuse the same input the same way.
@@ -6,13 +7,17 @@ checks are the service's, so the CLI, HTTP and Python refuse the same input the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from taskq.api.scope import Scope
+from taskq.core.times import parse_age, utcnow
 from taskq.errors import EventInputError, ValidationError
 from taskq.runtime import Runtime
 from taskq.services import custom_events as external
+from taskq.services import replay as replaying
 
 
 class PublishingFacet:
@@ -52,3 +57,33 @@ class PublishingFacet:
         except EventInputError as exc:
             raise ValidationError(str(exc)) from None
         return [event.id for event, _ in published]
+
+    def replay_events(self, since: str | float | timedelta, *,
+                      until: str | float | timedelta | None = None,
+                      trigger: str | None = None, dry_run: bool = False,
+                      namespace: str | None = None,
+                      progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+        """Evaluate the stored events of the last ``since`` (up to ``until`` ago) again
+        through the enabled triggers (or only ``trigger``), in the order of record: what
+        fired before fires nothing again, what newly matches fires once. ``dry_run`` says
+        what would fire and writes nothing. Ages: seconds, or ``"90s"``, ``"2h"``, ``"7d"``."""
+        ns = self.scope.one(self.rt, namespace)
+        now = utcnow()
+        start, end = _ago(since, "since", now), (
+            None if until is None else _ago(until, "until", now))
+        if end is not None and end < start:
+            raise ValidationError("until: must be later than since")
+        done = replaying.replay(self.rt, self.rt.kinds, namespace=ns, since=start,
+                                until=end, trigger=trigger, dry_run=dry_run,
+                                progress=progress)
+        return {**asdict(done), "dry_run": dry_run}
+
+
+def _ago(value: Any, what: str, now: datetime) -> datetime:
+    try:
+        age = (value if isinstance(value, timedelta) else
+               timedelta(seconds=value) if isinstance(value, int | float)
+               and not isinstance(value, bool) else parse_age(value))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError(f"{what}: {exc}") from None
+    return now - age

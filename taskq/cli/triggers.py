@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 
 from taskq.cli.common import CliError, _client, _import_jobs, _kv, console, friendly
@@ -213,3 +214,38 @@ def events_dead(dead_id: str | None, replay: bool, replay_all: bool) -> None:
 
 
 # -- maintenance -------------------------------------------------------------------------
+
+
+@events.command("replay")
+@click.option("--since", required=True, help="how far back: 90s, 15m, 2h, 7d")
+@click.option("--until", help="up to how long ago (default: now)")
+@click.option("--trigger", help="only this trigger")
+@click.option("--namespace")
+@click.option("--dry-run", is_flag=True, help="say what would fire; write nothing")
+@click.option("--json", "as_json", is_flag=True)
+@friendly
+def events_replay(since: str, until: str | None, trigger: str | None,
+                  namespace: str | None, dry_run: bool, as_json: bool) -> None:
+    """Evaluate stored events again through the triggers as they are now: what fired
+    before fires nothing again, what newly matches fires once."""
+    _import_jobs()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                  TextColumn("{task.completed} events"), console=console,
+                  transient=True, disable=as_json) as bar:
+        task = bar.add_task("replaying" if not dry_run else "matching (dry run)", total=None)
+        done = _client().replay_events(since, until=until, trigger=trigger, dry_run=dry_run,
+                                       namespace=namespace,
+                                       progress=lambda n: bar.advance(task, n))
+    if as_json:
+        console.print_json(json.dumps(done))
+        return
+    table = Table("events", "matched", "fired before", "new" if dry_run else "fired now",
+                  "errors")
+    table.add_row(str(done["events"]), str(done["matched"]), str(done["already"]),
+                  str(len(done["new"]) if dry_run else done["fired"]), str(done["errors"]))
+    console.print(table)
+    for event_id, kind, name in done["new"][:20]:
+        console.print(f"{'would fire' if dry_run else 'fired'} {name} for {kind} {event_id}",
+                      highlight=False)
+    if len(done["new"]) > 20:
+        console.print(f"... and {len(done['new']) - 20} more (--json lists them all)")
