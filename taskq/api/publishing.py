@@ -69,8 +69,8 @@ class PublishingFacet:
         what would fire and writes nothing. Ages: seconds, or ``"90s"``, ``"2h"``, ``"7d"``."""
         ns = self.scope.one(self.rt, namespace)
         now = utcnow()
-        start, end = _ago(since, "since", now), (
-            None if until is None else _ago(until, "until", now))
+        start, end = ago(since, "since", now), (
+            None if until is None else ago(until, "until", now))
         if end is not None and end < start:
             raise ValidationError("until: must be later than since")
         done = replaying.replay(self.rt, self.rt.kinds, namespace=ns, since=start,
@@ -79,7 +79,7 @@ class PublishingFacet:
         return {**asdict(done), "dry_run": dry_run}
 
 
-def _ago(value: Any, what: str, now: datetime) -> datetime:
+def ago(value: Any, what: str, now: datetime) -> datetime:
     try:
         age = (value if isinstance(value, timedelta) else
                timedelta(seconds=value) if isinstance(value, int | float)

@@ -8,19 +8,16 @@ the same way.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError as PydanticError
 
+from taskq.api.explaining import ExplainFacet
 from taskq.api.publishing import PublishingFacet
 from taskq.api.scope import Scope
 from taskq.core import routing
-from taskq.core.events import Event, custom_event, new_event_id, now
 from taskq.core.matching import EventTrigger
-from taskq.core.stored import StoredTrigger
 from taskq.core.templating import check_params
-from taskq.core.times import parse_age, utcnow
 from taskq.core.triggers.hook import Hook
 from taskq.errors import (
     AlreadyExists,
@@ -32,7 +29,6 @@ from taskq.errors import (
 )
 from taskq.runtime import Runtime
 from taskq.services import catalog, unmatched
-from taskq.services import explain as explaining
 from taskq.services import trigger_admin as registration
 from taskq.settings import Settings
 
@@ -46,7 +42,7 @@ def _job_name(job: Any) -> str:
     raise ValidationError(f"job: expected a job name or a @taskq.job function, got {job!r}")
 
 
-class TriggersFacet(PublishingFacet):
+class TriggersFacet(PublishingFacet, ExplainFacet):
     rt: Runtime
     scope: Scope
 
@@ -240,65 +236,3 @@ class TriggersFacet(PublishingFacet):
     def delete_trigger(self, name: str, namespace: str | None = None) -> None:
         self.rt.store.delete_trigger(name, self.scope.one(self.rt, namespace))
         self.rt.coord.bump_triggers()
-
-    # -- why it fired, or why not (docs/explain.md) ---------------------------------------
-
-    def explain(self, name: str, *, event_id: str | None = None,
-                since: str | float | timedelta | None = None, limit: int = 100,
-                namespace: str | None = None) -> list[dict[str, Any]]:
-        """For each stored event (one by id, else those since ``since``, the newest
-        ``limit``) of the namespaces the trigger listens to: what it decided and why, under
-        the revision in force at the event's time."""
-        ns = self.scope.one(self.rt, namespace)
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
-            raise ValidationError("limit: must be a whole number from 1 to 10000")
-        try:
-            age = (since if isinstance(since, timedelta) or since is None else
-                   timedelta(seconds=since) if isinstance(since, int | float)
-                   else parse_age(since))
-        except ValueError as exc:
-            raise ValidationError(f"since: {exc}") from None
-        decisions = explaining.explain(self.rt, self.rt.kinds, name, ns, event_id=event_id,
-                                       since=utcnow() - age if age is not None else None,
-                                       limit=limit)
-        return [d.as_dict() for d in decisions]
-
-    def trigger_history(self, name: str, namespace: str | None = None
-                        ) -> list[dict[str, Any]]:
-        """Every revision of the trigger ``name``, oldest first: what changed, when, by whom
-        (python, cli, http, yaml, code, evaluator, beat)."""
-        ns = self.scope.one(self.rt, namespace)
-        return [r.as_dict() for r in explaining.history(self.rt, name, ns)]
-
-    def test_trigger(self, name: str, event: str | dict[str, Any], *,
-                     draft: StoredTrigger | None = None,
-                     namespace: str | None = None) -> dict[str, Any]:
-        """A dry run of the trigger as stored (or ``draft``) against one event: a stored
-        event's id, or one written by hand (``{"name": ..., "fields": {...}}`` for a
-        published event, or ``{"kind": ..., "ref": ..., "payload": ...}``). The decision,
-        with the params a clone would get; nothing is written."""
-        ns = self.scope.one(self.rt, namespace)
-        found = self._event_of(event, ns)
-        return explaining.dry_run(self.rt, self.rt.kinds, name, ns, found,
-                                  draft=draft).as_dict()
-
-    def _event_of(self, event: str | dict[str, Any], namespace: str) -> Event:
-        if isinstance(event, str):
-            stored = self.rt.store.find_event(event)
-            if stored is None or not self.scope.sees(stored.namespace):
-                raise ValidationError(f"event: no stored event {event!r}")
-            return stored
-        if not isinstance(event, dict):
-            raise ValidationError("event: a stored event's id or a mapping")
-        try:
-            if "kind" in event:
-                return Event.model_validate({"id": new_event_id(), "timestamp": now(),
-                                             "namespace": namespace, **event})
-            if isinstance(event.get("name"), str):
-                return custom_event(event["name"], event.get("fields") or {},
-                                    namespace=event.get("namespace") or namespace,
-                                    source=event.get("source"))
-        except (PydanticError, EventError) as exc:
-            raise ValidationError(first_error(exc, "event")) from None
-        raise ValidationError("event: give `kind` and `ref` (any event), or `name` and "
-                              "`fields` (a published event)")

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import click
+from rich.progress import Progress, SpinnerColumn, TextColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -133,3 +134,41 @@ def triggers_history(name: str, as_json: bool, namespace: str | None) -> None:
                       r["by"], "yes" if r["enabled"] else "no", r["job"],
                       Text(json.dumps(r["params"], sort_keys=True)))
     console.print(table)
+
+
+@triggers.command("what-if")
+@click.argument("name")
+@click.option("-f", "--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="the draft: the trigger or hook NAME in a `taskq apply -f` file")
+@click.option("--since", required=True, help="how far back: 90s, 15m, 2h, 7d")
+@click.option("--until", help="up to how long ago (default: now)")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
+@click.option("--namespace")
+@friendly
+def triggers_what_if(name: str, path: str, since: str, until: str | None, as_json: bool,
+                     namespace: str | None) -> None:
+    """What the draft of NAME would have done with past events, beside NAME as it is."""
+    _import_jobs()
+    client = _client()
+    from taskq.api.compat.polyaxon_files import draft as load_draft  # as `taskq apply`
+
+    draft = load_draft(client, path, name)
+    with Progress(SpinnerColumn(), TextColumn("replaying through both"),
+                  TextColumn("{task.completed} events"), console=console, transient=True,
+                  disable=as_json) as bar:
+        task = bar.add_task("what-if", total=None)
+        d = client.what_if(name, draft, since, until=until, namespace=namespace,
+                           progress=lambda n: bar.advance(task, n))
+    if as_json:
+        console.print_json(json.dumps(d))
+        return
+    console.print(f"{d['events']} events: as it is, {name} fired {d['current']}; the draft "
+                  f"would have fired {d['draft']}", highlight=False)
+    table = Table("event", "kind", "as it is", "draft", "draft's params")
+    for row in d["differ"][:50]:
+        table.add_row(row["event_id"], row["kind"], row["current"], row["draft"],
+                      json.dumps(row["params"], sort_keys=True) if row["params"] else "")
+    if d["differ"]:
+        console.print(table)
+    if len(d["differ"]) > 50:
+        console.print(f"... and {len(d['differ']) - 50} more (--json lists them all)")

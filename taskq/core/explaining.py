@@ -239,7 +239,7 @@ def _planned(match: Match, kind: TriggerKind, mode: str, key: str, recorded: Rec
         key = join_key([dedup_key(e) for e in events.values()])
     try:
         plan = kind.plan(match, template, key, facts(match), events)
-    except Exception as exc:  # as services/firing._plan records it
+    except Exception as exc:  # as services/firing.plan_quietly records it
         plan = Plan(None, None, f"planning failed: {type(exc).__name__}: {exc}")
     note = "" if dry_run else " (matched, but the evaluator recorded no firing)"
     if plan.error:

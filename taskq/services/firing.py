@@ -61,7 +61,7 @@ def fire(rt: Context, kind: TriggerKind, match: Match, template: Template,
     if mode == "entity":
         return _fire_entity(rt, kind, match, template, facts, published)
     key = dedup_key(match.event)
-    plan = _plan(kind, match, template, key, facts)
+    plan = plan_quietly(kind, match, template, key, facts)
     record = rt.store.record_firing(trigger=_trigger(match), dedup_key=key, event=match.event,
                                     run=plan.run, outbox=plan.outbox, error=plan.error,
                                     skipped=plan.skipped)
@@ -73,7 +73,7 @@ def plan_single(rt: Context, kind: TriggerKind, match: Match, template: Template
                 ) -> FiringWrite:
     """A ``single`` firing planned now and recorded later with the rest of its batch."""
     key = dedup_key(match.event)
-    plan = _plan(kind, match, template, key, facts_for(rt, kind, match))
+    plan = plan_quietly(kind, match, template, key, facts_for(rt, kind, match))
     return FiringWrite(_trigger(match), key, match.event, plan)
 
 
@@ -99,7 +99,7 @@ def record_planned(rt: Context, writes: Sequence[FiringWrite]
     return results
 
 
-def _plan(kind: TriggerKind, match: Match, template: Template, key: str, facts: Facts,
+def plan_quietly(kind: TriggerKind, match: Match, template: Template, key: str, facts: Facts,
           events: dict[str, Event] | None = None) -> Plan:
     """Planning is pure, so an exception in it (a payload a kind cannot read) would be the
     same on every redelivery: it is the firing's recorded error, and the event's other
@@ -148,7 +148,7 @@ def _fire_join(rt: Context, kind: TriggerKind, match: Match, template: Template,
     def planner(events: dict[str, Event]) -> Plan:
         # The clone's uuid comes from the same key the firing is unique on.
         key = join_key([dedup_key(e) for e in events.values()])
-        plans.append(_plan(kind, match, template, key, facts, events))
+        plans.append(plan_quietly(kind, match, template, key, facts, events))
         return plans[-1]
 
     record = rt.store.join_and_fire(
@@ -170,7 +170,7 @@ def _fire_entity(rt: Context, kind: TriggerKind, match: Match, template: Templat
     plans: list[Plan] = []
 
     def planner() -> Plan:
-        plans.append(_plan(kind, match, template, key, facts))
+        plans.append(plan_quietly(kind, match, template, key, facts))
         return plans[-1]
 
     reuse = None
