@@ -63,30 +63,9 @@ class ExplainFacet:
         published event, or ``{"kind": ..., "ref": ..., "payload": ...}``). The decision,
         with the params a clone would get; nothing is written."""
         ns = self.scope.one(self.rt, namespace)
-        found = self._event_of(event, ns)
+        found = event_of(self.rt, event, ns, sees=self.scope.sees)
         return explaining.dry_run(self.rt, self.rt.kinds, name, ns, found,
                                   draft=draft).as_dict()
-
-    def _event_of(self, event: str | dict[str, Any], namespace: str) -> Event:
-        if isinstance(event, str):
-            stored = self.rt.store.find_event(event)
-            if stored is None or not self.scope.sees(stored.namespace):
-                raise ValidationError(f"event: no stored event {event!r}")
-            return stored
-        if not isinstance(event, dict):
-            raise ValidationError("event: a stored event's id or a mapping")
-        try:
-            if "kind" in event:
-                return Event.model_validate({"id": new_event_id(), "timestamp": now(),
-                                             "namespace": namespace, **event})
-            if isinstance(event.get("name"), str):
-                return custom_event(event["name"], event.get("fields") or {},
-                                    namespace=event.get("namespace") or namespace,
-                                    source=event.get("source"))
-        except (PydanticError, EventError) as exc:
-            raise ValidationError(first_error(exc, "event")) from None
-        raise ValidationError("event: give `kind` and `ref` (any event), or `name` and "
-                              "`fields` (a published event)")
 
     def what_if(self, name: str, draft: StoredTrigger, since: str | float | timedelta, *,
                 until: str | float | timedelta | None = None,
@@ -104,3 +83,28 @@ class ExplainFacet:
                                 since=begin, until=end, progress=progress)
         return {"events": done.events, "current": done.current, "draft": done.draft,
                 "differ": done.differ}
+
+
+def event_of(rt: Runtime, event: Any, namespace: str, *, sees: Callable[[str], bool]
+             ) -> Event:
+    """The event a dry run is about: a stored one by id (of a namespace the caller
+    ``sees``), or one written by hand."""
+    if isinstance(event, str):
+        stored = rt.store.find_event(event)
+        if stored is None or not sees(stored.namespace):
+            raise ValidationError(f"event: no stored event {event!r}")
+        return stored
+    if not isinstance(event, dict):
+        raise ValidationError("event: a stored event's id or a mapping")
+    try:
+        if "kind" in event:
+            return Event.model_validate({"id": new_event_id(), "timestamp": now(),
+                                         "namespace": namespace, **event})
+        if isinstance(event.get("name"), str):
+            return custom_event(event["name"], event.get("fields") or {},
+                                namespace=event.get("namespace") or namespace,
+                                source=event.get("source"))
+    except (PydanticError, EventError) as exc:
+        raise ValidationError(first_error(exc, "event")) from None
+    raise ValidationError("event: give `kind` and `ref` (any event), or `name` and "
+                          "`fields` (a published event)")

@@ -46,7 +46,8 @@ def openapi() -> dict[str, Any]:
         "security": security,
         "paths": {
             "/events": {"post": {
-                "summary": "Publish an event",
+                "summary": "Publish an event, or many: {\"events\": [{name, fields, id}, "
+                           "...]} in one transaction",
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"type": "object", "required": ["name"],
                                "additionalProperties": False, "properties": {
@@ -78,9 +79,48 @@ def openapi() -> dict[str, Any]:
                 "requestBody": {"required": True,
                                 "content": {"application/json": {"schema": fields}}},
                 "responses": {k: v for k, v in responses.items() if k != "403"}}},
+            "/triggers/{name}/explain": {"get": {
+                "summary": "Why the trigger fired or did not, per stored event "
+                           "(docs/explain.md)",
+                "parameters": [_path("name"), _query("since", "e.g. 1h, 7d"),
+                               _query("event", "one stored event's id"),
+                               _query("limit", "at most 10000"), _query("namespace", "")],
+                "responses": responses}},
+            "/triggers/{name}/history": {"get": {
+                "summary": "The trigger's revisions: what changed, when, by whom",
+                "parameters": [_path("name"), _query("namespace", "")],
+                "responses": responses}},
+            "/triggers/{name}/test": {"post": {
+                "summary": "A dry run against one event (a stored id, or one written by "
+                           "hand); nothing is written",
+                "parameters": [_path("name")],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["event"], "properties": {
+                        "event": {}, "namespace": {"type": "string"}}}}}},
+                "responses": responses}},
+            "/events/replay": {"post": {
+                "summary": "Evaluate stored events again through the current triggers; "
+                           "what fired fires nothing again",
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["since"],
+                               "additionalProperties": False, "properties": {
+                                   "since": {"type": "string"}, "until": {"type": "string"},
+                                   "trigger": {"type": "string"},
+                                   "dry_run": {"type": "boolean"},
+                                   "namespace": {"type": "string"}}}}}},
+                "responses": responses}},
             "/openapi.json": {"get": {"summary": "This document",
                                       "responses": {"200": {"description": "OpenAPI"}}}},
             "/healthz": {"get": {"summary": "Liveness",
                                  "responses": {"200": {"description": "ok"}}}},
         },
     }
+
+
+def _path(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _query(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "query", "description": description,
+            "schema": {"type": "string"}}

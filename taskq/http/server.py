@@ -20,7 +20,9 @@ import tornado.web
 
 from taskq.api.client import Client
 from taskq.errors import EventInputError, ValidationError
+from taskq.http import triggers as trigger_routes
 from taskq.http.auth import Credentials, Principal
+from taskq.http.base import Base
 from taskq.http.connections import ROUTE, ConnectionWebhookHandler, log_request
 from taskq.http.limits import MAX_BODY_BYTES, Refusal, parse_json
 from taskq.http.openapi import openapi
@@ -35,29 +37,7 @@ _ID_HEADERS = ("Idempotency-Key", "X-GitHub-Delivery", "X-Gitlab-Event-UUID")
 __all__ = ["MAX_BODY_BYTES", "Credentials", "make_app", "openapi", "serve"]
 
 
-class _Base(tornado.web.RequestHandler):
-    def initialize(self, client: Client, auth: Credentials) -> None:
-        self.client = client
-        self.auth = auth
-
-    def prepare(self) -> None:
-        try:
-            self.principal = self.auth.authenticate(self.request.headers,
-                                                    self.request.body or b"")
-        except Refusal as exc:
-            if exc.status == 401:
-                self.set_header("WWW-Authenticate", 'Bearer realm="taskq"')
-            self.fail(exc.status, exc.reason)
-
-    def fail(self, status: int, reason: str) -> None:
-        self.set_status(status)
-        self.finish({"error": reason})
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.finish({"error": self._reason or "error"})
-
-
-class EventsHandler(_Base):
+class EventsHandler(Base):
     async def post(self, name: str | None = None) -> None:
         try:
             await self._publish(name)
@@ -78,6 +58,9 @@ class EventsHandler(_Base):
         who: Principal = self.principal
         cred = who.credential
         query = self.get_query_argument("namespace", None)
+        if name is None and "events" in body:
+            await self._publish_many(body, cred, query, who.delivery)
+            return
         if name is None:
             unknown = sorted(set(body) - {"name", "fields", "id", "namespace"})
             if unknown:
@@ -119,12 +102,47 @@ class EventsHandler(_Base):
                      "duplicate": duplicate})
 
 
-class OpenAPIHandler(_Base):
+    async def _publish_many(self, body: dict[str, Any], cred: Any, query: str | None,
+                            delivery: str | None) -> None:
+        """``{"events": [{"name", "fields", "id"}, ...]}``: one transaction for them all,
+        each checked (the error names its index) and idempotent by ``id`` (a signed body
+        without ids: by its signed delivery id and the index, so a replay adds nothing)."""
+        unknown = sorted(set(body) - {"events", "namespace"})
+        if unknown:
+            raise Refusal(400, f"{unknown[0]}: unknown field (use events, namespace)")
+        items = body["events"]
+        if not isinstance(items, list):
+            raise Refusal(400, "events: must be a list of {name, fields, id}")
+        batch = []
+        for i, item in enumerate(items):
+            if not isinstance(item, dict) or set(item) - {"name", "fields", "id"}:
+                raise Refusal(400, f"events[{i}]: must be an object of name, fields, id")
+            batch.append((item.get("name"), item.get("fields"),
+                          item.get("id") or (f"{delivery}.{i}" if delivery else None)))
+        namespace = catalog.check_namespace(self.client.rt,
+                                            body.get("namespace") or query or cred.home)
+        if not cred.allows(namespace):
+            raise Refusal(403, f"namespace {namespace!r}: credential {cred.name!r} may "
+                               f"publish into {', '.join(cred.namespaces)} only")
+        rt = self.client.rt
+
+        def publish() -> list[tuple[Any, bool]]:
+            return external.publish_many(rt, batch, namespace=namespace,
+                                         source=f"http:{cred.name}")
+
+        done = await asyncio.get_running_loop().run_in_executor(None, publish)
+        self.set_status(202)
+        self.finish({"namespace": namespace, "events": [
+            {"id": e.id, "name": e.payload.get("name"), "duplicate": not new}
+            for e, new in done]})
+
+
+class OpenAPIHandler(Base):
     def get(self) -> None:
         self.finish(openapi())
 
 
-class HealthHandler(_Base):
+class HealthHandler(Base):
     def get(self) -> None:
         self.finish({"ok": True})
 
@@ -137,6 +155,8 @@ def make_app(client: Client, auth: Credentials,
     hooks = {"client": client, "sources": (source_connections.sources(client.rt)
                                            if sources is None else sources)}
     return tornado.web.Application([
+        # Before /events/<name>, which would take /events/replay for an event's name.
+        *[(route, handler, deps) for route, handler in trigger_routes.ROUTES],
         (r"/events", EventsHandler, deps),
         (r"/events/([A-Za-z0-9][A-Za-z0-9_.-]{0,127})", EventsHandler, deps),
         (ROUTE, ConnectionWebhookHandler, hooks),
@@ -145,12 +165,13 @@ def make_app(client: Client, auth: Credentials,
     ], default_handler_class=_NotFound, default_handler_args=deps, log_function=log_request)
 
 
-class _NotFound(_Base):
+class _NotFound(Base):
     def prepare(self) -> None:
         super().prepare()
         if not self._finished:
-            self.fail(404, f"no route {self.request.path!r}; POST /events, /events/<name> "
-                           "or /connections/<name>/webhook, GET /openapi.json")
+            self.fail(404, f"no route {self.request.path!r}; POST /events, /events/<name>, "
+                           "/events/replay or /connections/<name>/webhook, GET "
+                           "/triggers/<name>/explain, /openapi.json")
 
 
 def serve(client: Client, auth: Credentials, host: str, port: int) -> None:
