@@ -168,6 +168,9 @@ class Settings(BaseSettings):
     #: A trigger whose evaluation fails (raises, or overruns its check budget) this many
     #: times in a row is quarantined with the reason until enabled again (0: never).
     quarantine_after: int = Field(default=5, ge=0, le=1_000_000)
+    #: Events (and the join arms done with them) are kept this many days for explain and
+    #: replay, then pruned by the reconciler pass in bounded batches (0: kept for ever).
+    event_retention_days: float = Field(default=30.0, ge=0, le=36_500)
     #: One time budget for all of a firing's templates and conditions together (s).
     template_seconds: float = Field(default=1.0, gt=0, le=60)
     #: The largest value one template operation may build, and the largest rendered param.

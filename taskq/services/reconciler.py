@@ -38,6 +38,8 @@ STREAM_SEEN = "reconcile.stream-seen"
 WATERMARK_SETTLE_SECONDS = 120.0
 #: Hooks attached to one run are deleted this long after the run ended.
 RUN_HOOK_RETENTION_SECONDS = 7 * 24 * 3600.0
+#: Events pruned per batch, and batches per reconciler pass (TASKQ_EVENT_RETENTION_DAYS).
+PRUNE_BATCH, PRUNE_BATCHES = 2000, 5
 
 
 @dataclass(frozen=True)
@@ -127,5 +129,23 @@ def _reconcile(rt: Context, batch: int) -> ReconcileResult:
     store.set_cursor(WATERMARK, str(watermark))
     if store.prune_run_hooks(finished_before=store.recent_before(RUN_HOOK_RETENTION_SECONDS)):
         rt.coord.bump_triggers()
+    prune_events(rt)
     return ReconcileResult(confirmed, reemitted, watermark, lost)
+
+
+def prune_events(rt: Context) -> int:
+    """The event log's retention: a bounded number of batches per pass, so a first pass
+    over years of events never holds the lock or a transaction for long."""
+    days = rt.settings.event_retention_days
+    if days <= 0:
+        return 0
+    before, pruned = rt.store.recent_before(days * 86400.0), 0
+    for _ in range(PRUNE_BATCHES):
+        done = rt.store.prune_events(before=before, limit=PRUNE_BATCH)
+        pruned += done
+        if done < PRUNE_BATCH:
+            break
+    if pruned:
+        log.info("taskq: pruned %d events older than %s days", pruned, days)
+    return pruned
 

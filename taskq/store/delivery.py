@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 
 from taskq.core.statuses import ACTIVE, AWAITING_START
 from taskq.core.stored import OutboxItem
 from taskq.core.times import utcnow
 from taskq.store.base import OUTBOX, RUN_EVENTS, RUNS, StoreBase, _outbox_item
+from taskq.store.joins import ARMS
 
 _AWAITING = sorted(s.value for s in AWAITING_START)
 
@@ -96,3 +97,19 @@ class DeliveryMixin(StoreBase):
         with self.read() as conn:
             return [(r.uuid, str(r.worker), int(r.attempts or 0), int(r.incarnation or 0))
                     for r in conn.execute(stmt)]
+
+    def prune_events(self, *, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of the oldest events recorded before ``before`` that an
+        evaluator has decided (an undecided one is kept whatever its age: it may still be
+        owed its firings), with the join arms they no longer wait on. The retention of the
+        event log; bounded, so one pass never holds a long transaction."""
+        with self.tx() as conn:
+            ids = [r.id for r in conn.execute(
+                select(RUN_EVENTS.c.id).where(RUN_EVENTS.c.created_at < before,
+                                              RUN_EVENTS.c.evaluated.is_(True))
+                .order_by(RUN_EVENTS.c.id).limit(limit))]
+            if ids:
+                conn.execute(delete(RUN_EVENTS).where(RUN_EVENTS.c.id.in_(ids)))
+            conn.execute(delete(ARMS).where(ARMS.c.state != "armed",
+                                                 ARMS.c.event_at < before))
+        return len(ids)
