@@ -123,4 +123,7 @@ def observe() -> None:
                 "incarnation": event.payload.get("incarnation"),
                 "message": event.payload.get("message"), "fields": event.payload.get("fields"),
                 "artifacts": event.payload.get("artifacts")}
-        (Path(MARKS) / f"observe.{current.run.uuid}").write_text(json.dumps(seen))
+        # Written aside and renamed: a test reading marks never sees half a file.
+        draft = Path(MARKS) / f".observe.{current.run.uuid}"
+        draft.write_text(json.dumps(seen))
+        draft.replace(Path(MARKS) / f"observe.{current.run.uuid}")

@@ -64,7 +64,8 @@ def check_redis(rt: Context) -> str | None:
     """
     store = rt.store
     epoch = store.get_cursor(EPOCH)
-    lost = redis_lost(epoch_sql=epoch, epoch_redis=rt.coord.get_value(constants.REDIS_EPOCH),
+    in_redis = rt.coord.get_value(constants.REDIS_EPOCH)
+    lost = redis_lost(epoch_sql=epoch, epoch_redis=in_redis,
                       seen_sql=store.get_cursor(STREAM_SEEN), state=rt.bus.stream_state())
     if epoch is None:
         epoch = uuid.uuid4().hex
@@ -75,7 +76,11 @@ def check_redis(rt: Context) -> str | None:
         rt.coord.set_value(constants.RECONCILE_STREAM_CURSOR, "0")
         log.warning("taskq: Redis lost its data (%s); %d event(s) not yet evaluated will be "
                     "emitted again", lost, again)
-    rt.coord.set_value(constants.REDIS_EPOCH, epoch)
+    # Written only when it was not there as it should be: rewriting a key found intact would,
+    # if Redis restarted empty between the read and the write, plant it in the new Redis and
+    # hide that loss from every later pass.
+    if in_redis != epoch:
+        rt.coord.set_value(constants.REDIS_EPOCH, epoch)
     return lost
 
 

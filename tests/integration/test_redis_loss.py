@@ -126,11 +126,28 @@ def boards() -> list[taskq.RunRecord]:
     return taskq.list_runs(job="tensorboard", limit=1000)
 
 
+def unfired(upstreams: list[taskq.RunRecord]) -> str:
+    """Each upstream with no firing: what its run and its events say (for a failed run)."""
+    client = taskq.Client()
+    fired = {f.get("event_id") for f in client.firings("tb-on-running")}
+    lines = []
+    for up in upstreams:
+        events = client.rt.store.run_events(up.uuid)
+        if not any(e.get("event_id") in fired for e in events):
+            lines.append(f"unfired {up.uuid}: " + ", ".join(
+                f"{e.get('status')}/{e.get('event_id')}" for e in events))
+    return "\n".join(lines) or "every upstream has a firing"
+
+
 def delivered_exactly_once(upstreams: list[taskq.RunRecord]) -> None:
     """One firing and one clone per upstream, every clone succeeded, none ran twice."""
     n = len(upstreams)
-    wait_for(lambda: len(taskq.Client().firings("tb-on-running")) >= n, DEADLINE,
-             interval=0.5, message=f"{n} firings")
+    try:
+        wait_for(lambda: len(taskq.Client().firings("tb-on-running")) >= n, DEADLINE,
+                 interval=0.5, message=f"{n} firings")
+    except AssertionError:
+        print(unfired(upstreams))
+        raise
     wait_for(lambda: len(boards()) >= n and all(b.done for b in boards()), DEADLINE,
              interval=0.5, message=f"{n} clones done")
     time.sleep(2.0)  # room for a duplicate delivery to show up, if there were one

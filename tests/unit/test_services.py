@@ -500,3 +500,27 @@ def test_stub_publisher_fails_the_next_n_sends() -> None:
     assert (publisher.fail_next, publisher.sent) == (0, [(item, {"h": "1"})])
     publisher.revoke("r1", terminate=True, signal="SIGKILL")
     assert (publisher.revoked, publisher.revocations) == (["r1"], [("r1", True, "SIGKILL")])
+
+
+def test_redis_emptied_between_the_epoch_read_and_write_is_still_found_lost(
+        ctx: TestContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reconciler pass reads the epoch key intact, Redis restarts empty, the pass goes on:
+    the next pass must still see the key gone (it used to write it back into the new Redis,
+    and the events it had confirmed in the old stream were never emitted again)."""
+    from taskq.services.reconciler import check_redis
+
+    assert check_redis(ctx) is None  # the first pass writes the epoch
+    assert check_redis(ctx) is None
+    read = ctx.coord.get_value
+
+    def read_then_restart(key: str) -> str | None:
+        value = read(key)
+        if key == constants.REDIS_EPOCH:
+            ctx.coord.values.clear()  # the restart lands right after this read
+        return value
+
+    monkeypatch.setattr(ctx.coord, "get_value", read_then_restart)
+    assert check_redis(ctx) is None  # this pass read the key before the restart
+    monkeypatch.setattr(ctx.coord, "get_value", read)
+    assert check_redis(ctx) == "the epoch key is gone"
+    assert check_redis(ctx) is None  # repaired once, then trusted again
