@@ -6,9 +6,7 @@ Split from ``benchmarks/chaos.py`` so that script is only the run's schedule and
 
 from __future__ import annotations
 
-import socket
 import sqlite3
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -27,47 +25,20 @@ FINAL = ("succeeded", "failed", "stopped", "skipped", "upstream_failed")
 APP_ROLE = "taskq_chaos_app"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class OwnRedis:
-    """A redis-server without persistence, the stream and the broker both, so that a
-    restart leaves nothing: the database alone must say what was delivered."""
+    """The stream and the broker both, a redis-server without persistence: a restart leaves
+    nothing, and the database alone must say what was delivered."""
 
     def __init__(self, logdir: Path) -> None:
-        from taskq.stream.embedded_redis import redis_server_binary
+        from taskq.testing.redis_server import VolatileRedis
 
-        self.binary = redis_server_binary()
-        self.port = free_port()
-        self.logdir = logdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
+        self.server = VolatileRedis(logdir)
+        self.url, self.port = self.server.url, self.server.port
+        self.start, self.stop = self.server.start, self.server.stop
 
-    def start(self) -> None:
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        with (self.logdir / f"redis-{self.restarts}.log").open("wb") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                 "--appendonly", "no", "--dir", str(self.logdir)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not answer")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # SIGKILL: no save
-            self.proc.wait(10)
+    @property
+    def restarts(self) -> int:
+        return self.server.restarts
 
     def restart_empty(self) -> str:
         """kill -9, start again on the same port; what it held before."""
@@ -78,9 +49,7 @@ class OwnRedis:
                 f"{sum(int(c.llen(q)) for q in (SOURCE_QUEUE, CLONE_QUEUE, 'taskq.triggers'))}"
                 f", unacked {c.hlen('unacked')}")
         c.close()
-        self.stop()
-        self.restarts += 1
-        self.start()
+        self.server.restart_empty()
         return f"gone: {held}"
 
 

@@ -8,20 +8,17 @@ the database, not Redis, must say what was delivered.
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 import taskq
 from taskq.core.statuses import Status
 from taskq.services.reconciler import reconcile
-from taskq.stream.embedded_redis import redis_server_binary
+from taskq.testing.redis_server import VolatileRedis
 from tests.conftest import Stack, marks, wait_for
 from tests.integration.test_seed_scenario import add_seed_trigger, clones_of
 from workers import examples
@@ -32,50 +29,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 DEADLINE = 90.0
 
 
-class OwnRedis:
-    """A redis-server of the test's own, restartable with nothing in it."""
-
-    def __init__(self, logdir: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.logdir = logdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.restarts = 0
-
-    def start(self) -> None:
-        self.logdir.mkdir(parents=True, exist_ok=True)
-        log = (self.logdir / f"redis-{self.restarts}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(self.logdir)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        log.close()
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        wait_for(lambda: self._ping(client), 20, message="redis-server up")
-        client.close()
-
-    @staticmethod
-    def _ping(client: redis.Redis) -> bool:
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()  # SIGKILL: no save, no goodbye
-            self.proc.wait(10)
-
-    def restart_empty(self) -> None:
-        client = redis.Redis.from_url(self.url)
-        client.set("test:before-restart", "1")
-        self.stop()
-        self.restarts += 1
-        self.start()
-        assert not client.exists("test:before-restart")  # nothing survived
-        client.close()
+#: The server each test restarts empty.
+OwnRedis = VolatileRedis
 
 
 @pytest.fixture
