@@ -44,3 +44,40 @@ def test_add_triggers_stores_all_or_none_and_they_fire(stack, settings, r) -> No
         wait_for(lambda n=name: [f["outcome"] for f in client.firings(n)] == ["fired"], 60,
                  message=f"the firing of {name}")
     assert client.firings("p8") == []
+
+
+def test_apply_of_a_file_of_thousands_stores_them_in_one_go(stack, settings, r, tmp_path) -> None:
+    """``taskq apply -f`` with 2,000 new triggers: one version bump (evaluators reload once),
+    all or none of the new ones, a bad entry named by its place in the file; applying the
+    file again changes nothing, and an edited entry is updated in place."""
+    import yaml
+
+    from taskq.api.compat.polyaxon_files import apply_file
+
+    stack.evaluator()
+    client = taskq.Client()
+    entries = [ping(i) for i in range(2000)]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"triggers": [
+        *entries[:1500], ping(1500, event={"ref": "events.x", "kinds": ["nope"]})]}))
+    with pytest.raises(taskq.ValidationError,
+                       match=r"^triggers\[1500\]: event\.kinds: .*'nope' is not an event kind"):
+        apply_file(client, str(bad))
+    assert client.list_triggers() == []  # none of the new ones stored
+
+    good = tmp_path / "many.yaml"
+    good.write_text(yaml.safe_dump({"triggers": entries}))
+    before = int(client.rt.coord.trigger_version() or 0)
+    lines = apply_file(client, str(good))
+    assert lines == [f"trigger p{i}: added" for i in range(2000)]
+    assert int(client.rt.coord.trigger_version()) == before + 1
+    assert len(client.list_triggers()) == 2000
+    assert set(apply_file(client, str(good))) == {f"trigger p{i}: unchanged" for i in range(2000)}
+
+    entries[7] = ping(7, params={"edited": "yes"})
+    good.write_text(yaml.safe_dump({"triggers": [*entries, ping(2000)]}))
+    lines = apply_file(client, str(good))
+    assert lines[7] == "trigger p7: updated (version 2)" and lines[2000] == "trigger p2000: added"
+    taskq.publish_event("e2000")
+    wait_for(lambda: [f["outcome"] for f in client.firings("p2000")] == ["fired"], 60,
+             message="the firing of the trigger added by the second apply")

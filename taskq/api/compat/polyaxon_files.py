@@ -28,6 +28,7 @@ from taskq.core.stored import StoredTrigger
 from taskq.errors import ValidationError
 
 _HOOK_PLACEMENT = ("job", "name")
+_TRIGGER_FIELDS = {"name", "event", "job", "params", "queue", "namespace", "enabled"}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -68,32 +69,61 @@ def _apply(client: Client, data: dict[str, Any]) -> list[str]:
             raise ValidationError(f"{where}: {exc}") from None
         done.append(f"hook {row['name']}: on {entry['job']} {row['spec']['hook']['trigger']} "
                     f"-> {row['job']}")
-    for i, entry in enumerate(data.get("triggers") or []):
+    return done + _apply_triggers(client, data.get("triggers") or [])
+
+
+def _apply_triggers(client: Client, entries: list[Any]) -> list[str]:
+    """New triggers are stored together (:meth:`Client.add_triggers`: one transaction, one
+    version bump), so a file of thousands applies in a moment and a bad entry stores none of
+    the new ones; changed ones are updated in place, one revision each."""
+    existing = {(t["namespace"], t["name"]): t for t in client.list_triggers()
+                } if entries else {}
+    done: list[str | None] = []
+    new: list[tuple[int, dict[str, Any]]] = []
+    for i, entry in enumerate(entries):
         where = f"triggers[{i}]"
         if not isinstance(entry, dict):
             raise ValidationError(f"{where}: must be a mapping")
-        known = {"name", "event", "job", "params", "queue", "namespace", "enabled"}
-        extra = sorted(set(entry) - known)
+        extra = sorted(set(entry) - _TRIGGER_FIELDS)
         if extra:
             raise ValidationError(f"{where}.{extra[0]}: unknown field")
-        existing = client.get_trigger(entry.get("name", ""), entry.get("namespace"))
-        if existing is not None and _same(existing, entry):
-            done.append(f"trigger {existing['name']}: unchanged")
+        ns = client.scope.one(client.rt, entry.get("namespace"))
+        old = existing.get((ns, entry.get("name", "")))
+        if old is None:
+            new.append((i, entry))
+            done.append(None)  # said once the batch is stored
+            continue
+        if _same(old, entry):
+            done.append(f"trigger {old['name']}: unchanged")
             continue
         try:
-            if existing is not None:
-                # Check the new entry in full first: a typo never changes the old trigger.
-                checked = client.add_trigger(**entry, dry_run=True)
-                if existing["kind"] == "event":
-                    version = _update(client, checked)
-                    done.append(f"trigger {existing['name']}: updated (version {version})")
-                    continue
-                client.delete_trigger(entry["name"], entry.get("namespace"))
+            # Check the new entry in full first: a typo never changes the old trigger.
+            checked = client.add_trigger(**entry, dry_run=True)
+            if old["kind"] == "event":
+                version = _update(client, checked)
+                done.append(f"trigger {old['name']}: updated (version {version})")
+                continue
+            client.delete_trigger(entry["name"], entry.get("namespace"))
             row = client.add_trigger(**entry)
         except (ValidationError, TypeError) as exc:
             raise ValidationError(f"{where}: {exc}") from None
-        done.append(f"trigger {row['name']}: {'replaced' if existing else 'added'}")
-    return done
+        done.append(f"trigger {row['name']}: replaced")
+    if new:
+        try:
+            client.add_triggers([entry for _, entry in new])
+        except ValidationError as exc:
+            raise ValidationError(_in_file(str(exc), [i for i, _ in new])) from None
+        for i, entry in new:
+            done[i] = f"trigger {entry['name']}: added"
+    return [line for line in done if line is not None]
+
+
+def _in_file(message: str, indexes: list[int]) -> str:
+    """add_triggers names the index in its batch; the user wants the one in the file."""
+    head, sep, rest = message.partition("]")
+    if sep and head.startswith("triggers[") and head[9:].isdigit():
+        return f"triggers[{indexes[int(head[9:])]}]: {rest.removeprefix('.').lstrip(': ')}"
+    return message
 
 
 def _update(client: Client, checked: dict[str, Any]) -> int:
