@@ -16,10 +16,11 @@ import pytest
 import taskq
 from taskq.errors import NotFound, ValidationError
 from tests.conftest import env_for, run_cli, wait_for
-from tests.integration.test_entity_triggers import drained
+from tests.integration.test_entity_triggers import drained, entity, runs_of, settle, start
 from tests.integration.test_explain import by_event, publish
 
 pytestmark = pytest.mark.integration
+__all__ = ["entity"]  # the fixture, shared with the entity trigger tests
 
 
 def test_a_join_waiting_names_its_inputs_and_the_window_drops_a_stale_half(stack, settings,
@@ -108,3 +109,27 @@ def test_explain_run_judges_each_status_event_of_one_run(stack, settings, r) -> 
         taskq.Client().explain("after-train", run="nope")
     with pytest.raises(NotFound, match="run: no stored events of run"):
         taskq.Client().explain("after-train", run=str(uuid.uuid4()))
+
+
+def test_a_single_instance_skip_names_the_run_that_held_it(entity, stack, r) -> None:
+    start(stack, viz=(["viz"], {}))
+    model = taskq.models.register("bert", project="nlp")
+    taskq.TriggerScheduler().add_model_trigger(
+        schedule_task_id="entity_consumer", single_instance=True, trigger_on_tags=["slow"],
+        name="one-at-a-time", task_parameters={"Args/seconds": 3, "Args/uuid": "${model.id}"})
+    taskq.models.add_tags(model.id, ["slow"])
+    busy = wait_for(lambda: next(iter(runs_of("one-at-a-time")), None), 20)
+    taskq.models.remove_tags(model.id, ["slow"])
+    taskq.models.add_tags(model.id, ["slow"])  # while busy still runs: skipped
+    settle(r)
+
+    got = taskq.Client().explain("one-at-a-time", since="1h")
+    fired = [d for d in got if d["outcome"] == "fired"]
+    skipped = [d for d in got if d["outcome"] == "skipped"]
+    assert [d["run"]["uuid"] for d in fired] == [busy.uuid]
+    assert len(skipped) == 1 and skipped[0]["run"] is None
+    assert f"single_instance: the previous run {busy.uuid} is still" in skipped[0]["reason"]
+    [firing] = [f for f in taskq.Client().firings("one-at-a-time")
+                if f["outcome"] == "skipped"]
+    assert skipped[0]["firing_id"] == firing["id"]
+    assert skipped[0]["event"]["at"] > fired[0]["event"]["at"]
