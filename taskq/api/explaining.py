@@ -30,11 +30,17 @@ class ExplainFacet:
 
     def explain(self, name: str, *, event_id: str | None = None,
                 since: str | float | timedelta | None = None, limit: int = 100,
-                namespace: str | None = None) -> list[dict[str, Any]]:
-        """For each stored event (one by id, else those since ``since``, the newest
-        ``limit``) of the namespaces the trigger listens to: what it decided and why, under
-        the revision in force at the event's time."""
+                namespace: str | None = None, run: str | None = None
+                ) -> list[dict[str, Any]]:
+        """For each stored event (one by id, the status events of ``run``, else those
+        since ``since``, the newest ``limit``) of the namespaces the trigger listens to:
+        what it decided and why, under the revision in force at the event's time."""
         ns = self.scope.one(self.rt, namespace)
+        if run is not None:
+            if event_id is not None or since is not None:
+                raise ValidationError("run: give run alone, not with event_id or since")
+            return [d.as_dict() for d in
+                    explaining.explain_run(self.rt, self.rt.kinds, name, ns, str(run))]
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
             raise ValidationError("limit: must be a whole number from 1 to 10000")
         try:

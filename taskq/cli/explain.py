@@ -45,20 +45,21 @@ def _table(decisions: list[dict[str, Any]]) -> Table:
 @triggers.command("explain")
 @click.argument("name")
 @click.option("--event", "event_id", help="one stored event, by id")
+@click.option("--run", "run", help="the status events of one run, by uuid")
 @click.option("--since", default=None, help="events since, e.g. 15m, 1h, 7d (default: 1h)")
 @click.option("--limit", default=100, show_default=True, help="at most this many (newest)")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--namespace")
 @friendly
-def triggers_explain(name: str, event_id: str | None, since: str | None, limit: int,
-                     as_json: bool, namespace: str | None) -> None:
+def triggers_explain(name: str, event_id: str | None, run: str | None, since: str | None,
+                     limit: int, as_json: bool, namespace: str | None) -> None:
     """Why NAME fired for each recent event, or why not (by the revision of its time)."""
-    if event_id and since:
-        raise CliError("--event and --since exclude each other",
-                       "explain one event, or the events of a window")
-    decisions = _client().explain(name, event_id=event_id,
-                                  since=None if event_id else (since or "1h"), limit=limit,
-                                  namespace=namespace)
+    if sum(x is not None for x in (event_id, run, since)) > 1:
+        raise CliError("--event, --run and --since exclude each other",
+                       "explain one event, the events of one run, or those of a window")
+    decisions = _client().explain(name, event_id=event_id, run=run,
+                                  since=None if event_id or run else (since or "1h"),
+                                  limit=limit, namespace=namespace)
     if as_json:
         console.print_json(json.dumps(decisions))
         return

@@ -121,6 +121,32 @@ def reset_boundary(reset: Reset, at: datetime) -> datetime | None:
     return previous_tick(parse_cron(reset), at)
 
 
+def drops_at(reset: Reset, armed_at: datetime) -> datetime | None:
+    """When a join's window stops counting an input armed at ``armed_at`` (None: never).
+    The evaluator drops it lazily, at the join's next event after this instant."""
+    if reset is None:
+        return None
+    if isinstance(reset, int | float):
+        return armed_at + timedelta(seconds=float(reset))
+    return next_tick(parse_cron(reset), armed_at)
+
+
+def next_tick(cron: Cron, at: datetime) -> datetime | None:
+    """The earliest instant after ``at``'s minute the cron expression names: the next reset
+    of a window (same day rules as :func:`previous_tick`; None beyond five years)."""
+    day = at.replace(second=0, microsecond=0)
+    for ahead in range(0, 366 * 5):
+        d = day + timedelta(days=ahead)
+        if (d.month not in cron.month_of_year or d.day not in cron.day_of_month
+                or d.isoweekday() % 7 not in cron.day_of_week):
+            continue
+        for h in sorted(h for h in cron.hour if ahead or h >= at.hour):
+            minutes = [m for m in sorted(cron.minute) if ahead or h > at.hour or m > at.minute]
+            if minutes:
+                return d.replace(hour=h, minute=minutes[0])
+    return None
+
+
 def previous_tick(cron: Cron, at: datetime) -> datetime | None:
     """The latest instant <= ``at`` (UTC, minute precision) the cron expression names.
     Day-of-month and day-of-week must both match, as in Celery's crontab (plain cron ORs

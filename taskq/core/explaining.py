@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from taskq.core.cron import reset_boundary
+from taskq.core.cron import drops_at, next_tick, parse_cron, reset_boundary
 from taskq.core.events import Event, is_local
 from taskq.core.matching import Match, MatchPart, Rule, RuleIndex, Skip, lookup_refs
 from taskq.core.planning import Facts, Plan, dedup_key, join_key
@@ -96,6 +96,10 @@ class Decision:
     run: dict[str, Any] | None = None
     armed: tuple[str, ...] = ()
     missing: tuple[str, ...] = ()
+    #: A join's armed inputs: input, event_id, at, drops_at (when the reset window drops it).
+    arms: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+    #: A cron reset window's next reset after the event.
+    next_reset: str | None = None
     #: What a clone would get (a dry run, or a match the evaluator recorded nothing for).
     params: dict[str, Any] | None = field(default=None, compare=False)
 
@@ -106,7 +110,7 @@ class Decision:
                 "outcome": self.outcome, "reason": self.reason, "version": self.version,
                 "part": self.part, "firing_id": self.firing_id, "dedup_key": self.dedup_key,
                 "run": self.run, "armed": list(self.armed), "missing": list(self.missing),
-                "params": self.params}
+                "arms": list(self.arms), "next_reset": self.next_reset, "params": self.params}
 
 
 #: The kind's planning inputs for a match (its template and the facts it wants read).
@@ -206,15 +210,51 @@ def _recorded(event: Event, rule: Rule, key: str, mode: str, recorded: Recorded
         if done is not None:
             return _from_firing(event, done, rule.version,
                                 via=f" (the join of input {arm.input_key!r} completed)")
+    reset = rule.options.get("reset")
     if arm.state == "expired":
+        end = drops_at(reset, arm.at) if arm.at else None
         return Decision(event, "expired", f"armed input {arm.input_key!r}; the reset window "
-                        f"({rule.options.get('reset')}) dropped it before the join completed",
+                        f"({_window(reset)}) dropped it"
+                        f"{f' at {end.isoformat()}' if end else ''} before the join completed",
                         rule.version, dedup_key=arm.dedup_key)
-    armed = {a.input_key for a in recorded.armed(rule.id)}
+    return _waiting(event, rule, _latest(recorded.armed(rule.id), None),
+                    f"armed input {arm.input_key!r}", arm.dedup_key)
+
+
+def _window(reset: Any) -> str:
+    return f"cron {reset!r}" if isinstance(reset, str) else f"{reset:g}s"
+
+
+def _latest(arms: Sequence[ArmFact], boundary: datetime | None) -> dict[str, ArmFact]:
+    """Each input's newest armed event still inside the window (from ``boundary`` on)."""
+    latest: dict[str, ArmFact] = {}
+    for a in sorted(arms, key=lambda a: (a.at is None, a.at)):
+        if boundary is None or a.at is None or a.at >= boundary:
+            latest[a.input_key] = a
+    return latest
+
+
+def _waiting(event: Event, rule: Rule, armed: Mapping[str, ArmFact], lead: str,
+             key: str) -> Decision:
+    """An AND join short of inputs: which are armed (by which events, dropped when by the
+    reset window), which are missing and, for a cron window, its next reset."""
+    reset = rule.options.get("reset")
     missing = tuple(i.key for i in rule.all_inputs() if i.key not in armed)
-    return Decision(event, "waiting", f"armed input {arm.input_key!r}; waiting for "
-                    f"{', '.join(missing) or 'nothing'}", rule.version,
-                    dedup_key=arm.dedup_key, armed=tuple(sorted(armed)), missing=missing)
+    arms = tuple({"input": k, "event_id": a.event_id,
+                  "at": a.at.isoformat() if a.at else None,
+                  "drops_at": end.isoformat() if a.at and (end := drops_at(reset, a.at))
+                  else None} for k, a in sorted(armed.items()))
+    tick = next_tick(parse_cron(reset), event.timestamp) if isinstance(reset, str) else None
+    reason = (f"{lead}; waiting for {', '.join(missing) or 'nothing'}; armed: "
+              + ", ".join(f"{a['input']} by event {a['event_id']}" for a in arms))
+    if reset is not None and not isinstance(reset, str):
+        reason += f"; the reset window ({_window(reset)}) drops " + ", ".join(
+            f"{a['input']} at {a['drops_at']}" for a in arms if a["drops_at"])
+    if tick is not None:
+        reason += f"; the window ({_window(reset)}) resets next at {tick.isoformat()}"
+    return Decision(event, "waiting", reason, rule.version, dedup_key=key,
+                    armed=tuple(sorted(armed)), missing=missing, arms=arms,
+                    next_reset=tick.isoformat() if tick else None)
 
 
 def _planned(match: Match, kind: TriggerKind, mode: str, key: str, recorded: Recorded,
@@ -225,17 +265,12 @@ def _planned(match: Match, kind: TriggerKind, mode: str, key: str, recorded: Rec
     events: dict[str, Event] | None = None
     if mode == "join":
         boundary = reset_boundary(rule.options.get("reset"), event.timestamp)
-        latest: dict[str, ArmFact] = {}
-        for a in sorted(recorded.armed(rule.id), key=lambda a: (a.at is None, a.at)):
-            if a.event is not None and (boundary is None or a.at is None or a.at >= boundary):
-                latest[a.input_key] = a
+        latest = _latest([a for a in recorded.armed(rule.id) if a.event is not None], boundary)
+        latest[match.input.key] = ArmFact(rule.id, match.input.key, key, event.id, "armed",
+                                          at=event.timestamp, event=event)
         events = {k: a.event for k, a in latest.items() if a.event is not None}
-        events[match.input.key] = event
-        missing = tuple(i.key for i in rule.all_inputs() if i.key not in events)
-        if missing:
-            return Decision(event, "waiting", f"would arm input {match.input.key!r}; waiting "
-                            f"for {', '.join(missing)}", version, dedup_key=key,
-                            armed=tuple(sorted(events)), missing=missing)
+        if any(i.key not in events for i in rule.all_inputs()):
+            return _waiting(event, rule, latest, f"would arm input {match.input.key!r}", key)
         key = join_key([dedup_key(e) for e in events.values()])
     try:
         plan = kind.plan(match, template, key, facts(match), events)

@@ -84,6 +84,7 @@ def openapi() -> dict[str, Any]:
                            "(docs/explain.md)",
                 "parameters": [_path("name"), _query("since", "e.g. 1h, 7d"),
                                _query("event", "one stored event's id"),
+                               _query("run", "a run's uuid: its status events"),
                                _query("limit", "at most 10000"), _query("namespace", "")],
                 "responses": responses}},
             "/triggers/{name}/history": {"get": {
@@ -97,6 +98,21 @@ def openapi() -> dict[str, Any]:
                 "requestBody": {"required": True, "content": {"application/json": {
                     "schema": {"type": "object", "required": ["event"], "properties": {
                         "event": {}, "namespace": {"type": "string"}}}}}},
+                "responses": responses}},
+            "/triggers/{name}/what-if": {"post": {
+                "summary": "What a draft of the trigger would have done with the stored "
+                           "events of a range, beside the trigger as it is; nothing is "
+                           "written",
+                "parameters": [_path("name")],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"type": "object", "required": ["draft", "since"],
+                               "additionalProperties": False, "properties": {
+                                   "draft": {"type": "object", "description":
+                                             "What a `taskq apply -f` file holds "
+                                             "(triggers: or hooks:); the entry named "
+                                             "as the path is the draft"},
+                                   "since": {"type": "string"}, "until": {"type": "string"},
+                                   "namespace": {"type": "string"}}}}}},
                 "responses": responses}},
             "/events/replay": {"post": {
                 "summary": "Evaluate stored events again through the current triggers; "

@@ -170,8 +170,9 @@ class _NotFound(Base):
         super().prepare()
         if not self._finished:
             self.fail(404, f"no route {self.request.path!r}; POST /events, /events/<name>, "
-                           "/events/replay or /connections/<name>/webhook, GET "
-                           "/triggers/<name>/explain, /openapi.json")
+                           "/events/replay, /triggers/<name>/test|what-if or "
+                           "/connections/<name>/webhook, GET /triggers/<name>/explain|history, "
+                           "/openapi.json")
 
 
 def serve(client: Client, auth: Credentials, host: str, port: int) -> None:

@@ -10,12 +10,15 @@ is the services' (the same code as the CLI and Python), run off the event loop.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+from taskq.api.compat.polyaxon_files import draft_of, shaped
 from taskq.api.explaining import event_of
+from taskq.api.scope import Scope
 from taskq.core.times import parse_age, utcnow
 from taskq.errors import NotFound, ValidationError
 from taskq.http.base import Base
@@ -23,6 +26,7 @@ from taskq.http.limits import Refusal, parse_json
 from taskq.services import catalog
 from taskq.services import explain as explaining
 from taskq.services import replay as replaying
+from taskq.services import what_if as drafting
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +78,18 @@ class ExplainHandler(_Scoped):
         since, event = self.get_query_argument("since", None), self.get_query_argument(
             "event", None)
         limit = self.get_query_argument("limit", "100")
+        run = self.get_query_argument("run", None)
 
         def work() -> dict[str, Any]:
             ns = self._namespace(self.get_query_argument("namespace", None))
             if not limit.isdigit() or not 1 <= int(limit) <= 10000:
                 raise ValidationError("limit: must be a whole number from 1 to 10000")
+            if run is not None and (since or event):
+                raise ValidationError("run: give run alone, not with event or since")
             start = utcnow() - _since(since, "since") if since else None
-            decisions = explaining.explain(rt, rt.kinds, name, ns, event_id=event,
-                                           since=start, limit=int(limit))
+            decisions = (explaining.explain_run(rt, rt.kinds, name, ns, run) if run else
+                         explaining.explain(rt, rt.kinds, name, ns, event_id=event,
+                                            since=start, limit=int(limit)))
             return {"trigger": name, "namespace": ns,
                     "decisions": [d.as_dict() for d in decisions]}
 
@@ -139,9 +147,47 @@ class ReplayHandler(_Scoped):
         await self._answer(work)
 
 
+class WhatIfHandler(_Scoped):
+    """`taskq triggers what-if` with the draft in the body: ``draft`` is what the file of
+    ``-f`` holds (``triggers:`` or ``hooks:``, as JSON), the entry named as the route is."""
+
+    async def post(self, name: str) -> None:
+        def work() -> dict[str, Any]:
+            body = self._body()
+            unknown = sorted(set(body) - {"draft", "since", "until", "namespace"})
+            if unknown:
+                raise Refusal(400, f"{unknown[0]}: unknown field (use draft, since, until, "
+                                   "namespace)")
+            for needed in ("draft", "since"):
+                if needed not in body:
+                    raise ValidationError(f"{needed}: required")
+            ns = self._namespace(body.get("namespace"))
+            data = copy.deepcopy(shaped(body["draft"], "draft", "the draft"))
+            for part in ("triggers", "hooks"):
+                for i, entry in enumerate(data.get(part) or []):
+                    if isinstance(entry, dict) and entry.get("name") == name:
+                        if entry.get("namespace", ns) != ns:
+                            raise ValidationError(
+                                f"draft.{part}[{i}].namespace: {entry['namespace']!r} is "
+                                f"not the namespace asked for ({ns!r})")
+                        entry["namespace"] = ns
+            bound = copy.copy(self.client)  # the server's runtime, bound to ``ns`` alone
+            bound.scope = Scope(ns)
+            draft = draft_of(bound, data, name, "draft", "the draft")
+            now = utcnow()
+            done = drafting.what_if(
+                bound.rt, bound.rt.kinds, name=name, namespace=ns, draft=draft,
+                since=now - _since(body["since"], "since"),
+                until=(now - _since(body["until"], "until")) if body.get("until") else None)
+            return {"trigger": name, "namespace": ns, **done.__dict__}
+
+        await self._answer(work)
+
+
 ROUTES = [
     (rf"/triggers/{NAME}/explain", ExplainHandler),
     (rf"/triggers/{NAME}/history", HistoryHandler),
     (rf"/triggers/{NAME}/test", TestHandler),
+    (rf"/triggers/{NAME}/what-if", WhatIfHandler),
     (r"/events/replay", ReplayHandler),
 ]

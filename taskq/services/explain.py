@@ -5,6 +5,7 @@ published or bumped, so explaining or testing a trigger never changes what it do
 from __future__ import annotations
 
 import dataclasses
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,7 @@ from taskq.core.stored import JobTemplate, StoredTrigger
 from taskq.core.times import aware, utcnow
 from taskq.core.triggers.base import KindRegistry
 from taskq.core.watched import change_key
-from taskq.errors import NotFound
+from taskq.errors import NotFound, ValidationError
 from taskq.ports import Context
 from taskq.services.firing import facts_for
 
@@ -85,6 +86,29 @@ def dry_run(rt: Context, kinds: KindRegistry, name: str, namespace: str, event: 
         decision = dataclasses.replace(decision,
                                        reason=f"{decision.reason}; {'; '.join(notes)}")
     return decision
+
+
+def explain_run(rt: Context, kinds: KindRegistry, name: str, namespace: str,
+                run_uuid: str) -> list[Decision]:
+    """Each stored status event of one run (queued, running, succeeded...), oldest first,
+    judged as :func:`explain` judges one event: "why did this run's finish not start the
+    next job" is a question about a run, not a time window."""
+    try:
+        run_uuid = str(uuid.UUID(run_uuid))
+    except ValueError:
+        raise ValidationError(f"run: {run_uuid!r} is not a run uuid") from None
+    history(rt, name, namespace)  # no such trigger: said as such, not as "no events"
+    events = rt.store.run_events(run_uuid) if rt.store.get_run(run_uuid) else []
+    out: list[Decision] = []
+    try:
+        for e in events:
+            out.extend(explain(rt, kinds, name, namespace, event_id=e["event_id"], limit=1))
+    except NotFound:  # the run's events are in a namespace the trigger does not read
+        out = []
+    if not out:
+        raise NotFound(f"run: no stored events of run {run_uuid} in the namespace(s) "
+                       f"{name} listens to")
+    return out
 
 
 def history(rt: Context, name: str, namespace: str) -> list[Revision]:

@@ -6,6 +6,7 @@ process, real Redis and database; replay fires through the real evaluator path."
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -69,3 +70,72 @@ def test_explain_test_history_and_replay_over_http(server: str) -> None:
     assert httpx.get(f"{server}/triggers/late/explain", timeout=30).status_code == 401
     assert call("POST", f"{server}/events/replay", json={"since": "1h",
                                                          "oops": 1}).status_code == 400
+
+
+DRAFT = {"triggers": [{"name": "gate", "event": {"ref": "events.work",
+                                                 "kinds": ["custom_event"]},
+                       "job": "train", "params": {"seconds": "{{ 10 // fields.n }}"}}]}
+
+
+def test_what_if_and_one_runs_events_over_http(server: str) -> None:
+    client = taskq.Client()
+    client.add_trigger(name="gate", job="train", params={"seconds": "{{ fields.n }}"},
+                       event={"ref": "events.work", "kinds": ["custom_event"]})
+    batch = {"events": [{"name": "work", "fields": {"n": n}} for n in (0, 1, 2)]}
+    ids = [e["id"] for e in call("POST", f"{server}/events", json=batch).json()["events"]]
+    runs_before = len(client.list_runs(limit=100))
+
+    asked = call("POST", f"{server}/triggers/gate/what-if",
+                 json={"draft": DRAFT, "since": "1h"})
+    assert asked.status_code == 200, asked.text
+    d = asked.json()
+    assert (d["trigger"], d["namespace"], d["events"], d["current"], d["draft"]) == (
+        "gate", "default", 3, 3, 2)
+    by_event = {row["event_id"]: row for row in d["differ"]}
+    assert set(by_event) == set(ids)
+    assert (by_event[ids[0]]["current"], by_event[ids[0]]["draft"]) == ("fired", "error")
+    assert by_event[ids[1]]["params"]["seconds"] == 10.0
+    assert len(client.list_runs(limit=100)) == runs_before and client.firings("gate") == []
+
+    refused = [
+        ({"draft": DRAFT}, 400, "since: required"),
+        ({"draft": {"jobs": []}, "since": "1h"}, 400, "draft: the draft needs a"),
+        ({"draft": DRAFT, "since": "1h", "oops": 1}, 400, "oops: unknown field"),
+        ({"draft": {"triggers": [{**DRAFT["triggers"][0], "namespace": "team-a"}]},
+          "since": "1h"}, 400, "draft.triggers[0].namespace: 'team-a' is not"),
+        ({"draft": {"triggers": [{**DRAFT["triggers"][0], "job": "nosuch"}]},
+          "since": "1h"}, 400, "triggers[0]:"),
+    ]
+    for body, status, error in refused:
+        answer = call("POST", f"{server}/triggers/gate/what-if", json=body)
+        assert (answer.status_code, answer.json()["error"][:len(error)]) == (
+            status, error), answer.text
+    missing = call("POST", f"{server}/triggers/other/what-if",
+                   json={"draft": DRAFT, "since": "1h"})
+    assert missing.status_code == 400 and "no trigger or hook named 'other'" in missing.text
+    other = call("POST", f"{server}/triggers/gate/what-if", TEAM_A_TOKEN,
+                 json={"draft": DRAFT, "since": "1h", "namespace": "default"})
+    assert other.status_code == 403
+    assert httpx.post(f"{server}/triggers/gate/what-if", json={"draft": DRAFT, "since": "1h"},
+                      timeout=30).status_code == 401
+
+    # ?run=: the status events of one run (no evaluator here: a match is still pending)
+    taskq.add_trigger(name="on-noop", job="noop",
+                      event={"ref": "jobs.noop", "kinds": ["run_status_queued"]})
+    run = taskq.submit("noop")
+    shown = call("GET", f"{server}/triggers/on-noop/explain?run={run.uuid}")
+    assert shown.status_code == 200, shown.text
+    decisions = shown.json()["decisions"]
+    assert {d["event"]["ref"] for d in decisions} == {f"runs.{run.uuid}"}
+    queued = [d for d in decisions if d["event"]["kind"] == "run_status_queued"]
+    assert queued and queued[0]["outcome"] == "pending"
+    bad = call("GET", f"{server}/triggers/on-noop/explain?run=nope")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("run: 'nope'")
+    both = call("GET", f"{server}/triggers/on-noop/explain?run={run.uuid}&since=1h")
+    assert both.status_code == 400 and both.json()["error"].startswith("run:")
+    gone = call("GET", f"{server}/triggers/on-noop/explain?run={uuid.uuid4()}")
+    assert gone.status_code == 404 and "no stored events of run" in gone.json()["error"]
+    spec = call("GET", f"{server}/openapi.json").json()
+    assert "/triggers/{name}/what-if" in spec["paths"]
+    assert "run" in {p["name"] for p in spec["paths"]["/triggers/{name}/explain"]["get"][
+        "parameters"]}

@@ -10,7 +10,15 @@ from celery.schedules import crontab
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from taskq.core.cron import Cron, check_reset, parse_cron, previous_tick, reset_boundary
+from taskq.core.cron import (
+    Cron,
+    check_reset,
+    drops_at,
+    next_tick,
+    parse_cron,
+    previous_tick,
+    reset_boundary,
+)
 
 DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
@@ -164,6 +172,41 @@ def test_previous_tick_is_the_latest_match(parts: tuple[str, ...], at: datetime)
         assert tick == brute
     else:
         assert tick is None or (tick <= start - timedelta(minutes=WINDOW) and _matches(cron, tick))
+
+
+@settings(max_examples=100, deadline=None)
+@given(EXPRS, st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1)))
+def test_next_tick_is_the_first_match_after_the_minute(parts: tuple[str, ...],
+                                                       at: datetime) -> None:
+    try:
+        cron = parse_cron(" ".join(parts))
+    except ValueError:
+        return
+    at = at.replace(tzinfo=UTC)
+    tick = next_tick(cron, at)
+    start = at.replace(second=0, microsecond=0)
+    brute = next((start + timedelta(minutes=i) for i in range(1, WINDOW)
+                  if _matches(cron, start + timedelta(minutes=i))), None)
+    if brute is not None:
+        assert tick == brute
+    else:
+        assert tick is None or (tick >= start + timedelta(minutes=WINDOW) and _matches(cron, tick))
+
+
+def test_drops_at_is_when_the_window_stops_counting_an_input() -> None:
+    at = _at(2026, 11, 24, 10, 30)
+    assert drops_at(None, at) is None
+    assert drops_at(90, at) == at + timedelta(seconds=90)
+    assert drops_at("0 * * * *", at) == _at(2026, 11, 24, 11, 0)
+    assert drops_at("0 * * * *", _at(2026, 11, 24, 11, 0)) == _at(2026, 11, 24, 12, 0)
+    assert drops_at("0 6 * * 1", at) == _at(2026, 11, 30, 6, 0)
+    # The instant the boundary the evaluator expires by passes the input's arming time.
+    assert reset_boundary(90, at + timedelta(seconds=90)) == at  # still counted
+    assert reset_boundary(90, at + timedelta(seconds=90, microseconds=1)) > at
+    for reset in ("*/15 * * * *", "0 6 * * 1"):
+        end = drops_at(reset, at)
+        assert end is not None and reset_boundary(reset, end) > at
+        assert reset_boundary(reset, end - timedelta(minutes=1)) <= at
 
 
 def test_reset_boundary() -> None:

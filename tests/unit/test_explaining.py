@@ -116,6 +116,8 @@ def test_join_waiting_armed_missing_and_completed() -> None:
                   state="armed", at=FIXED_TS, event=a)
     waiting = judge(a, rev, Recorded(arms=[arm]))
     assert (waiting.outcome, waiting.armed, waiting.missing) == ("waiting", ("a",), ("b",))
+    assert waiting.arms == ({"input": "a", "event_id": "ea", "at": FIXED_TS.isoformat(),
+                             "drops_at": None},) and waiting.next_reset is None
     b = work(name="b", event_id="eb")
     dry = judge(b, rev, Recorded(arms=[arm]), dry_run=True)
     assert dry.outcome == "would_fire" and dry.missing == ()
@@ -125,6 +127,32 @@ def test_join_waiting_armed_missing_and_completed() -> None:
                        outcome="fired", run_uuid="r-5")
     done = judge(a, rev, Recorded(firings=[fired], arms=[consumed]))
     assert done.outcome == "fired" and done.firing_id == 5 and "join" in done.reason
+
+
+def test_join_windows_say_when_they_drop_an_input() -> None:
+    def windowed(reset: Any) -> Revision:
+        kind, spec = chaining.build_spec("default", [], [chaining.EventInput(name=n)
+                                                         for n in ("a", "b")], mode="all",
+                                         reset=reset)
+        return Revision(id=1, trigger_id=7, name="sized", namespace="default", version=1,
+                        action="created", kind=kind, spec=spec.model_dump(mode="json"),
+                        job="train", params={}, queue=None, enabled=True, quarantined=None,
+                        source="python", at=FIXED_TS - timedelta(minutes=1))
+
+    a = work(name="a", event_id="ea")
+    arm = ArmFact(trigger_id=7, input_key="a", dedup_key=dedup_key(a), event_id="ea",
+                  state="armed", at=FIXED_TS, event=a)
+    timed = judge(a, windowed(600), Recorded(arms=[arm]))
+    assert timed.arms[0]["drops_at"] == (FIXED_TS + timedelta(seconds=600)).isoformat()
+    assert "the reset window (600s) drops a at" in timed.reason
+    hourly = judge(work(name="a", event_id="new"), windowed("0 * * * *"), dry_run=True)
+    top = FIXED_TS.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    assert hourly.outcome == "waiting" and hourly.next_reset == top.isoformat()
+    assert hourly.arms[0]["event_id"] == "new" and hourly.missing == ("b",)
+    expired = ArmFact(trigger_id=7, input_key="a", dedup_key=dedup_key(a), event_id="ea",
+                      state="expired", at=FIXED_TS, event=a)
+    dropped = judge(a, windowed(600), Recorded(arms=[expired]))
+    assert dropped.outcome == "expired" and "dropped it at" in dropped.reason
 
 
 def test_revision_in_force_and_by_version() -> None:

@@ -40,11 +40,17 @@ def load(path: str) -> dict[str, Any]:
         raise ValidationError(f"file: {path} is not valid YAML: {exc}") from None
     except RecursionError:
         raise ValidationError(f"file: {path} is nested too deeply to read") from None
+    return shaped(data, "file", path)
+
+
+def shaped(data: Any, label: str, shown: str) -> dict[str, Any]:
+    """``data`` if it has the shape of a file ``taskq apply -f`` reads (a body sent over
+    HTTP is held to the same), else the error, naming ``label``."""
     if not isinstance(data, dict) or not (set(data) & {"hooks", "triggers"}):
-        raise ValidationError(f"file: {path} needs a `hooks:` or `triggers:` list")
+        raise ValidationError(f"{label}: {shown} needs a `hooks:` or `triggers:` list")
     unknown = sorted(set(data) - {"hooks", "triggers", "version", "kind"})
     if unknown:
-        raise ValidationError(f"file: unknown top-level key(s) {', '.join(unknown)}")
+        raise ValidationError(f"{label}: unknown top-level key(s) {', '.join(unknown)}")
     return data
 
 
@@ -153,7 +159,12 @@ def _same(row: dict[str, Any], entry: dict[str, Any]) -> bool:
 def draft(client: Client, path: str, name: str) -> StoredTrigger:
     """The trigger or hook named ``name`` in a file ``taskq apply -f`` reads, checked as
     apply would check it and stored nowhere: what ``taskq triggers test -f`` tries."""
-    data = load(path)
+    return draft_of(client, load(path), name, "file", path)
+
+
+def draft_of(client: Client, data: dict[str, Any], name: str, label: str, shown: str
+             ) -> StoredTrigger:
+    """:func:`draft` of content already read (``shaped``): a file's, or an HTTP body's."""
     for i, entry in enumerate(data.get("triggers") or []):
         if isinstance(entry, dict) and entry.get("name") == name:
             try:
@@ -173,7 +184,7 @@ def draft(client: Client, path: str, name: str) -> StoredTrigger:
             return _stored(client, name, ns, "hook",
                            {"ref": f"jobs.{entry['job']}", "hook": hook.spec()},
                            hook.hub_ref, hook.params, hook.queue)
-    raise ValidationError(f"file: {path} has no trigger or hook named {name!r}")
+    raise ValidationError(f"{label}: {shown} has no trigger or hook named {name!r}")
 
 
 def _stored(client: Client, name: str, namespace: str, kind: str, spec: dict[str, Any],
