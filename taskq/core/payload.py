@@ -40,7 +40,20 @@ T = TypeVar("T")
 def values_at(payload: Any, path: Path) -> list[Any]:
     """Every value at ``path``: an array on the way (or at the end) stands for each of its
     elements, as in EventBridge, so ``commits.author`` reads the author of every commit."""
-    current = _flat([payload])
+    value = payload
+    for n, key in enumerate(path):  # the common case, objects all the way, walked directly
+        if isinstance(value, dict):
+            if key not in value:
+                return []
+            value = value[key]
+        elif isinstance(value, list):
+            return _walk(_flat(value), path[n:])
+        else:
+            return []
+    return _flat(value) if isinstance(value, list) else [value]
+
+
+def _walk(current: list[Any], path: Path) -> list[Any]:
     for key in path:
         current = _flat([v[key] for v in current if isinstance(v, dict) and key in v])
     return current
@@ -74,8 +87,11 @@ class Clause:
             if isinstance(t, Exists):
                 if t.present == bool(values):
                     return True
-            elif any(t.accepts(v) for v in values):
-                return True
+                continue
+            accepts = t.accepts
+            for v in values:
+                if accepts(v):
+                    return True
         return False
 
     def exact_keys(self) -> frozenset[tuple[str, Any]] | None:
