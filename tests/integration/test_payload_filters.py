@@ -1,18 +1,31 @@
 """Payload filters end to end: a trigger registered from Python and one from YAML (``taskq
 apply -f``) fire `observe` only for the published events whose payload matches, each once;
 explain says which clause refused the others and the value it saw; a wrong filter is
-refused naming the field, from Python and from the CLI. Real Redis, SQLite and PostgreSQL,
+refused naming the field, from Python and from the CLI. A filter on a git connection's
+push events picks the branch. Real Redis, SQLite and PostgreSQL,
 real Celery workers."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 import taskq
 from tests.conftest import env_for, run_cli, wait_for
+from tests.integration.events_http import events_server
+from tests.integration.test_connections import (
+    CONNECTIONS,
+    GITHUB_SECRET,
+    GITLAB_SECRET,
+    finished,
+    github_headers,
+    github_push,
+    runs_of,
+)
 from tests.integration.test_exactly_once import drained
 from tests.integration.test_run_statuses import seen
 
@@ -90,3 +103,54 @@ def test_a_payload_filter_fires_only_for_matching_payloads(stack: Any, settings:
                              "\"info\", saw \"low\"")
     [fired] = client.explain("retrain-on-drift", event_id=published["drift"])
     assert fired["outcome"] == "fired"
+
+
+CONNECTION_YAML = """
+triggers:
+  - name: train-on-main
+    job: train_on_commit
+    event:
+      ref: '{{ connections.git-repo }}'
+      kinds: [connection_git_commit]
+      payload:
+        branch: [main]
+        author: [{equals-ignore-case: ada lovelace}]
+"""
+
+
+@pytest.fixture
+def git_server(settings: Any, tmp_path: Path) -> Iterator[str]:
+    with events_server(settings, tmp_path / "serve.log", TASKQ_CONNECTIONS=CONNECTIONS,
+                       GIT_REPO_SECRET=GITHUB_SECRET, GITLAB_SECRET=GITLAB_SECRET) as url:
+        yield url
+
+
+def test_a_payload_filter_on_a_connection_event(stack: Any, settings: Any, git_server: str,
+                                                r: Any, tmp_path: Path) -> None:
+    """A git host's real push webhook: the YAML trigger wants main by Ada, the Python one
+    release branches; each push fires exactly the trigger its branch matches."""
+    stack.evaluator(wait=False)
+    stack.worker("train", ["train"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    path = tmp_path / "commits.yaml"
+    path.write_text(CONNECTION_YAML)
+    applied = run_cli("apply", "-f", str(path), env=env_for(settings))
+    assert applied.returncode == 0, applied.stderr
+    taskq.add_trigger(name="train-on-release", job="train_on_commit", event={
+        "ref": "connections.git-repo", "kinds": ["connection_git_commit"],
+        "payload": {"branch": [{"prefix": "release/"}]}})
+
+    url = f"{git_server}/connections/git-repo/webhook"
+    main = github_push()
+    release = main.replace(b'"refs/heads/main"', b'"refs/heads/release/2.0"')
+    for body, delivery in ((main, "d-main"), (release, "d-release")):
+        resp = httpx.post(url, content=body, headers=github_headers(body, delivery=delivery))
+        assert resp.status_code == 202, resp.text
+    on_main = wait_for(lambda: runs_of("train-on-main"), 60, message="train-on-main")
+    on_release = wait_for(lambda: runs_of("train-on-release"), 60,
+                          message="train-on-release")
+    wait_for(lambda: drained(r), 30, message="stream drained")
+    assert len(runs_of("train-on-main")) == 1 and len(runs_of("train-on-release")) == 1
+    assert finished(on_main[0].uuid).outputs["seen"]["branch"] == "main"
+    assert finished(on_release[0].uuid).outputs["seen"]["branch"] == "release/2.0"
