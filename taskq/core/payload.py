@@ -120,8 +120,10 @@ class PayloadFilter:
     source: str = field(default="{}", compare=False)
 
     def matches(self, payload: Any) -> bool:
-        return (all(c.holds(payload) for c in self.clauses)
-                and all(any(p.matches(payload) for p in alts) for alts in self.alternatives))
+        for c in self.clauses:  # a loop, not all(...): this runs for every candidate
+            if not c.holds(payload):
+                return False
+        return all(any(p.matches(payload) for p in alts) for alts in self.alternatives)
 
     def miss(self, payload: Any) -> str | None:
         """Why ``payload`` fails: the first clause that does not hold and the value seen
