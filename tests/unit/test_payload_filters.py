@@ -17,6 +17,8 @@ from taskq.core.matching import EventTrigger, Rule, RuleIndex
 from taskq.core.payload import compile_filter
 from taskq.core.stored import StoredTrigger
 from taskq.core.triggers import chaining, default_kinds
+from taskq.core.triggers.entity_spec import EntitySpec
+from taskq.core.triggers.hook import Hook
 from taskq.errors import FieldError, first_error
 from tests.unit.factories import FIXED_TS
 
@@ -275,3 +277,21 @@ def test_ten_thousand_rules_differing_by_a_value_are_not_checked_one_by_one() ->
     event = custom_event("deploy", {"service": "svc-42", "env": "prod-eu"})
     assert [r.id for r in index.rules_for(event)] == [42]
     assert checked == [42]
+
+
+def test_every_kind_refuses_a_wrong_filter_naming_the_field() -> None:
+    with pytest.raises(PydanticError) as hook:
+        Hook.model_validate({"hubRef": "evaluate", "payload": {"tags": [{"exists": 1}]}})
+    assert first_error(hook.value, "hook") == ("hook.payload.tags[0].exists: takes true or "
+                                               "false, got 1")
+    with pytest.raises(ValueError, match=r"^trigger_on\[1\]: payload\.fields\.v\[0\]\.prefix"
+                                         r": takes a string, got 2$"):
+        chaining.parse("default", None, ["a", {"name": "b", "payload": {"fields": {
+            "v": [{"prefix": 2}]}}}])
+    with pytest.raises(ValueError, match=r"^trigger_on_finish\[0\]: payload: an empty "):
+        chaining.parse("default", [{"job": "train", "payload": {}}], None)
+    with pytest.raises(PydanticError) as entity:
+        EntitySpec.model_validate({"family": "models", "target": "job",
+                                   "payload": {"entity": {"name": [{"wildcard": 5}]}}})
+    assert first_error(entity.value) == ("payload.entity.name[0].wildcard: takes a string, "
+                                         "got 5")
