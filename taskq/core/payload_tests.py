@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from taskq.core import regex
@@ -101,9 +101,12 @@ class Wildcard:
 
     text: str
     compiled: str
+    #: Compiled once with the rule and held by it: a shared cache of compiled patterns
+    #: would be thrashed by thousands of wildcard rules, recompiling on every event.
+    pattern: regex.Pattern = field(compare=False, hash=False, repr=False)
 
     def accepts(self, value: Any) -> bool:
-        return isinstance(value, str) and regex.found(self.compiled, value)
+        return isinstance(value, str) and self.pattern.search(value) is not None
 
     def describe(self) -> str:
         return f"wildcard {describe_value(self.text)}"
@@ -189,7 +192,12 @@ def _text_test(op: str, arg: Any, where: str) -> Exact | Prefix | Suffix | Ignor
         return Suffix(arg)
     if op == IGNORE_CASE:
         return IgnoreCase(arg)
-    return Wildcard(arg, _wildcard_regex(arg, where))
+    compiled = _wildcard_regex(arg, where)
+    try:
+        pattern = regex.compile_user(compiled)
+    except ValueError as exc:
+        raise FieldError(where, str(exc)) from None
+    return Wildcard(arg, compiled, pattern)
 
 
 def _wildcard_regex(text: str, where: str) -> str:
@@ -206,12 +214,7 @@ def _wildcard_regex(text: str, where: str) -> str:
             continue
         out.append(".*" if c == "*" else _literal(c))
         i += 1
-    compiled = "^(?s:" + "".join(out) + ")$"
-    try:
-        regex.compile_user(compiled)
-    except ValueError as exc:
-        raise FieldError(where, str(exc)) from None
-    return compiled
+    return "^(?s:" + "".join(out) + ")$"
 
 
 def _literal(c: str) -> str:
