@@ -21,6 +21,15 @@ class ValidationError(TaskqError, ValueError):
     """Bad input from the caller; the message names the field and the reason."""
 
 
+class FieldError(TaskqError, ValueError):
+    """A value refused at a path inside a field (a payload filter's ``metric.accuracy[0]``):
+    :func:`first_error` appends ``where`` to the field pydantic names."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}" if where else reason)
+        self.where, self.reason = where, reason
+
+
 class EventError(TaskqError, ValueError):
     """An event, kind or ref that taskq cannot accept; the message names the field."""
 
@@ -112,7 +121,14 @@ def first_error(exc: Exception, field: str = "", *,
     if callable(errors):
         first = errors()[0]
         where = locate(list(first["loc"])) if locate else ".".join(str(x) for x in first["loc"])
-        loc = ".".join(p for p in (field, where) if p)
         msg = str(first["msg"]).removeprefix("Value error, ")
+        inner = (first.get("ctx") or {}).get("error")
+        if isinstance(inner, FieldError):
+            where = ".".join(p for p in (where, inner.where) if p)
+            msg = inner.reason
+        loc = ".".join(p for p in (field, where) if p)
         return f"{loc}: {msg}" if loc else msg
+    if isinstance(exc, FieldError):
+        loc = ".".join(p for p in (field, exc.where) if p)
+        return f"{loc}: {exc.reason}" if loc else exc.reason
     return f"{field}: {exc}" if field else str(exc)

@@ -27,7 +27,7 @@ from taskq.core.watched import change_key
 Outcome = Literal["fired", "duplicate", "error", "skipped", "waiting", "expired",
                   "not_matched", "disabled", "quarantined", "deleted", "not_yet", "pending",
                   "would_fire"]
-_PARTS: tuple[MatchPart, ...] = ("namespace", "kind", "ref", "filter")
+_PARTS: tuple[MatchPart, ...] = ("namespace", "kind", "ref", "payload", "filter")
 
 
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ class Decision:
     reason: str
     #: The trigger version judged by (or, for a recorded firing, the one that decided).
     version: int | None = None
-    #: For not_matched: which part failed (namespace, kind, ref, filter, local).
+    #: For not_matched: which part failed (namespace, kind, ref, payload, filter, local).
     part: str | None = None
     firing_id: int | None = None
     dedup_key: str | None = None
@@ -174,6 +174,8 @@ def mismatch(rule: Rule, event: Event) -> tuple[MatchPart, str]:
     elif part == "ref":
         why = (f"ref: the event is addressed as {', '.join(lookup_refs(event))}; the trigger "
                f"listens to {best.event.ref}")
+    elif part == "payload" and best.event.payload is not None:
+        why = best.event.payload.miss(event.payload) or "payload filter refused the event"
     else:
         why = "filter: the trigger's filter (tags, names, project, metric) refused the event"
     return part, why

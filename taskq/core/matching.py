@@ -13,7 +13,15 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+)
 
 from taskq.core.budget import RuleBudget
 from taskq.core.events import Event
@@ -23,16 +31,30 @@ from taskq.core.names import (
     validate_kinds,
     validate_trigger_ref,
 )
+from taskq.core.payload import Buckets, PayloadFilter
 from taskq.errors import Overrun
 
 KindRefKey = tuple[str, str, str]
 Mode = Literal["all", "any"]
 #: Which part of an input an event failed, in the order they are tested.
-MatchPart = Literal["namespace", "kind", "ref", "filter"]
+MatchPart = Literal["namespace", "kind", "ref", "payload", "filter"]
 
 
-class EventTrigger(BaseModel):
-    """Fire when ``ref`` emits one of ``kinds`` (Polyaxon's V1EventTrigger).
+class DropsNoPayload(BaseModel):
+    """A spec with no payload filter is stored as it was before filters existed, so specs
+    stored then still compare equal to the same spec written now."""
+
+    @model_serializer(mode="wrap")
+    def _drop_no_payload(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        out: dict[str, Any] = handler(self)
+        if out.get("payload", 0) is None:
+            del out["payload"]
+        return out
+
+
+class EventTrigger(DropsNoPayload):
+    """Fire when ``ref`` emits one of ``kinds`` (Polyaxon's V1EventTrigger) whose payload
+    matches ``payload`` (docs/payload-filters.md), if given.
 
     ``ref`` is ``jobs.<name>`` (any run of that job), ``runs.<uuid>`` (one run), or any
     other ref of docs/events.md; each kind must be one that ref can send.
@@ -42,6 +64,7 @@ class EventTrigger(BaseModel):
 
     ref: str
     kinds: tuple[str, ...] = Field(min_length=1)
+    payload: PayloadFilter | None = None
 
     @field_validator("ref")
     @classmethod
@@ -90,6 +113,8 @@ class Input:
             return "kind"
         if self.event.ref not in lookup_refs(event):
             return "ref"
+        if self.event.payload is not None and not self.event.payload.matches(event.payload):
+            return "payload"
         if self.filter is not None and not self.filter.accepts(event):
             return "filter"
         return None
@@ -129,8 +154,16 @@ class Rule:
                                      filter=self.filter),)
 
     def index_keys(self) -> list[KindRefKey]:
-        return [(i.namespace, kind, i.event.ref) for i in self.all_inputs()
-                for kind in i.event.kinds]
+        return [key for key, _ in self.index_entries()]
+
+    def index_entries(self) -> list[tuple[KindRefKey, PayloadFilter | None]]:
+        """Each key the rule is filed under, with the payload filter the index may file it
+        by there: none when two inputs share the key (either may be the one that matches)."""
+        entries = [((i.namespace, kind, i.event.ref), i.event.payload)
+                   for i in self.all_inputs() for kind in i.event.kinds]
+        keys = [k for k, _ in entries]
+        return [(k, p if keys.count(k) == 1 else None)
+                for n, (k, p) in enumerate(entries) if k not in keys[:n]]
 
     def input_for(self, event: Event) -> Input | None:
         """The input this event satisfies (filters applied), or None."""
@@ -189,13 +222,13 @@ class RuleIndex:
     """Immutable after construction; the evaluator swaps in a new one when triggers change."""
 
     def __init__(self, rules: Iterable[Rule] = (), version: int | None = None) -> None:
-        self._by_key: dict[KindRefKey, list[Rule]] = defaultdict(list)
+        self._by_key: dict[KindRefKey, Buckets[Rule]] = defaultdict(Buckets)
         self._count = 0
         self.version = version
         for rule in rules:
             self._count += 1
-            for key in rule.index_keys():
-                self._by_key[key].append(rule)
+            for key, pattern in rule.index_entries():
+                self._by_key[key].add(rule, pattern)
 
     def __len__(self) -> int:
         return self._count
@@ -209,7 +242,9 @@ class RuleIndex:
         """Rules that fire for ``event``, each once, in a stable order (by rule id).
 
         Family-wide refs (``models.*``) are one more key per event; their filters then
-        decide, so the cost still follows the rules of that family, not all rules.
+        decide, so the cost still follows the rules of that family, not all rules. Within
+        a key, rules whose payload filter has an exact clause are found by the event's
+        values (a dict lookup per value), so only candidates are checked.
 
         With ``skipped``, a rule whose check raises, or overruns ``budget``, is left out
         and reported there, and the others are checked; without it, errors propagate."""
@@ -218,7 +253,10 @@ class RuleIndex:
         refs = lookup_refs(event)
         for kind in event.match_kinds():
             for ref in refs:
-                for rule in self._by_key.get((event.namespace, kind, ref), ()):
+                bucket = self._by_key.get((event.namespace, kind, ref))
+                if bucket is None:
+                    continue
+                for rule in bucket.candidates(event.payload):
                     if rule.id in seen:
                         continue
                     seen.add(rule.id)

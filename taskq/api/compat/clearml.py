@@ -83,8 +83,10 @@ class TriggerScheduler:
         target_project: str | None = None, add_tag: bool | str = True,
         single_instance: bool = False, reuse_task: bool = False,
         task_parameters: dict[str, Any] | None = None,
-        task_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Launch on changes of models; returns the stored trigger."""
+        task_overrides: dict[str, Any] | None = None, *,
+        payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Launch on changes of models; returns the stored trigger. ``payload``: a payload
+        filter on the change event (docs/payload-filters.md)."""
         return self._entity("model", locals())
 
     def add_dataset_trigger(
@@ -96,8 +98,10 @@ class TriggerScheduler:
         target_project: str | None = None, add_tag: bool | str = True,
         single_instance: bool = False, reuse_task: bool = False,
         task_parameters: dict[str, Any] | None = None,
-        task_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Launch on changes of datasets; returns the stored trigger."""
+        task_overrides: dict[str, Any] | None = None, *,
+        payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Launch on changes of datasets; returns the stored trigger (``payload``: as for
+        models)."""
         return self._entity("dataset", locals())
 
     def _entity(self, kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +109,8 @@ class TriggerScheduler:
                    "on_publish": args.pop("trigger_on_publish") or False,
                    "on_archive": args.pop("trigger_on_archive") or False,
                    "on_tags": args.pop("trigger_on_tags"),
-                   "required_tags": args.pop("trigger_required_tags")}
+                   "required_tags": args.pop("trigger_required_tags"),
+                   "payload": args.pop("payload")}
         return self._add(kind, {**args, **filters})
 
     def add_task_trigger(
@@ -120,7 +125,8 @@ class TriggerScheduler:
         add_tag: bool | str = True, single_instance: bool = False, reuse_task: bool = False,
         task_parameters: dict[str, Any] | None = None,
         task_overrides: dict[str, Any] | None = None, *,
-        trigger_on_metric_value: str = "last") -> dict[str, Any]:
+        trigger_on_metric_value: str = "last",
+        payload: dict[str, Any] | None = None) -> dict[str, Any]:
         """Launch on changes of runs: a status reached, tags gained, a metric crossing its
         threshold (``trigger_on_metric_value="extreme"`` judges the min/max so far, as
         ClearML does silently), or, with none of those, a run created."""
@@ -137,7 +143,8 @@ class TriggerScheduler:
                    "variant": args.pop("trigger_on_variant"),
                    "threshold": args.pop("trigger_on_threshold"),
                    "sign": args.pop("trigger_on_sign"),
-                   "judge": args.pop("trigger_on_metric_value")}
+                   "judge": args.pop("trigger_on_metric_value"),
+                   "payload": args.pop("payload")}
         return self._add("run", {**args, **filters})
 
     #: taskq calls them runs.

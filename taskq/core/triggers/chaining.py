@@ -22,8 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from taskq.core import names
 from taskq.core.cron import Reset, check_reset
 from taskq.core.events import CUSTOM_EVENT_KIND, Event
-from taskq.core.matching import EventTrigger, Input, Match, Rule
+from taskq.core.matching import DropsNoPayload, EventTrigger, Input, Match, Rule
 from taskq.core.names import validate_namespace
+from taskq.core.payload import PayloadFilter
 from taskq.core.planning import Facts, Plan, plan_clone, render_mapped
 from taskq.core.statuses import Status, status_kind
 from taskq.core.stored import JobTemplate
@@ -37,14 +38,16 @@ JOIN = "join"  # finish and events together (an AND across runs and published ev
 # -- specs: what users write --------------------------------------------------------------
 
 
-class Upstream(BaseModel):
-    """One job whose successful runs a finish trigger waits for."""
+class Upstream(DropsNoPayload):
+    """One job whose successful runs a finish trigger waits for (those whose run summary
+    matches ``payload``, if given)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     job: str = Field(min_length=1, max_length=128)
     #: Another namespace's job; allowed only where ``watch_namespaces`` grants it.
     namespace: str | None = None
+    payload: PayloadFilter | None = None
 
     @field_validator("job")
     @classmethod
@@ -54,14 +57,16 @@ class Upstream(BaseModel):
         return v
 
 
-class EventInput(BaseModel):
-    """One published event an event trigger waits for, and which payload fields become
-    which params (``{param: field}``; a list means same-named fields)."""
+class EventInput(DropsNoPayload):
+    """One published event an event trigger waits for (those whose payload matches
+    ``payload``, if given), and which payload fields become which params (``{param:
+    field}``; a list means same-named fields)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str = Field(min_length=1, max_length=128)
     parameters: dict[str, str] | None = None
+    payload: PayloadFilter | None = None
 
     @field_validator("name")
     @classmethod
@@ -224,15 +229,20 @@ def build_spec(namespace: str, upstream: list[Upstream], events: list[EventInput
         ns = u.namespace or namespace
         key = u.job if ns == namespace else f"{ns}.{u.job}"
         inputs.append({"key": key, "namespace": ns, "ref": f"jobs.{u.job}",
-                       "kinds": [status_kind(Status.SUCCEEDED)]})
+                       "kinds": [status_kind(Status.SUCCEEDED)], **_filtered(u.payload)})
     for e in events:
         inputs.append({"key": e.name, "namespace": namespace, "ref": f"events.{e.name}",
-                       "kinds": [CUSTOM_EVENT_KIND]})
+                       "kinds": [CUSTOM_EVENT_KIND], **_filtered(e.payload)})
     params = {e.name: dict(e.parameters) for e in events if e.parameters is not None}
     kind = JOIN if upstream and events else FINISH if upstream else EVENTS
     spec = JoinSpec(inputs=tuple(inputs), mode=mode, reset=reset,  # type: ignore[arg-type]
                     parameters=params)
     return kind, spec
+
+
+def _filtered(payload: PayloadFilter | None) -> dict[str, Any]:
+    """An input's payload filter, stored only when it has one (older specs stay equal)."""
+    return {} if payload is None else {"payload": payload.raw()}
 
 
 def check_mapping(spec: JoinSpec, declared: dict[str, Any], job: str) -> None:
@@ -255,7 +265,8 @@ class ChainingKind:
     def build_rule(self, row: TriggerRow) -> Rule:
         spec = JoinSpec.model_validate(row.spec)
         inputs = tuple(Input(key=i["key"], namespace=i["namespace"],
-                             event=EventTrigger(ref=i["ref"], kinds=i["kinds"]))
+                             event=EventTrigger(ref=i["ref"], kinds=i["kinds"],
+                                                payload=i.get("payload")))
                        for i in spec.inputs)
         return Rule(id=row.id, name=row.name, namespace=row.namespace,
                     event=inputs[0].event, job=row.job, params=row.params,

@@ -118,7 +118,7 @@ class EntityKind:
         ref = "jobs.*" if spec.family == Family.RUNS else f"{spec.family.value}.*"
         flt = (RunFilter(spec, row.name) if spec.family == Family.RUNS
                else RegistryFilter(spec))
-        event = EventTrigger(ref=ref, kinds=listen_kinds(spec))
+        event = EventTrigger(ref=ref, kinds=listen_kinds(spec), payload=spec.payload)
         key = REF_WORD[spec.family]
         return Rule(id=row.id, name=row.name, namespace=row.namespace, event=event,
                     job=row.job, params=row.params, queue=row.queue,

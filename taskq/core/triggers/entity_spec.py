@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import ConfigDict, field_validator, model_validator
 
 from taskq.core import regex
 from taskq.core.events import Event
+from taskq.core.matching import DropsNoPayload
+from taskq.core.payload import PayloadFilter
 from taskq.core.statuses import Status, status_kind
 from taskq.core.watched import Family, kinds
 
@@ -48,7 +50,7 @@ def map_statuses(values: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-class EntitySpec(BaseModel):
+class EntitySpec(DropsNoPayload):
     """What a model / dataset / run trigger stores (``triggers.spec``)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -79,6 +81,8 @@ class EntitySpec(BaseModel):
     reuse_task: bool = False
     task_parameters: dict[str, Any] = {}
     task_overrides: dict[str, Any] = {}
+    #: A payload filter on the change event (docs/payload-filters.md), indexed.
+    payload: PayloadFilter | None = None
 
     @field_validator("name_pattern")
     @classmethod

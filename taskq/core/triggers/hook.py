@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from taskq.core.conditions import Condition, evaluate_condition
 from taskq.core.events import Event
 from taskq.core.jobs import validate_inputs
 from taskq.core.lineage import default_context
-from taskq.core.matching import EventTrigger, Match, Rule
+from taskq.core.matching import DropsNoPayload, EventTrigger, Match, Rule
+from taskq.core.payload import PayloadFilter
 from taskq.core.planning import Facts, Plan, Rendered, plan_clone
 from taskq.core.statuses import DONE, status_kind
 from taskq.core.stored import JobTemplate
@@ -32,7 +33,7 @@ DEFAULT_CONTEXT = ("uuid", "name", "kind", "status", "inputs", "outputs", "condi
                    "started_at", "finished_at", "duration", "wait_time")
 
 
-class Hook(BaseModel):
+class Hook(DropsNoPayload):
     """Accepts Polyaxon's YAML spelling (``hubRef``, ``disableDefaults``) and snake_case."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
@@ -46,6 +47,9 @@ class Hook(BaseModel):
     namespace: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
     disable_defaults: bool = Field(default=False, alias="disableDefaults")
+    #: Which runs' payloads the hook fires for (docs/payload-filters.md); indexed, and
+    #: judged before ``conditions``.
+    payload: PayloadFilter | None = None
 
     @field_validator("trigger", mode="before")
     @classmethod
@@ -166,7 +170,7 @@ class HookKind:
 
     def build_rule(self, row: TriggerRow) -> Rule:
         hook = Hook.model_validate(row.spec["hook"])
-        event = EventTrigger(ref=row.spec["ref"], kinds=hook.kinds())
+        event = EventTrigger(ref=row.spec["ref"], kinds=hook.kinds(), payload=hook.payload)
         return Rule(id=row.id, name=row.name, namespace=row.namespace, event=event,
                     job=hook.hub_ref, params=hook.params, queue=row.queue,
                     version=row.version, spec=hook, kind="hook")
