@@ -86,6 +86,7 @@ def entity_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the API returns and what events carry: the snapshot plus id and metadata."""
     return {"id": row["id"], "namespace": row["namespace"], **snapshot(row),
             "metadata": dict(row.get("metadata") or row.get("meta") or {}),
+            **({"metrics": dict(row["metrics"] or {})} if "metrics" in row else {}),
             "created_at": _iso(row.get("created_at")),
             "updated_at": _iso(row.get("updated_at"))}
 
