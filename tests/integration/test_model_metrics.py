@@ -96,3 +96,34 @@ def test_a_metric_crossing_an_alert_declared_on_its_job_fires_a_trigger_once(
                              "direction": "above", "step": 1}
     assert got["message"] == "loss = 6, above 5"
     assert [x["uuid"] for x in seen()] == [run.uuid]
+
+
+def test_a_model_trigger_with_a_metric_threshold_fires_on_each_crossing(
+        stack, settings, r) -> None:
+    """The ClearML-style model trigger, with taskq's metric threshold: a value logged on a
+    published model of the project crossing into the region fires; staying there does
+    not; leaving and crossing again fires again."""
+    stack.evaluator(wait=False)
+    stack.worker("viz", ["viz"], wait=False)
+    for p in stack.procs:
+        p.wait_ready(90)
+    model = taskq.models.register("resnet", project="vision", version="3", published=True)
+    draft = taskq.models.register("resnet", project="vision", version="4")
+    sched = taskq.TriggerScheduler()
+    sched.add_model_trigger(schedule_task_id="observe", trigger_project="vision",
+                            trigger_on_publish=True, name="accurate", add_tag=False,
+                            trigger_on_metric="acc", trigger_on_threshold=0.9,
+                            trigger_on_sign="max")
+    with pytest.raises(taskq.ValidationError, match=r"trigger_on_metric and "
+                       r"trigger_on_threshold go together"):
+        sched.add_model_trigger(schedule_task_id="observe", trigger_on_metric="acc")
+
+    for value in (0.8, 0.92, 0.95, 0.85, 0.91):  # crossings: 0.92 and 0.91
+        taskq.models.log_metric(model.id, "acc", value)
+    taskq.models.log_metric(draft.id, "acc", 0.99)  # not published: not watched
+    got = wait_for(lambda: (s := seen()) and len(s) >= 2 and s, 90,
+                   message="two observe runs, one per crossing")
+    wait_for(lambda: drained(r), 30, message="stream drained")
+    assert len(firings_of("accurate")) == 2
+    assert sorted(s["payload"]["value"] for s in got) == [0.91, 0.92]
+    assert {s["payload"]["id"] for s in got} == {model.id}

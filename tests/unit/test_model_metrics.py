@@ -7,12 +7,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import ValidationError as PydanticError
 
 from taskq.core import model_metrics
 from taskq.core.kinds import refusal
-from taskq.core.watched import Family
+from taskq.core.triggers.entity_spec import EntitySpec, RegistryFilter, listen_kinds
+from taskq.core.watched import Family, change_key
 from taskq.errors import NotFound, ValidationError
 from taskq.testing import TestContext, make_context
 
@@ -78,3 +81,56 @@ def test_a_trigger_on_a_models_new_metric_is_accepted() -> None:
     assert refusal("model_version_new_metric", "models.m1") is None
     assert refusal("model_version_new_metric", "models.*") is None
     assert "never sends" in (refusal("model_version_new_metric", "datasets.d1") or "")
+
+
+# -- a model trigger with a metric threshold -------------------------------------------
+
+
+def metric_event(value: float, previous: float | None, **entity: Any) -> Any:
+    view = {"id": "m1", "namespace": "default", "name": "resnet", "project": "vision",
+            "version": "3", "tags": [], "published": True, "archived": False, **entity}
+    before = {"value": previous} if previous is not None else None
+    return model_metrics.event(view, "acc", value, None, before,
+                               datetime(2026, 12, 1, tzinfo=UTC))
+
+
+def spec(**kw: Any) -> EntitySpec:
+    return EntitySpec(family=kw.pop("family", Family.MODELS), target="job", **kw)
+
+
+def test_a_model_metric_trigger_fires_when_a_logged_value_crosses_into_its_region() -> None:
+    flt = RegistryFilter(spec(metric="acc", threshold=0.9, sign="max", on_publish=True,
+                              project="vision"))
+    assert listen_kinds(flt.spec) == ("model_version_new_metric",)
+    assert flt.accepts(metric_event(0.92, None))        # the first value, in the region
+    assert flt.accepts(metric_event(0.92, 0.85))        # crossing
+    assert flt.accepts(metric_event(0.90, 0.85))        # max: at or above, as ClearML
+    assert not flt.accepts(metric_event(0.95, 0.92))    # already there
+    assert not flt.accepts(metric_event(0.85, 0.95))    # leaving
+    assert not flt.accepts(metric_event(0.92, 0.85, published=False))  # on_publish holds?
+    assert not flt.accepts(metric_event(0.92, 0.85, archived=True))
+    assert not flt.accepts(metric_event(0.92, 0.85, project="nlp"))
+    low = RegistryFilter(spec(metric="loss", threshold=0.1))  # min by default
+    assert not low.accepts(metric_event(0.05, None))    # another metric
+    # A model trigger without a metric does not hear logged metrics at all.
+    assert "model_version_new_metric" not in listen_kinds(spec(on_publish=True))
+
+
+def test_each_logged_value_is_its_own_change_for_the_dedup_key() -> None:
+    first, second = metric_event(0.92, None), metric_event(0.93, None)
+    assert change_key(first) != change_key(second)
+    assert change_key(first) == f"models.m1:e{first.id}"
+
+
+@pytest.mark.parametrize(("kw", "error"), [
+    ({"family": Family.DATASETS, "metric": "acc", "threshold": 1.0},
+     "trigger_on_metric is for model and run triggers"),
+    ({"metric": "acc", "threshold": 1.0, "variant": "val"}, "judges the last value"),
+    ({"metric": "acc", "threshold": 1.0, "judge": "extreme"}, "judges the last value"),
+    ({"metric": "acc"}, "trigger_on_metric and trigger_on_threshold go together"),
+    ({"on_status": ("running",)}, "status and dev-run filters are for run triggers"),
+])
+def test_a_model_metric_trigger_that_cannot_work_is_refused(kw: dict[str, Any],
+                                                           error: str) -> None:
+    with pytest.raises(PydanticError, match=error):
+        spec(**kw)
