@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 #: Public name -> the module that defines it.
 _EXPORTS = {
+    "Alert": "taskq.core.alerts",
     "Client": "taskq.api.client",
     "Event": "taskq.core.events",
     "EventTrigger": "taskq.core.matching",
@@ -35,8 +36,8 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status", "TaskqError",
-    "TriggerScheduler", "ValidationError", "add_event_trigger", "add_finish_trigger",
+    "Alert", "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
+    "TaskqError", "TriggerScheduler", "ValidationError", "add_event_trigger", "add_finish_trigger",
     "add_hook", "add_trigger", "current", "datasets", "get_run", "job", "list_runs",
     "list_triggers", "models", "publish_event", "publish_events", "run_pipeline", "submit",
     "tag_run",

@@ -98,6 +98,14 @@ def diverging(loss: float = 12.5) -> None:
     current.alert("critical", "loss diverged", loss=loss, epoch=3)
 
 
+@taskq.job(queue="train", alerts=[taskq.Alert(metric="loss", above=5.0, level="critical")])
+def spiking(losses: str = "1") -> None:
+    """Logs ``losses`` (comma-separated) in turn; the alert declared on it, not its code,
+    says when the loss crosses above 5 (an ``alert_critical`` event)."""
+    for step, loss in enumerate(losses.split(",")):
+        current.log_metric("loss", float(loss), step=step)
+
+
 @taskq.job(queue="train")
 def phases(warn: str = "") -> str:
     """Says where it is, as a long job does: ``processing`` once set up, ``warning`` (with
@@ -122,7 +130,7 @@ def observe() -> None:
                 "reason": event.payload.get("reason"),
                 "incarnation": event.payload.get("incarnation"),
                 "message": event.payload.get("message"), "fields": event.payload.get("fields"),
-                "artifacts": event.payload.get("artifacts")}
+                "artifacts": event.payload.get("artifacts"), "payload": event.payload}
         # Written aside and renamed: a test reading marks never sees half a file.
         draft = Path(MARKS) / f".observe.{current.run.uuid}"
         draft.write_text(json.dumps(seen))

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from taskq.api.records import Trigger, loader
+from taskq.core.alerts import crossings, message
 from taskq.core.lineage import has_lineage
 from taskq.core.run_context import RunContext, RunInfo, active, take
 from taskq.core.statuses import ACTIVE, SETTABLE, Status
@@ -93,6 +94,8 @@ class Current:
             raise ValueError(f"{caller}: {exc}") from None
         ctx = self._ctx()
         ctx.metrics.append(point)
+        if ctx.alerts:
+            _declared_alerts(ctx, point)
         if time.monotonic() - ctx._last_flush >= FLUSH_EVERY:
             flush_metrics(ctx)
             ctx._last_flush = time.monotonic()
@@ -183,6 +186,20 @@ def final_metrics(ctx: RunContext | None) -> list[dict[str, Any]] | None:
     if ctx is None or flush_metrics(ctx):
         return None
     return ctx.unflushed_metrics() or None
+
+
+def _declared_alerts(ctx: RunContext, point: dict[str, Any]) -> None:
+    """Raised at once, not at the next flush: an alarm is worth its round trip. One that
+    could not be stored is logged and re-armed (the next value beyond tries again): the
+    job's training is never stopped by its alarm."""
+    for i, alert, fields in crossings(ctx.alerts, ctx.alerts_beyond, point):
+        try:
+            job_events.alert(get_runtime(), ctx.uuid, alert.level, message(alert, fields),
+                             fields)
+        except Exception as exc:
+            ctx.alerts_beyond.discard(i)
+            log.warning("taskq: the %s alert on %s of %s failed: %s", alert.level,
+                        alert.metric, ctx.uuid, exc)
 
 
 def _tag(run_uuid: str, add: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from taskq.api.scope import Scope
+from taskq.core import model_metrics
 from taskq.core import watched as entities
 from taskq.core.times import utcnow
 from taskq.core.watched import Family, check_tags
@@ -42,6 +43,8 @@ class EntityRecord(BaseModel):
     archived: bool
     created_at: str | None
     updated_at: str | None
+    #: A model's logged metrics: name -> latest value, step, at, n, min, max.
+    metrics: dict[str, Any] = {}
 
 
 def _text(value: Any, field: str, limit: int, required: bool = False) -> str | None:
@@ -136,6 +139,21 @@ class Registry:
             return {"tags": kept} if kept != entities.clean_tags(row["tags"]) else {}
 
         return self._change(entity_id, change, namespace)
+
+    def log_metric(self, entity_id: str, name: str, value: float, step: int | None = None,
+                   namespace: str | None = None) -> EntityRecord:
+        """Log a metric of a model version (an evaluation after training, a score in
+        production): a ``model_version_new_metric`` event on ``models.<id>`` per call, with
+        ``metric``, ``value``, ``step`` and the model's ``name``, ``project``, ``version``."""
+        if self.family != Family.MODELS:
+            raise ValidationError(f"log_metric: only models have metrics, not {self.word}s")
+        checked = model_metrics.check(name, value, step)
+        ns = self._ns(namespace)
+        try:
+            view, event = self.rt.store.log_model_metric(str(entity_id), ns, *checked)
+        except NotFound as exc:
+            raise ValidationError(str(exc)) from None
+        return self._emit((view, event))
 
     def get(self, entity_id: str, namespace: str | None = None) -> EntityRecord | None:
         row = self.rt.store.get_entity(self.family, str(entity_id),

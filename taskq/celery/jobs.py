@@ -18,6 +18,7 @@ from pydantic import ValidationError as PydanticError
 from taskq import constants
 from taskq.celery.app import get_app
 from taskq.core import signature
+from taskq.core.alerts import Alert, check_alerts
 from taskq.core.jobs import BUILTIN_JOBS, IOSpec, JobDef, JobRegistry, normalise_io
 from taskq.core.names import NAME, validate_namespace
 from taskq.core.routing import parse_queue
@@ -49,6 +50,7 @@ def job(
     trigger_on_finish: str | list[Any] | None = None,
     trigger_on: str | list[Any] | None = None,
     trigger_options: dict[str, Any] | None = None,
+    alerts: list[Any] | None = None,
     **celery_options: Any,
 ) -> Any:
     """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works).
@@ -57,6 +59,7 @@ def job(
     ``{"name": ..., "parameters": {param: field}}``) start this job when those jobs succeed
     or those events are published; ``trigger_options`` takes ``mode`` ("all", the default,
     or "any") and ``reset`` (seconds or a cron string), as Metaflow's ``options``.
+    ``alerts`` (``taskq.Alert``) raise ``alert_<level>`` when a logged metric crosses them.
     """
 
     bound = bool(celery_options.pop("bind", False))
@@ -65,7 +68,7 @@ def job(
         jd = declare(func, name=name, queue=queue, inputs=inputs, outputs=outputs,
                      namespace=namespace, project=project, hooks=hooks, presets=presets,
                      trigger_on_finish=trigger_on_finish, trigger_on=trigger_on,
-                     trigger_options=trigger_options, bound=bound)
+                     trigger_options=trigger_options, bound=bound, alerts=alerts)
         return bind_job(jd, func, bound=bound, **celery_options)
 
     return register(fn) if fn is not None else register
@@ -74,7 +77,7 @@ def job(
 def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: Any,
             outputs: Any, namespace: str, project: Any, hooks: Any, presets: Any,
             trigger_on_finish: Any, trigger_on: Any, trigger_options: Any,
-            bound: bool = False) -> JobDef:
+            bound: bool = False, alerts: Any = None) -> JobDef:
     """Every argument checked where it is written: a bad one raises :class:`JobError`
     naming the job and the field, so a typo never reaches the database."""
     job_name = name or getattr(func, "__name__", "")
@@ -108,7 +111,15 @@ def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: A
                   triggers=_declared_triggers(job_name, namespace, trigger_on_finish,
                                               trigger_on, trigger_options),
                   hints=sig.hints, accepts_extra=sig.accepts_extra,
-                  returns=sig.returns if outputs is None else None)
+                  returns=sig.returns if outputs is None else None,
+                  alerts=_alerts(alerts, job_name))
+
+
+def _alerts(value: Any, job: str) -> tuple[Alert, ...]:
+    try:
+        return check_alerts(value)
+    except ValueError as exc:
+        raise JobError(f"job {job!r} {exc}") from None
 
 
 def _hook(value: Any, job: str, index: int) -> Any:
@@ -153,7 +164,7 @@ def bind_job(jd: JobDef, func: Callable[..., Any], *, bound: bool = False,
         if getattr(req, "taskq_skip", False):
             return None  # a redelivered message for an attempt that already started
         ctx = RunContext(uuid=req.id, job=job_name, params=dict(kwargs), namespace=namespace,
-                         attempt=int(req.retries or 0) + 1)
+                         attempt=int(req.retries or 0) + 1, alerts=jd.alerts)
         # Params arrive checked and as JSON (task_prerun); structured ones become the
         # objects the function's annotations ask for.
         call = {k: v for k, v in kwargs.items() if k not in context_only}

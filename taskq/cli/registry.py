@@ -1,4 +1,5 @@
-"""``taskq models ...`` and ``taskq datasets ...``: list, show, publish, archive."""
+"""``taskq models ...`` and ``taskq datasets ...``: list, show, publish, archive (and a
+model's ``log-metric``)."""
 
 from __future__ import annotations
 
@@ -74,6 +75,21 @@ def _group(family: str) -> click.Group:
         e = reg.unarchive(entity_id, namespace) if undo else reg.archive(entity_id, namespace)
         console.print(f"{word} {e.id}: {'archived' if e.archived else 'not archived'}",
                       highlight=False)
+
+    if family == Family.MODELS:
+        @group.command("log-metric")
+        @click.argument("entity_id")
+        @click.argument("name")
+        @click.argument("value", type=float)
+        @click.option("--step", type=click.IntRange(min=0), default=None)
+        @click.option("--namespace")
+        @friendly
+        def log_metric_cmd(entity_id: str, name: str, value: float, step: int | None,
+                           namespace: str | None) -> None:
+            """Log a metric of a model version (a model_version_new_metric event)."""
+            e = registry().log_metric(entity_id, name, value, step=step, namespace=namespace)
+            console.print(f"model {e.id}: {name} = {e.metrics[name]['value']:g}"
+                          + (f" (step {step})" if step is not None else ""), highlight=False)
 
     return group
 

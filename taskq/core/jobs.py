@@ -47,6 +47,9 @@ class JobDef:
     accepts_extra: bool = True
     #: A typed return (TypedDict, dataclass, pydantic model) whose fields are the outputs.
     returns: Any = field(default=None, compare=False, repr=False)
+    #: ``taskq.Alert`` thresholds on the metrics the job logs (checked in the running job;
+    #: never stored: they belong to the code that logs the metric).
+    alerts: tuple[Any, ...] = ()
 
     @cached_property
     def validator(self) -> ParamsValidator:

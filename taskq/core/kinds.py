@@ -51,10 +51,11 @@ KINDS: dict[str, KindInfo] = {
     # ``current.alert(level, ...)`` and ``current.log_artifact(...)`` in a running job.
     **{k: KindInfo(_RUN) for k in (
         "alert_info", "alert_warning", "alert_critical", "run_new_artifacts")},
-    # Polyaxon's kinds with no emitter yet (approvals, model-version metrics).
+    # ``taskq.models.log_metric(id, name, value)``.
+    "model_version_new_metric": KindInfo((MODELS,)),
+    # Polyaxon's kinds with no emitter yet (approvals).
     **{k: KindInfo(_RUN, emitted=False) for k in (
         "run_approved_actor", "run_invalidated_actor")},
-    "model_version_new_metric": KindInfo((MODELS,), emitted=False),
     "project_custom_event": KindInfo((PROJECTS,)),
     "org_custom_event": KindInfo((ORG,)),
 }

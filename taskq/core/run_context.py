@@ -36,6 +36,9 @@ class RunContext:
     _last_flush: float = field(default_factory=time.monotonic)
     _trigger: Any = False
     _context: dict[str, Any] | None = None
+    #: The job's declared alerts, and the indexes of those whose metric is beyond them now.
+    alerts: tuple[Any, ...] = ()
+    alerts_beyond: set[int] = field(default_factory=set)
 
     def unflushed_metrics(self) -> list[dict[str, Any]]:
         out = self.metrics[self._flushed :]

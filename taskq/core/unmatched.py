@@ -31,6 +31,9 @@ class KnownNames:
     models: frozenset[str] = frozenset()
     datasets: frozenset[str] = frozenset()
     events: frozenset[str] = frozenset()
+    #: Model and dataset ids: ``models.<id>`` names one by id (names are for trigger_name).
+    model_ids: frozenset[str] = frozenset()
+    dataset_ids: frozenset[str] = frozenset()
     #: Of the run uuids a trigger names, those that exist (runs are probed, not listed).
     runs: frozenset[str] = frozenset()
 
@@ -69,8 +72,8 @@ def _ref(ref: str, namespace: str, fld: str, known: KnownNames) -> Unmatched | N
         return None
     pool: dict[str, tuple[str, frozenset[str]]] = {
         "jobs": ("job", known.jobs), "events": ("event", known.events),
-        "runs": ("run", known.runs), "models": ("model", known.models),
-        "datasets": ("dataset", known.datasets)}
+        "runs": ("run", known.runs), "models": ("model", known.models | known.model_ids),
+        "datasets": ("dataset", known.datasets | known.dataset_ids)}
     if family not in pool:
         return None
     what, names = pool[family]

@@ -86,6 +86,7 @@ def entity_view(row: Mapping[str, Any]) -> dict[str, Any]:
     """What the API returns and what events carry: the snapshot plus id and metadata."""
     return {"id": row["id"], "namespace": row["namespace"], **snapshot(row),
             "metadata": dict(row.get("metadata") or row.get("meta") or {}),
+            **({"metrics": dict(row["metrics"] or {})} if "metrics" in row else {}),
             "created_at": _iso(row.get("created_at")),
             "updated_at": _iso(row.get("updated_at"))}
 
@@ -213,10 +214,13 @@ def run_change_event(run: dict[str, Any], prev: dict[str, Any], new: dict[str, A
 
 def change_key(event: Event) -> str:
     """One firing per (trigger, entity, change): a registry, tag or metric change is keyed
-    by its revision, a run status by (run, status, incarnation)."""
+    by its revision, a run status by (run, status, incarnation), a value logged on a model
+    (no revision: it changes no watched state) by its event."""
     if event.kind.startswith(RUN_STATUS_PREFIX):
         incarnation = event.payload.get("incarnation") or 0
         return f"{event.ref}:{event.kind}" + (f":i{incarnation}" if incarnation else "")
+    if event.payload.get("revision") is None:  # a model's logged metric: each is one
+        return f"{event.ref}:e{event.id}"
     return f"{event.ref}:r{event.payload.get('revision')}"
 
 

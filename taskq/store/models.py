@@ -255,7 +255,6 @@ class Pipeline(Base):
 
 # -- registries: models, datasets, polling (migration 0005) ------------------------------
 
-
 class _RegistryEntity:
     """Columns shared by models and datasets. ``updated_at`` is the change watermark: any
     writer (taskq's API, or plain SQL) must set it to the current UTC time on every change,
@@ -279,6 +278,7 @@ class _RegistryEntity:
 
 class RegisteredModel(_RegistryEntity, Base):
     __tablename__ = "models"
+    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest of each, 0011
     __table_args__ = (Index("ix_models_updated", "updated_at", "id"),
                       Index("ix_models_ns_project", "namespace", "project", "name"))
 

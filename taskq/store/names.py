@@ -42,6 +42,8 @@ class NamesMixin(StoreBase):
             models = distinct(_MODELS.c.name, _MODELS, _MODELS.c.namespace == namespace)
             datasets = distinct(_DATASETS.c.name, _DATASETS,
                                 _DATASETS.c.namespace == namespace)
+            model_ids = distinct(_MODELS.c.id, _MODELS, _MODELS.c.namespace == namespace)
+            dataset_ids = distinct(_DATASETS.c.id, _DATASETS, _DATASETS.c.namespace == namespace)
             refs = distinct(_EVENTS.c.body["ref"].as_string(), _EVENTS,
                             _EVENTS.c.kind == CUSTOM_EVENT_KIND,
                             _EVENTS.c.namespace == namespace)
@@ -50,4 +52,5 @@ class NamesMixin(StoreBase):
         return KnownNames(
             projects=frozenset(projects), jobs=frozenset(jobs), models=frozenset(models),
             datasets=frozenset(datasets), runs=frozenset(found),
+            model_ids=frozenset(model_ids), dataset_ids=frozenset(dataset_ids),
             events=frozenset(r.partition(".")[2] for r in refs if r.startswith("events.")))

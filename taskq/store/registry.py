@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, func, insert, or_, select, update
 
 from taskq.core import events as ev
+from taskq.core import model_metrics
 from taskq.core import watched as entities
 from taskq.core.stored import Change, Watermark
 from taskq.core.times import utcnow
@@ -79,6 +80,25 @@ class RegistryMixin(StoreBase):
                              .values(**values, updated_at=now))
             event = self._emit_registry_change(conn, family, entity_id, "api", now)
             view = self._entity_view(conn, family, entity_id)
+        return view, event
+
+    def log_model_metric(self, entity_id: str, namespace: str, name: str, value: float,
+                         step: int | None) -> tuple[dict[str, Any], ev.Event]:
+        """Store the value on the locked model row and its event in one commit. Metrics are
+        not watched state: the poller never emits them, and no ``model_updated`` follows."""
+        now = utcnow()
+        with self.tx() as conn:
+            row = conn.execute(self._for_update(select(MODELS).where(
+                MODELS.c.id == entity_id, MODELS.c.namespace == namespace))).first()
+            if row is None:
+                raise NotFound(f"id: no model {entity_id!r} in namespace {namespace!r}")
+            before = dict(row.metrics or {})
+            metrics = model_metrics.updated(before, name, value, step, now)
+            conn.execute(update(MODELS).where(MODELS.c.id == entity_id)
+                         .values(metrics=metrics, updated_at=now))
+            view = self._entity_view(conn, Family.MODELS, entity_id)
+            event = model_metrics.event(view, name, value, step, before.get(name), now)
+            self._insert_event(conn, event, previous=None)
         return view, event
 
     def sync_entity(self, family: Family, entity_id: str) -> ev.Event | None:

@@ -91,7 +91,7 @@ def test_import_taskq_is_cheap() -> None:
 
 def test_public_api_is_pinned() -> None:
     assert sorted(taskq.__all__) == sorted([
-        "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
+        "Alert", "Client", "Event", "EventTrigger", "Hook", "RunRecord", "Settings", "Status",
         "TaskqError", "TriggerScheduler", "ValidationError", "add_event_trigger",
         "add_finish_trigger", "add_hook", "add_trigger", "current", "datasets", "get_run",
         "job", "list_runs", "list_triggers", "models", "publish_event", "publish_events",

@@ -84,10 +84,18 @@ class TriggerScheduler:
         single_instance: bool = False, reuse_task: bool = False,
         task_parameters: dict[str, Any] | None = None,
         task_overrides: dict[str, Any] | None = None, *,
+        trigger_on_metric: str | None = None, trigger_on_threshold: float | None = None,
+        trigger_on_sign: str | None = None,
         payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Launch on changes of models; returns the stored trigger. ``payload``: a payload
-        filter on the change event (docs/payload-filters.md)."""
-        return self._entity("model", locals())
+        """Launch on changes of models; returns the stored trigger. taskq adds a metric
+        threshold (not in ClearML's signature): a value logged with
+        ``taskq.models.log_metric`` crossing it fires, as a run metric trigger does; and
+        ``payload``, a payload filter on the change event (docs/payload-filters.md)."""
+        args = dict(locals())
+        metric = {"metric": args.pop("trigger_on_metric"),
+                  "threshold": args.pop("trigger_on_threshold"),
+                  "sign": args.pop("trigger_on_sign")}
+        return self._entity("model", {**args, **metric})
 
     def add_dataset_trigger(
         self, schedule_task_id: Any = None, schedule_queue: str | None = None,

@@ -3,7 +3,8 @@ filters that decide which change fires, and the rules they become. No I/O.
 
 A trigger fires on a *change* that makes its condition true, never once per object for
 ever: for models and datasets the condition is the conjunction of ``on_publish``,
-``on_archive`` and ``on_tags`` (publishing again counts as a new publish); for runs it is
+``on_archive`` and ``on_tags`` (publishing again counts as a new publish), and for a model
+trigger with a metric a logged value crossing into its region while those hold; for runs it is
 a status reached, tags gained, a metric crossing into its region, or (with none of those) a
 run created. Scope filters (project, name pattern, required tags, development runs) are
 judged on the state after the change.
@@ -26,6 +27,8 @@ from taskq.core.watched import Family, kinds
 KIND_BY_FAMILY = {Family.MODELS: "model", Family.DATASETS: "dataset", Family.RUNS: "run"}
 FAMILY_BY_KIND = {v: k for k, v in KIND_BY_FAMILY.items()}
 DEV_TAG = "development"
+#: What a model metric trigger listens to (``taskq.models.log_metric``).
+NEW_METRIC = "model_version_new_metric"
 #: ClearML task statuses -> taskq run statuses (taskq's own names are accepted as well).
 CLEARML_STATUSES = {"created": "queued", "queued": "queued", "in_progress": "running",
                     "stopped": "stopped", "closed": "succeeded", "completed": "succeeded",
@@ -102,8 +105,14 @@ class EntitySpec(DropsNoPayload):
             raise ValueError("trigger_on_metric and trigger_on_threshold go together")
         if self.variant is not None and self.metric is None:
             raise ValueError("trigger_on_variant needs trigger_on_metric")
-        if self.family != Family.RUNS and (self.on_status or self.metric or self.exclude_dev):
-            raise ValueError("status, metric and dev-run filters are for run triggers")
+        if self.family != Family.RUNS and (self.on_status or self.exclude_dev):
+            raise ValueError("status and dev-run filters are for run triggers")
+        if self.family == Family.DATASETS and self.metric is not None:
+            raise ValueError("trigger_on_metric is for model and run triggers")
+        if self.family == Family.MODELS and (self.variant is not None
+                                             or self.judge != "last"):
+            raise ValueError("a model trigger judges the last value of a metric (no "
+                             "trigger_on_variant, no trigger_on_metric_value)")
         if self.family == Family.RUNS and (self.on_publish or self.on_archive):
             raise ValueError("trigger_on_publish / trigger_on_archive are for models and "
                              "datasets")
@@ -119,6 +128,8 @@ class EntitySpec(DropsNoPayload):
 
 
 def listen_kinds(spec: EntitySpec) -> tuple[str, ...]:
+    if spec.family == Family.MODELS and spec.metric is not None:
+        return (NEW_METRIC,)
     if spec.family != Family.RUNS:
         return kinds(spec.family)
     mode = spec.run_mode
@@ -145,12 +156,15 @@ def registry_condition(spec: EntitySpec, state: dict[str, Any]) -> bool:
             and set(spec.on_tags) <= set(state["tags"]))
 
 
+def _watched(spec: EntitySpec, new: dict[str, Any]) -> bool:
+    """Archived entities are watched only by on_archive triggers."""
+    return (_scope(spec, new["project"], new["name"], set(new["tags"]))
+            and not (new["archived"] and not spec.on_archive))
+
+
 def registry_fires(spec: EntitySpec, prev: dict[str, Any] | None, new: dict[str, Any],
                    actions: list[str]) -> bool:
-    """Archived entities are watched only by on_archive triggers."""
-    if not _scope(spec, new["project"], new["name"], set(new["tags"])):
-        return False
-    if new["archived"] and not spec.on_archive:
+    if not _watched(spec, new):
         return False
     if not (spec.on_publish or spec.on_archive or spec.on_tags):
         return True  # any change of a matching entity
@@ -173,6 +187,19 @@ def in_region(spec: EntitySpec, value: float | None) -> bool:
     if value is None or spec.threshold is None:
         return False
     return value >= spec.threshold if spec.sign == "max" else value <= spec.threshold
+
+
+def model_metric_crossed(spec: EntitySpec, payload: dict[str, Any]) -> bool:
+    """A model metric trigger: the value logged entered the region (the last value before
+    it, if any, was outside), while the model is in scope and its other conditions
+    (published, archived, tags) hold."""
+    entity = payload.get("entity")
+    if payload.get("metric") != spec.metric or not isinstance(entity, dict):
+        return False
+    previous = payload.get("previous_value")
+    return (_watched(spec, entity) and registry_condition(spec, entity)
+            and in_region(spec, float(payload["value"]))
+            and not in_region(spec, None if previous is None else float(previous)))
 
 
 def _series(spec: EntitySpec, summary: dict[str, Any]) -> bool:
@@ -198,6 +225,8 @@ class RegistryFilter:
 
     def accepts(self, event: Event) -> bool:
         p = event.payload
+        if self.spec.metric is not None:
+            return event.kind == NEW_METRIC and model_metric_crossed(self.spec, p)
         new = p.get("entity")
         if not isinstance(new, dict):
             return False
