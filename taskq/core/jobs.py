@@ -47,6 +47,8 @@ class JobDef:
     accepts_extra: bool = True
     #: A typed return (TypedDict, dataclass, pydantic model) whose fields are the outputs.
     returns: Any = field(default=None, compare=False, repr=False)
+    #: Every run waits for ``taskq runs approve`` before it is queued.
+    approval: bool = False
 
     @cached_property
     def validator(self) -> ParamsValidator:

@@ -51,9 +51,9 @@ KINDS: dict[str, KindInfo] = {
     # ``current.alert(level, ...)`` and ``current.log_artifact(...)`` in a running job.
     **{k: KindInfo(_RUN) for k in (
         "alert_info", "alert_warning", "alert_critical", "run_new_artifacts")},
-    # Polyaxon's kinds with no emitter yet (approvals, model-version metrics).
-    **{k: KindInfo(_RUN, emitted=False) for k in (
-        "run_approved_actor", "run_invalidated_actor")},
+    # ``taskq runs approve|invalidate`` of a run waiting for approval.
+    **{k: KindInfo(_RUN) for k in ("run_approved_actor", "run_invalidated_actor")},
+    # Polyaxon's kind with no emitter yet (model-version metrics).
     "model_version_new_metric": KindInfo((MODELS,), emitted=False),
     "project_custom_event": KindInfo((PROJECTS,)),
     "org_custom_event": KindInfo((ORG,)),

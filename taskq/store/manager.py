@@ -51,14 +51,16 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
     def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
                    queue: str, agent: str, task_name: str, params: dict[str, Any],
                    tags: Sequence[str] = (), trigger_context: dict[str, Any] | None = None,
-                   outbox: bool = True, eta: datetime | None = None) -> list[ev.Event]:
+                   outbox: bool = True, eta: datetime | None = None,
+                   approval: bool = False) -> list[ev.Event]:
         """A manual run: the run, its compiled and queued (or scheduled) events and its
         outbox row in one transaction (no outbox row for a run executed in the calling
-        process: ``taskq run``)."""
+        process: ``taskq run``). With ``approval`` it waits ``created``, its row held."""
         with self.tx() as conn:
             events = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
                                       project=project, queue=queue, params=params, tags=tags,
-                                      trigger_context=trigger_context, eta=eta)
+                                      trigger_context=trigger_context, eta=eta,
+                                      approval=approval)
             if outbox:
                 self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
                                     agent=agent, eta=eta)
