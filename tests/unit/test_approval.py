@@ -42,6 +42,7 @@ def waiting_run(ctx: TestContext, eta: bool = False) -> str:
 def test_a_waiting_run_is_never_sent_until_approved_then_once(ctx: TestContext) -> None:
     run = waiting_run(ctx)
     assert relay_outbox(ctx) == 0 and ctx.store.outbox_item(run) is None
+    assert ctx.store.count("outbox_pending") == 0  # `taskq status`: nothing stuck
     stored = ctx.store.get_run(run)
     assert stored is not None and (stored.status, stored.approval) == ("created", "waiting")
 
