@@ -188,6 +188,10 @@ def test_a_trigger_with_approval_holds_each_run_it_fires(
         assert applied.returncode == 0, applied.stderr
         assert expected in applied.stdout
     assert taskq.Client().get_trigger("gate-yaml")["spec"]["approval"] is True
+    added = run_cli("triggers", "add", "gate-cli", "--ref", "jobs.phases", "--kind",
+                    "run_status_failed", "--job", "noop", "--approval", env=env_for(settings))
+    assert added.returncode == 0, added.stderr
+    assert taskq.Client().get_trigger("gate-cli")["spec"]["approval"] is True
     upstream = taskq.submit(examples.phases)
     [clone] = wait_for(lambda: taskq.list_runs(trigger="gate-yaml"), 90,
                        message="the YAML trigger's clone")
