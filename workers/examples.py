@@ -69,6 +69,13 @@ def evaluate(uuid: str = "") -> float:
     return 0.93
 
 
+@taskq.job(queue="train", approval=True)
+def gated(label: str = "") -> str:
+    """A run someone must approve first (``taskq runs approve``): records that it ran."""
+    _mark("gated")
+    return label
+
+
 @taskq.job(queue="viz")
 def noop() -> None:
     """The benchmark's downstream job: records its first line and returns."""
@@ -130,7 +137,8 @@ def observe() -> None:
                 "reason": event.payload.get("reason"),
                 "incarnation": event.payload.get("incarnation"),
                 "message": event.payload.get("message"), "fields": event.payload.get("fields"),
-                "artifacts": event.payload.get("artifacts"), "payload": event.payload}
+                "artifacts": event.payload.get("artifacts"),
+                "actor": event.payload.get("actor"), "payload": event.payload}
         # Written aside and renamed: a test reading marks never sees half a file.
         draft = Path(MARKS) / f".observe.{current.run.uuid}"
         draft.write_text(json.dumps(seen))

@@ -4,7 +4,9 @@ environment; ``taskq.Client(settings)`` is the same API with explicit configurat
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -17,7 +19,7 @@ from taskq.api.scope import HINT, Scope
 from taskq.api.triggers import TriggersFacet, _job_name
 from taskq.core import routing
 from taskq.core.jobs import input_defaults, validate_params
-from taskq.core.statuses import RESUMABLE
+from taskq.core.statuses import APPROVAL_WAITING, APPROVED, INVALIDATED, RESUMABLE, Status
 from taskq.core.stored import OutboxItem
 from taskq.core.triggers.hook import Hook
 from taskq.core.watched import Family
@@ -29,6 +31,7 @@ from taskq.errors import (
 from taskq.runtime import Runtime, get_runtime
 from taskq.services import catalog
 from taskq.services import pipelines as engine
+from taskq.services.approvals import decide
 from taskq.services.outbox import publish
 from taskq.services.recording import append_quietly, resume_run, stop_run
 from taskq.settings import Settings
@@ -76,7 +79,8 @@ class Client(TriggersFacet):
         ``hooks`` attach to this run only; they are stored before the run is published, so
         none can miss its final status. ``eta`` (an aware datetime) or ``countdown``
         (seconds), as Celery's: the run is ``scheduled`` until a worker takes it at that
-        time."""
+        time. A job declared with ``approval=True`` waits ``created``, unsent, until
+        :meth:`approve_run`."""
         ns = self.scope.one(self.rt, namespace)
         start_at = _start_time(eta, countdown)
         name = _job_name(job)
@@ -102,11 +106,12 @@ class Client(TriggersFacet):
                                           project=template.project, queue=route.queue,
                                           agent=route.agent, task_name=template.task_name,
                                           params=run_params, tags=tags or [],
-                                          eta=start_at)
+                                          eta=start_at, approval=template.approval)
         append_quietly(self.rt.bus, queued)
-        publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template.task_name,
-                                    queue=route.queue, agent=route.agent, params=run_params,
-                                    attempts=0, eta=start_at))
+        if not template.approval:
+            publish(self.rt, OutboxItem(run_uuid=run_uuid, task_name=template.task_name,
+                                        queue=route.queue, agent=route.agent,
+                                        params=run_params, attempts=0, eta=start_at))
         run = self.get_run(run_uuid)
         assert run is not None
         return run
@@ -171,6 +176,40 @@ class Client(TriggersFacet):
                 "(not a pipeline or one of its operations) can be resumed")
         return resume_run(self.rt, run.uuid, reason)
 
+    def approve_run(self, run_uuid: str, actor: str | None = None) -> bool:
+        """Queue a run waiting for approval (``approval=True`` on its job or trigger), once:
+        ``run_approved_actor`` naming ``actor`` (default: this process's user), then
+        ``compiled`` and ``queued``. False if a concurrent approval got there first."""
+        return self._decide(run_uuid, True, actor, None)
+
+    def invalidate_run(self, run_uuid: str, reason: str = "invalidated by user",
+                       actor: str | None = None) -> bool:
+        """End a run waiting for approval without running it: ``run_invalidated_actor``,
+        then ``skipped`` with ``reason``. False if a concurrent invalidation got there
+        first."""
+        return self._decide(run_uuid, False, actor, reason)
+
+    def _decide(self, run_uuid: str, approve: bool, actor: str | None,
+                reason: str | None) -> bool:
+        run = self.get_run(run_uuid)
+        if run is None:
+            raise ValidationError(f"uuid: no run {run_uuid!r}")
+        if actor is not None and (not isinstance(actor, str) or not actor.strip()):
+            raise ValidationError("actor: must be a non-empty string")
+        waiting = run.approval == APPROVAL_WAITING and run.status == Status.CREATED
+        if waiting and decide(self.rt, run.uuid, approve=approve, actor=actor or _user(),
+                              reason=reason):
+            return True
+        now = self.get_run(run.uuid) or run
+        if waiting and now.approval == (APPROVED if approve else INVALIDATED):
+            return False  # the same decision, made by someone else at the same moment
+        why = {None: " and does not need approval", APPROVED: ": it was approved already",
+               INVALIDATED: ": it was invalidated"}.get(now.approval,
+                                                         ", no longer waiting for approval")
+        raise ValidationError(f"uuid: run {now.uuid} is {now.status}{why}; only a run "
+                              "waiting for approval (created) can be "
+                              f"{'approved' if approve else 'invalidated'}")
+
     # -- dead letters ---------------------------------------------------------------------
 
     def dead_letters(self, count: int = 100) -> list[dict[str, str]]:
@@ -213,6 +252,14 @@ class Client(TriggersFacet):
         """A job's runs: ``client.job("prediction").latest_run.trigger.run``."""
         return JobView(self, _job_name(name), self.scope.one(self.rt, namespace))
 
+
+
+def _user() -> str:
+    """Who approves when no actor is named: the user this process runs as."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no name for the uid (a container's): still an actor
+        return f"uid:{os.getuid()}" if hasattr(os, "getuid") else "unknown"
 
 
 def _start_time(eta: datetime | None, countdown: float | None) -> datetime | None:

@@ -47,6 +47,8 @@ class RunRecord(BaseModel):
     kind: str = "job"
     pipeline_uuid: str | None = None
     op_name: str | None = None
+    #: None, or waiting / approved / invalidated (``approval=True`` on its job or trigger).
+    approval: str | None = None
 
     _load_run: Callable[[str], RunRecord | None] | None = PrivateAttr(default=None)
 

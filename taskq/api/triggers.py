@@ -18,6 +18,7 @@ from taskq.api.scope import Scope
 from taskq.core import routing
 from taskq.core.matching import EventTrigger
 from taskq.core.templating import check_params
+from taskq.core.triggers.event import APPROVAL
 from taskq.core.triggers.hook import Hook
 from taskq.errors import (
     AlreadyExists,
@@ -31,6 +32,12 @@ from taskq.runtime import Runtime
 from taskq.services import catalog, unmatched
 from taskq.services import trigger_admin as registration
 from taskq.settings import Settings
+
+
+def spec_with_approval(event: EventTrigger, approval: bool) -> dict[str, Any]:
+    """The stored spec: the event, and ``approval`` beside it only when true (a trigger
+    without it is stored as it always was)."""
+    return {**event.model_dump(mode="json"), **({APPROVAL: True} if approval else {})}
 
 
 def _job_name(job: Any) -> str:
@@ -84,13 +91,15 @@ class TriggersFacet(PublishingFacet, ExplainFacet):
     def add_trigger(self, *, name: str, event: EventTrigger | dict[str, Any], job: Any,
                     params: dict[str, Any] | None = None, queue: str | None = None,
                     namespace: str | None = None, enabled: bool = True,
-                    dry_run: bool = False) -> dict[str, Any]:
+                    dry_run: bool = False, approval: bool = False) -> dict[str, Any]:
         """Register an event trigger; it takes effect in running evaluators at once.
 
         ``dry_run`` validates everything and stores nothing (``taskq apply`` checks a whole
-        entry before replacing the old one)."""
+        entry before replacing the old one). ``approval``: each run it fires waits
+        ``created``, unsent, until ``taskq runs approve``."""
         checked = self._checked_trigger(name=name, event=event, job=job, params=params,
-                                        queue=queue, namespace=namespace, enabled=enabled)
+                                        queue=queue, namespace=namespace, enabled=enabled,
+                                        approval=approval)
         if dry_run:
             return checked
         ns, spec, job_name = checked["namespace"], checked["spec"], checked["job"]
@@ -107,7 +116,7 @@ class TriggersFacet(PublishingFacet, ExplainFacet):
     def _checked_trigger(self, *, name: str, event: EventTrigger | dict[str, Any],
                          job: Any, params: dict[str, Any] | None = None,
                          queue: str | None = None, namespace: str | None = None,
-                         enabled: bool = True,
+                         enabled: bool = True, approval: bool = False,
                          known: set[tuple[str, str]] | None = None) -> dict[str, Any]:
         """Every check of :meth:`add_trigger`, and the row it would store; ``known``: the
         (job, namespace) pairs whose template was found already (a bulk call reads each
@@ -136,8 +145,10 @@ class TriggersFacet(PublishingFacet, ExplainFacet):
             check_params(params or {})
         except TemplateFailure as exc:
             raise ValidationError(str(exc)) from None
+        if not isinstance(approval, bool):
+            raise ValidationError("approval: must be true or false")
         return {"name": name, "namespace": ns, "kind": "event",
-                "spec": spec.model_dump(mode="json"), "job": job_name,
+                "spec": spec_with_approval(spec, approval), "job": job_name,
                 "params": params or {}, "queue": queue, "enabled": enabled}
 
     def add_triggers(self, triggers: Sequence[Mapping[str, Any]],
@@ -152,7 +163,8 @@ class TriggersFacet(PublishingFacet, ExplainFacet):
         for i, item in enumerate(triggers):
             if not isinstance(item, Mapping):
                 raise ValidationError(f"triggers[{i}]: must be a mapping of add_trigger's "
-                                      "keywords (name, event, job, params, queue, enabled)")
+                                      "keywords (name, event, job, params, queue, enabled, "
+                                      "approval)")
             try:
                 row = self._checked_trigger(**{"namespace": namespace, **item}, known=known)
             except TypeError as exc:

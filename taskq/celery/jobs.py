@@ -51,6 +51,7 @@ def job(
     trigger_on: str | list[Any] | None = None,
     trigger_options: dict[str, Any] | None = None,
     alerts: list[Any] | None = None,
+    approval: bool = False,
     **celery_options: Any,
 ) -> Any:
     """Register ``fn`` as a taskq job; returns the Celery task (``.delay`` still works).
@@ -60,6 +61,8 @@ def job(
     or those events are published; ``trigger_options`` takes ``mode`` ("all", the default,
     or "any") and ``reset`` (seconds or a cron string), as Metaflow's ``options``.
     ``alerts`` (``taskq.Alert``) raise ``alert_<level>`` when a logged metric crosses them.
+    ``approval=True``: every run waits ``created``, unsent, until ``taskq runs approve``
+    (or is ended by ``taskq runs invalidate``).
     """
 
     bound = bool(celery_options.pop("bind", False))
@@ -68,7 +71,8 @@ def job(
         jd = declare(func, name=name, queue=queue, inputs=inputs, outputs=outputs,
                      namespace=namespace, project=project, hooks=hooks, presets=presets,
                      trigger_on_finish=trigger_on_finish, trigger_on=trigger_on,
-                     trigger_options=trigger_options, bound=bound, alerts=alerts)
+                     trigger_options=trigger_options, bound=bound, alerts=alerts,
+                     approval=approval)
         return bind_job(jd, func, bound=bound, **celery_options)
 
     return register(fn) if fn is not None else register
@@ -77,7 +81,7 @@ def job(
 def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: Any,
             outputs: Any, namespace: str, project: Any, hooks: Any, presets: Any,
             trigger_on_finish: Any, trigger_on: Any, trigger_options: Any,
-            bound: bool = False, alerts: Any = None) -> JobDef:
+            bound: bool = False, alerts: Any = None, approval: Any = False) -> JobDef:
     """Every argument checked where it is written: a bad one raises :class:`JobError`
     naming the job and the field, so a typo never reaches the database."""
     job_name = name or getattr(func, "__name__", "")
@@ -95,6 +99,8 @@ def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: A
                        f"{type(project).__name__}")
     if isinstance(presets, str) or not all(isinstance(p, str) for p in presets or ()):
         raise JobError(f"job {job_name!r} presets: expected a list of preset names")
+    if not isinstance(approval, bool):
+        raise JobError(f"job {job_name!r} approval: must be true or false")
     if hooks is not None and not isinstance(hooks, list | tuple):
         raise JobError(f"job {job_name!r} hooks: expected a list of hooks")
     sig = signature.read(func, job=job_name, bound=bound,
@@ -112,7 +118,7 @@ def declare(func: Callable[..., Any], *, name: str | None, queue: str, inputs: A
                                               trigger_on, trigger_options),
                   hints=sig.hints, accepts_extra=sig.accepts_extra,
                   returns=sig.returns if outputs is None else None,
-                  alerts=_alerts(alerts, job_name))
+                  alerts=_alerts(alerts, job_name), approval=approval)
 
 
 def _alerts(value: Any, job: str) -> tuple[Alert, ...]:

@@ -191,6 +191,27 @@ def runs_resume(uuid: str) -> None:
     console.print("resumed" if resumed else "already resumed")
 
 
+@runs.command("approve")
+@click.argument("uuid")
+@click.option("--actor", help="who approves (default: your user name)")
+@friendly
+def runs_approve(uuid: str, actor: str | None) -> None:
+    """Queue a run that waits for approval (approval=True on its job or trigger)."""
+    approved = _client().approve_run(uuid, actor=actor)
+    console.print("approved: queued" if approved else "already approved")
+
+
+@runs.command("invalidate")
+@click.argument("uuid")
+@click.option("--reason", default="invalidated by user", show_default=True)
+@click.option("--actor", help="who decides (default: your user name)")
+@friendly
+def runs_invalidate(uuid: str, reason: str, actor: str | None) -> None:
+    """End a run that waits for approval without running it (skipped)."""
+    invalidated = _client().invalidate_run(uuid, reason=reason, actor=actor)
+    console.print("invalidated: skipped" if invalidated else "already invalidated")
+
+
 # -- triggers ----------------------------------------------------------------------------
 
 

@@ -28,12 +28,16 @@ def triggers() -> None:
 @click.option("--param", "-p", "params", multiple=True, help="KEY=VALUE; values may template")
 @click.option("--queue")
 @click.option("--namespace")
+@click.option("--approval", is_flag=True, default=False,
+              help="each run it fires waits for `taskq runs approve`")
 @friendly
 def triggers_add(name: str, ref: str, kinds: tuple[str, ...], job: str,
-                 params: tuple[str, ...], queue: str | None, namespace: str | None) -> None:
+                 params: tuple[str, ...], queue: str | None, namespace: str | None,
+                 approval: bool) -> None:
     _import_jobs()
     row = _client().add_trigger(name=name, event={"ref": ref, "kinds": list(kinds)}, job=job,
-                                params=_kv(params, "param"), queue=queue, namespace=namespace)
+                                params=_kv(params, "param"), queue=queue, namespace=namespace,
+                                approval=approval)
     console.print(f"trigger [bold]{row['name']}[/] added (id {row['id']})")
 
 

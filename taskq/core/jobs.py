@@ -50,6 +50,8 @@ class JobDef:
     #: ``taskq.Alert`` thresholds on the metrics the job logs (checked in the running job;
     #: never stored: they belong to the code that logs the metric).
     alerts: tuple[Any, ...] = ()
+    #: Every run waits for ``taskq runs approve`` before it is queued.
+    approval: bool = False
 
     @cached_property
     def validator(self) -> ParamsValidator:

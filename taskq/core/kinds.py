@@ -53,9 +53,8 @@ KINDS: dict[str, KindInfo] = {
         "alert_info", "alert_warning", "alert_critical", "run_new_artifacts")},
     # ``taskq.models.log_metric(id, name, value)``.
     "model_version_new_metric": KindInfo((MODELS,)),
-    # Polyaxon's kinds with no emitter yet (approvals).
-    **{k: KindInfo(_RUN, emitted=False) for k in (
-        "run_approved_actor", "run_invalidated_actor")},
+    # ``taskq runs approve|invalidate`` of a run waiting for approval.
+    **{k: KindInfo(_RUN) for k in ("run_approved_actor", "run_invalidated_actor")},
     "project_custom_event": KindInfo((PROJECTS,)),
     "org_custom_event": KindInfo((ORG,)),
 }

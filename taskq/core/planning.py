@@ -82,6 +82,9 @@ class NewRun:
     params: dict[str, Any]
     trigger_context: dict[str, Any] | None = None
     tags: tuple[str, ...] = ()
+    #: Wait ``created``, unpublished, until approved (the job's or the trigger's
+    #: ``approval``): its outbox row commits held.
+    approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,6 @@ def plan_clone(match: Match, template: JobTemplate | None, key: str, facts: Fact
                        **rendered.trigger_context}
     run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,
                  project=template.project or match.event.project, queue=route.queue,
-                 params=params,
-                 trigger_context=trigger_context)
+                 params=params, trigger_context=trigger_context,
+                 approval=template.approval or bool(rule.options.get("approval")))
     return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)

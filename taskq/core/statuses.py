@@ -69,6 +69,9 @@ ACTIVE: frozenset[Status] = _ACTIVE
 SETTABLE: frozenset[Status] = frozenset({Status.PROCESSING, Status.WARNING})
 #: What ``taskq runs resume`` brings back (as a new incarnation).
 RESUMABLE: frozenset[Status] = frozenset({Status.STOPPED, Status.FAILED})
+#: ``runs.approval`` of a run that needs approval: it waits ``created``, unsent, until
+#: approved (then queued) or invalidated (then skipped, never run).
+APPROVAL_WAITING, APPROVED, INVALIDATED = "waiting", "approved", "invalidated"
 #: Published and not yet claimed by a worker: the redelivery sweep's to resend if lost.
 AWAITING_START: frozenset[Status] = frozenset({Status.QUEUED, Status.SCHEDULED,
                                                Status.STARTING})

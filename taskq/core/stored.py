@@ -30,6 +30,8 @@ class JobTemplate:
     project: str | None = None
     presets: tuple[str, ...] = ()
     description: str | None = None
+    #: Every run of the job waits, unpublished, for ``taskq runs approve``.
+    approval: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ class StoredRun:
     created_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    #: None, or waiting / approved / invalidated (``taskq runs approve|invalidate``).
+    approval: str | None = None
 
 
 @dataclass(frozen=True)

@@ -250,7 +250,8 @@ def sync_job_templates(rt: Context) -> int:
         if _quietly(f"template of job {jd.name!r}", rt.store.upsert_job_template,
                     name=jd.name, namespace=jd.namespace, queue=jd.queue,
                     task_name=jd.task_name, inputs=jd.inputs, outputs=jd.outputs,
-                    project=jd.project, description=jd.description, presets=jd.presets):
+                    project=jd.project, description=jd.description, presets=jd.presets,
+                    approval=jd.approval):
             stored.append(jd)
     with catalog.syncing(), changes_by("code"):
         for jd in stored:

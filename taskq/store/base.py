@@ -10,12 +10,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, Table, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from taskq.core import events as ev
 from taskq.core.planning import Delivery, NewRun
-from taskq.core.statuses import RUN_STATUS_PREFIX, Status
+from taskq.core.statuses import APPROVAL_WAITING, RUN_STATUS_PREFIX, Status
 from taskq.core.stored import FiringRecord, OutboxItem, StoredRun, StoredTrigger, TriggerRef
 from taskq.core.times import aware as _aware
 from taskq.core.times import iso as _iso
@@ -93,7 +93,7 @@ class StoreBase:
                     tags: Sequence[str] = (), trigger: TriggerRef | None = None,
                     firing_id: int | None = None, event_ids: Sequence[str] = (),
                     trigger_context: dict[str, Any] | None = None,
-                    eta: datetime | None = None) -> list[ev.Event]:
+                    eta: datetime | None = None, approval: bool = False) -> list[ev.Event]:
         """Insert a run that goes out through the outbox, hence already ``queued``
         (``scheduled`` with an ``eta``): its ``compiled`` and ``queued`` events, in order.
 
@@ -102,11 +102,16 @@ class StoreBase:
         keeps a write, and its row lock, off the path to the worker's start. Its params were
         resolved and checked before this insert, so ``compiled`` is an event row of the
         same commit, not a transaction of its own.
+
+        A run that needs ``approval`` stays ``created`` (its one event) and ``waiting``; its
+        outbox row, inserted by the caller, is held until ``Store.approve_run``.
         """
         now = utcnow()
-        final = Status.SCHEDULED if eta is not None else Status.QUEUED
+        final = (Status.CREATED if approval else
+                 Status.SCHEDULED if eta is not None else Status.QUEUED)
         conn.execute(insert(RUNS), dict(
             uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
+            approval=APPROVAL_WAITING if approval else None,
             status=final.value, status_reason=None, params=params, outputs={}, metrics=[],
             tags=list(tags), celery_task_id=uuid,
             trigger_id=trigger.id if trigger else None,
@@ -121,13 +126,22 @@ class StoreBase:
             "created_at": now.isoformat(), "started_at": None, "finished_at": None,
             "duration": None, "incarnation": 0, "kind": "job", "pipeline": None, "op": None,
         }
-        events = []
-        for before, status in ((Status.CREATED, Status.COMPILED), (Status.COMPILED, final)):
-            events.append(ev.run_status_event(
-                event_id=ev.new_event_id(), status=status, timestamp=now,
-                run={**summary, "status": status.value, "previous_status": before.value}))
-            self._insert_event(conn, events[-1], previous=before.value)
-        return events
+        steps: tuple[tuple[Status | None, Status], ...] = (
+            ((None, Status.CREATED),) if approval else
+            ((Status.CREATED, Status.COMPILED), (Status.COMPILED, final)))
+        return [self._insert_status_event(conn, summary, before, status, now)
+                for before, status in steps]
+
+    def _insert_status_event(self, conn: Connection, summary: dict[str, Any],
+                             before: Status | None, status: Status, now: datetime
+                             ) -> ev.Event:
+        """One status change of the run ``summary`` as an event row of this commit."""
+        previous = before.value if before is not None else None
+        event = ev.run_status_event(
+            event_id=ev.new_event_id(), status=status, timestamp=now,
+            run={**summary, "status": status.value, "previous_status": previous})
+        self._insert_event(conn, event, previous=previous)
+        return event
 
     def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
                       ignore_duplicate: bool = False) -> bool:
@@ -164,9 +178,7 @@ class StoreBase:
         if firing_id is None:
             existing = conn.execute(select(FIRINGS.c.id, FIRINGS.c.run_uuid).where(
                 FIRINGS.c.trigger_id == trigger.id, FIRINGS.c.dedup_key == dedup_key)).one()
-            pending = existing.run_uuid is not None and conn.execute(
-                select(OUTBOX.c.id).where(OUTBOX.c.run_uuid == existing.run_uuid,
-                                          OUTBOX.c.published.is_(False))).first() is not None
+            pending = existing.run_uuid is not None and self._unsent(conn, existing.run_uuid)
             return FiringRecord(existing.id, existing.run_uuid, False, pending)
         queued: list[ev.Event] = []
         if run is not None and outbox is not None:
@@ -174,11 +186,18 @@ class StoreBase:
                 conn, uuid=run.uuid, job=run.job, namespace=run.namespace,
                 project=run.project, queue=run.queue, params=run.params, tags=run.tags,
                 trigger_context=run.trigger_context, firing_id=firing_id, trigger=trigger,
-                event_ids=list(event_ids or [event.id]))
+                event_ids=list(event_ids or [event.id]), approval=run.approval)
             self._insert_outbox(conn, run_uuid=run.uuid, task_name=outbox.task_name,
                                 queue=outbox.queue, agent=outbox.agent)
-        return FiringRecord(firing_id, run.uuid if run else None, True, run is not None,
-                            tuple(queued), error)
+        return FiringRecord(firing_id, run.uuid if run else None, True,
+                            run is not None and not run.approval, tuple(queued), error)
+
+    def _unsent(self, conn: Connection, run_uuid: str) -> bool:
+        """The run's outbox row waits to be sent (not sent yet, not held for approval)."""
+        return conn.execute(
+            select(OUTBOX.c.id).join(RUNS, RUNS.c.uuid == OUTBOX.c.run_uuid)
+            .where(OUTBOX.c.run_uuid == run_uuid, OUTBOX.c.published.is_(False),
+                   not_waiting(RUNS.c.approval))).first() is not None
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
                        agent: str, eta: datetime | None = None) -> None:
@@ -191,6 +210,11 @@ class StoreBase:
         return utcnow() - timedelta(seconds=seconds)
 
 
+def not_waiting(column: Any) -> Any:
+    """SQL: the run's approval is not ``waiting`` (its outbox row may be sent)."""
+    return or_(column.is_(None), column != APPROVAL_WAITING)
+
+
 def stored_run(r: Any) -> StoredRun:
     return StoredRun(
         uuid=r.uuid, job=r.job, project=r.project, namespace=r.namespace, status=r.status,
@@ -201,7 +225,8 @@ def stored_run(r: Any) -> StoredRun:
         trigger_context=r.trigger_context, attempts=r.attempts,
         incarnation=r.incarnation or 0, kind=r.kind or "job",
         pipeline_uuid=r.pipeline_uuid, op_name=r.op_name, created_at=_iso(r.created_at),
-        started_at=_iso(r.started_at), finished_at=_iso(r.finished_at))
+        started_at=_iso(r.started_at), finished_at=_iso(r.finished_at),
+        approval=getattr(r, "approval", None))
 
 
 def stored_trigger(t: Any) -> StoredTrigger:

@@ -173,9 +173,7 @@ class EntityRunsMixin(RegistryMixin):
                 FIRINGS.c.trigger_id == trigger.id, FIRINGS.c.dedup_key == dedup_key)
             ).first()
             if done is not None:
-                pending = done.run_uuid is not None and conn.execute(select(OUTBOX.c.id).where(
-                    OUTBOX.c.run_uuid == done.run_uuid, OUTBOX.c.published.is_(False))
-                ).first() is not None
+                pending = done.run_uuid is not None and self._unsent(conn, done.run_uuid)
                 return FiringRecord(done.id, done.run_uuid, False, pending)
             busy = self._previous_active(conn, trigger.id) if single_instance else None
             if busy is not None:

@@ -17,7 +17,7 @@ from taskq.core import events as ev
 from taskq.core.planning import join_key
 from taskq.core.stored import FiringRecord, TriggerRef
 from taskq.core.times import utcnow
-from taskq.store.base import FIRINGS, OUTBOX, StoreBase
+from taskq.store.base import FIRINGS, StoreBase
 from taskq.store.models import JoinArm, Trigger
 
 ARMS = cast(Table, JoinArm.__table__)
@@ -82,9 +82,8 @@ class JoinsMixin(StoreBase):
             FIRINGS.c.id == arm.firing_id)).first()
         if firing is None:
             return None
-        pending = firing.run_uuid is not None and conn.execute(select(OUTBOX.c.id).where(
-            OUTBOX.c.run_uuid == firing.run_uuid, OUTBOX.c.published.is_(False))).first()
-        return FiringRecord(firing.id, firing.run_uuid, False, bool(pending))
+        pending = firing.run_uuid is not None and self._unsent(conn, firing.run_uuid)
+        return FiringRecord(firing.id, firing.run_uuid, False, pending)
 
     def join_state(self, trigger_id: int) -> list[dict[str, Any]]:
         """The inputs a join has seen and not used yet: what `taskq triggers show` explains."""

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import func, select, update
 
 from taskq.core import events as ev
 from taskq.core.planning import Delivery, FiringWrite, NewRun
@@ -25,6 +25,7 @@ from taskq.store.base import (
     RUN_SUMMARY_COLUMNS,
     RUNS,
     StoreBase,
+    not_waiting,
     run_summary,
     stored_run,
 )
@@ -51,14 +52,16 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
     def create_run(self, *, uuid: str, job: str, namespace: str, project: str | None,
                    queue: str, agent: str, task_name: str, params: dict[str, Any],
                    tags: Sequence[str] = (), trigger_context: dict[str, Any] | None = None,
-                   outbox: bool = True, eta: datetime | None = None) -> list[ev.Event]:
+                   outbox: bool = True, eta: datetime | None = None,
+                   approval: bool = False) -> list[ev.Event]:
         """A manual run: the run, its compiled and queued (or scheduled) events and its
         outbox row in one transaction (no outbox row for a run executed in the calling
-        process: ``taskq run``)."""
+        process: ``taskq run``). With ``approval`` it waits ``created``, its row held."""
         with self.tx() as conn:
             events = self._insert_run(conn, uuid=uuid, job=job, namespace=namespace,
                                       project=project, queue=queue, params=params, tags=tags,
-                                      trigger_context=trigger_context, eta=eta)
+                                      trigger_context=trigger_context, eta=eta,
+                                      approval=approval)
             if outbox:
                 self._insert_outbox(conn, run_uuid=uuid, task_name=task_name, queue=queue,
                                     agent=agent, eta=eta)
@@ -291,11 +294,13 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
                      "at": _iso(f.created_at)} for f in conn.execute(stmt)]
 
     def count(self, what: str) -> int:
+        """Rows of a table; ``outbox_pending``: to be sent (held ones are approvals')."""
         table = {"runs": Run, "firings": Firing, "outbox_pending": Outbox,
                  "run_events": RunEvent}[what]
         stmt = select(func.count()).select_from(table)
         if what == "outbox_pending":
-            stmt = stmt.where(and_(Outbox.published.is_(False)))
+            stmt = stmt.join(Run, Run.uuid == Outbox.run_uuid).where(
+                Outbox.published.is_(False), not_waiting(Run.approval))
         with self.read() as conn:
             return int(conn.execute(stmt).scalar_one())
 

@@ -43,6 +43,8 @@ class JobTemplate(Base):
     description: Mapped[str | None] = mapped_column(StorableText)
     #: Preset names applied to every hook that runs this job (before the hook's own).
     presets: Mapped[list[Any]] = mapped_column(JSON, default=list, server_default="[]")
+    #: Every run of this job waits for ``taskq runs approve`` before it is queued.
+    approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
@@ -83,6 +85,9 @@ class Run(Base):
     kind: Mapped[str] = mapped_column(StorableString(16), default="job", server_default="job")
     pipeline_uuid: Mapped[str | None] = mapped_column(StorableString(36), index=True)
     op_name: Mapped[str | None] = mapped_column(StorableString(128))
+    #: None (no approval needed), waiting, approved or invalidated: a waiting run is
+    #: ``created`` and its outbox row is held (the relay skips it) until it is approved.
+    approval: Mapped[str | None] = mapped_column(StorableString(16))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -251,58 +256,6 @@ class Pipeline(Base):
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-# -- registries: models, datasets, polling (migration 0005) ------------------------------
-
-class _RegistryEntity:
-    """Columns shared by models and datasets. ``updated_at`` is the change watermark: any
-    writer (taskq's API, or plain SQL) must set it to the current UTC time on every change,
-    so the poller sees the row (docs/entity-triggers.md)."""
-
-    id: Mapped[str] = mapped_column(StorableString(36), primary_key=True)
-    namespace: Mapped[str] = mapped_column(StorableString(64))
-    name: Mapped[str] = mapped_column(StorableString(256))
-    project: Mapped[str | None] = mapped_column(StorableString(128))
-    version: Mapped[str | None] = mapped_column(StorableString(64))
-    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
-    uri: Mapped[str | None] = mapped_column(StorableText)
-    #: ``metadata`` is reserved on declarative classes, hence the attribute name.
-    meta: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
-    published: Mapped[bool] = mapped_column(Boolean, default=False)
-    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    archived: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class RegisteredModel(_RegistryEntity, Base):
-    __tablename__ = "models"
-    metrics: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # latest of each, 0011
-    __table_args__ = (Index("ix_models_updated", "updated_at", "id"),
-                      Index("ix_models_ns_project", "namespace", "project", "name"))
-
-
-class RegisteredDataset(_RegistryEntity, Base):
-    __tablename__ = "datasets"
-    __table_args__ = (Index("ix_datasets_updated", "updated_at", "id"),
-                      Index("ix_datasets_ns_project", "namespace", "project", "name"))
-
-
-class EntityState(Base):
-    """The state last emitted as an event for one model, dataset or run (for runs: tags and
-    the metric summary; statuses are in ``run_events``). The poller compares a changed row
-    with it, so a change the API already emitted is not emitted again, and a change made by
-    another writer becomes exactly one event."""
-
-    __tablename__ = "entity_states"
-
-    family: Mapped[str] = mapped_column(StorableString(16), primary_key=True)
-    entity_id: Mapped[str] = mapped_column(StorableString(64), primary_key=True)
-    namespace: Mapped[str] = mapped_column(StorableString(64))
-    revision: Mapped[int] = mapped_column(Integer)
-    state: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 # Runs: the poller's watermark, and "known project" look-ups.

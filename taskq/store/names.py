@@ -12,7 +12,8 @@ from sqlalchemy import Table, select
 from taskq.core.events import CUSTOM_EVENT_KIND
 from taskq.core.unmatched import KnownNames
 from taskq.store.base import StoreBase
-from taskq.store.models import JobTemplate, RegisteredDataset, RegisteredModel, Run, RunEvent
+from taskq.store.entity_models import RegisteredDataset, RegisteredModel
+from taskq.store.models import JobTemplate, Run, RunEvent
 
 _MODELS = cast(Table, RegisteredModel.__table__)
 _DATASETS = cast(Table, RegisteredDataset.__table__)

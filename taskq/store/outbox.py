@@ -1,4 +1,5 @@
-"""The outbox: runs committed with their task, waiting to be (re)published."""
+"""The outbox: runs committed with their task, waiting to be (re)published. A run waiting
+for approval has its row held: neither the relay nor a firing's second pass sends it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from sqlalchemy import select, update
 
 from taskq.core.stored import OutboxItem
 from taskq.core.times import utcnow
-from taskq.store.base import OUTBOX, StoreBase, _outbox_item
+from taskq.store.base import OUTBOX, StoreBase, _outbox_item, not_waiting
 from taskq.store.models import Outbox, Run
 
 
@@ -16,7 +17,8 @@ class OutboxMixin(StoreBase):
     def outbox_item(self, run_uuid: str) -> OutboxItem | None:
         stmt = (select(Outbox, Run.params, Run.incarnation)
                 .join(Run, Run.uuid == Outbox.run_uuid)
-                .where(Outbox.run_uuid == run_uuid, Outbox.published.is_(False)))
+                .where(Outbox.run_uuid == run_uuid, Outbox.published.is_(False),
+                       not_waiting(Run.approval)))
         with self.read() as conn:
             row = conn.execute(stmt).first()
         return _outbox_item(row) if row else None
@@ -24,7 +26,8 @@ class OutboxMixin(StoreBase):
     def pending_outbox(self, *, older_than: datetime, limit: int = 200) -> list[OutboxItem]:
         stmt = (select(Outbox, Run.params, Run.incarnation)
                 .join(Run, Run.uuid == Outbox.run_uuid)
-                .where(Outbox.published.is_(False), Outbox.created_at < older_than)
+                .where(Outbox.published.is_(False), Outbox.created_at < older_than,
+                       not_waiting(Run.approval))
                 .order_by(Outbox.id).limit(limit))
         with self.read() as conn:
             return [_outbox_item(r) for r in conn.execute(stmt)]

@@ -24,7 +24,8 @@ from taskq.core.times import utcnow
 from taskq.core.watched import Family
 from taskq.errors import NotFound
 from taskq.store.base import StoreBase
-from taskq.store.models import EntityState, JobTemplate, RegisteredDataset, RegisteredModel, Run
+from taskq.store.entity_models import EntityState, RegisteredDataset, RegisteredModel
+from taskq.store.models import JobTemplate, Run
 
 MODELS = cast(Table, RegisteredModel.__table__)
 DATASETS = cast(Table, RegisteredDataset.__table__)

@@ -26,11 +26,11 @@ class TriggersMixin(RevisionsMixin):
     def upsert_job_template(self, *, name: str, namespace: str, queue: str, task_name: str,
                             inputs: dict[str, Any], outputs: dict[str, Any],
                             project: str | None, description: str | None,
-                            presets: Sequence[str] = ()) -> None:
+                            presets: Sequence[str] = (), approval: bool = False) -> None:
         now = utcnow()
         values = dict(queue=queue, task_name=task_name, inputs=inputs, outputs=outputs,
                       project=project, description=description, presets=list(presets),
-                      updated_at=now)
+                      approval=approval, updated_at=now)
         stmt = self._insert_ignore(JobTemplate).values(
             name=name, namespace=namespace, created_at=now, **values
         ).on_conflict_do_update(index_elements=["namespace", "name"], set_=values)
@@ -229,4 +229,5 @@ class TriggersMixin(RevisionsMixin):
 def _template(t: Any) -> Template:
     return Template(name=t.name, namespace=t.namespace, queue=t.queue, task_name=t.task_name,
                     inputs=t.inputs or {}, outputs=t.outputs or {}, project=t.project,
-                    presets=tuple(t.presets or ()), description=t.description)
+                    presets=tuple(t.presets or ()), description=t.description,
+                    approval=bool(t.approval))

@@ -10,6 +10,7 @@
         event: {ref: jobs.train, kinds: [run_status_running]}
         job: tensorboard
         params: {uuid: '{{ trigger.run.uuid }}'}
+        approval: true             # each run it fires waits for `taskq runs approve`
 
 Applying the same file twice changes nothing; a changed entry is updated in place.
 """
@@ -22,13 +23,15 @@ from typing import Any
 import yaml
 
 from taskq.api.client import Client
+from taskq.api.triggers import spec_with_approval
 from taskq.core.matching import EventTrigger
 from taskq.core.revisions import changes_by
 from taskq.core.stored import StoredTrigger
 from taskq.errors import ValidationError
 
 _HOOK_PLACEMENT = ("job", "name")
-_TRIGGER_FIELDS = {"name", "event", "job", "params", "queue", "namespace", "enabled"}
+_TRIGGER_FIELDS = {"name", "event", "job", "params", "queue", "namespace", "enabled",
+                   "approval"}
 
 
 def load(path: str) -> dict[str, Any]:
@@ -148,7 +151,8 @@ def _update(client: Client, checked: dict[str, Any]) -> int:
 
 def _same(row: dict[str, Any], entry: dict[str, Any]) -> bool:
     try:
-        spec = EventTrigger.model_validate(entry.get("event")).model_dump(mode="json")
+        spec = spec_with_approval(EventTrigger.model_validate(entry.get("event")),
+                                  entry.get("approval") is True)
     except Exception:
         return False
     return (row["spec"], row["job"], row["params"], row["queue"], row["enabled"]) == (

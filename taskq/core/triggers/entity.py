@@ -87,7 +87,7 @@ def plan_launch(match: Match, template: JobTemplate | None, key: str, facts: Fac
                or template.project or event.project)
     run = NewRun(uuid=clone_uuid(rule.id, key), job=rule.job, namespace=rule.namespace,
                  project=project, queue=route.queue, params=params, tags=tuple(tags),
-                 trigger_context=launch_context(match))
+                 trigger_context=launch_context(match), approval=template.approval)
     return Plan(run, Delivery(template.task_name, route.queue, route.agent), None)
 
 

@@ -10,14 +10,22 @@ from taskq.core.planning import Facts, Plan, plan_clone, render_mapped
 from taskq.core.stored import JobTemplate
 from taskq.core.triggers.base import NOTHING, FiringMode, TriggerRow, Wants
 
+#: The spec key (and rule option) of a trigger whose clones wait for approval.
+APPROVAL = "approval"
+
 
 class EventKind:
     stored_kinds: tuple[str, ...] = ("event",)
 
     def build_rule(self, row: TriggerRow) -> Rule:
+        # ``approval`` is stored beside the event's ref and kinds (only when true, so a
+        # trigger without it reads as it always did); the planner reads it from options.
+        spec = {k: v for k, v in row.spec.items() if k != APPROVAL}
+        options = {APPROVAL: True} if row.spec.get(APPROVAL) else {}
         return Rule(id=row.id, name=row.name, namespace=row.namespace,
-                    event=EventTrigger.model_validate(row.spec), job=row.job,
-                    params=row.params, queue=row.queue, version=row.version)
+                    event=EventTrigger.model_validate(spec), job=row.job,
+                    params=row.params, queue=row.queue, version=row.version,
+                    options=options)
 
     def firing_mode(self, rule: Rule) -> FiringMode:
         return "single"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
+import taskq.store.entity_models  # noqa: F401  - its tables join Base.metadata
 from taskq.store.engine import make_engine
 from taskq.store.models import Base
 
