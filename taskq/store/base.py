@@ -143,15 +143,26 @@ class StoreBase:
         self._insert_event(conn, event, previous=previous)
         return event
 
-    def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
-                      ignore_duplicate: bool = False) -> bool:
+    @staticmethod
+    def _event_row(event: ev.Event, previous: str | None) -> dict[str, Any]:
         is_run = event.ref.startswith("runs.") and event.kind.startswith(RUN_STATUS_PREFIX)
-        values = dict(
+        return dict(
             event_id=event.id, run_uuid=event.payload.get("uuid") if is_run else None,
             kind=event.kind, status=event.payload.get("status") if is_run else None,
             previous_status=previous, namespace=event.namespace,
             body=event.model_dump(mode="json"), created_at=event.timestamp, confirmed=False,
             evaluated=False)
+
+    def _insert_events(self, conn: Connection,
+                       events: Sequence[tuple[ev.Event, str | None]]) -> None:
+        """Several events of one commit in one statement (a start claim's ``starting``,
+        ``initializing`` and ``running``): one round trip, not one per status."""
+        if events:
+            conn.execute(insert(RUN_EVENTS), [self._event_row(e, p) for e, p in events])
+
+    def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
+                      ignore_duplicate: bool = False) -> bool:
+        values = self._event_row(event, previous)
         if not ignore_duplicate:
             conn.execute(insert(RUN_EVENTS), values)
             return True

@@ -161,18 +161,18 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             if updated is None:  # lost a race on PostgreSQL without the row lock
                 return None
             summary = run_summary(updated)
-            earlier = []
+            earlier, rows = [], []
             for before, step in zip([current, *passed], passed, strict=False):
                 step_run = {**summary, "status": step.value,
                             "previous_status": before.value}
                 earlier.append(ev.run_status_event(event_id=ev.new_event_id(), run=step_run,
                                                    status=step, timestamp=now))
-                self._insert_event(conn, earlier[-1], previous=before.value)
+                rows.append((earlier[-1], before.value))
             previous = passed[-1] if passed else current
             summary["previous_status"] = previous.value
             event = ev.run_status_event(event_id=event_id or ev.new_event_id(), run=summary,
                                         status=new, timestamp=now)
-            self._insert_event(conn, event, previous=previous.value)
+            self._insert_events(conn, [*rows, (event, previous.value)])
         return Transition(run=summary, event=event, earlier=tuple(earlier))
 
     def save_progress(self, uuid: str, *, outputs: dict[str, Any] | None = None,
