@@ -4,12 +4,14 @@ Used by ``benchmarks/throughput.py --evaluators 1,2``. Every loop is a fresh int
 (as a worker's bootstep starts them) reading the one stream through the one consumer group
 under its own consumer name. Each reports what it evaluated, over how long, and the CPU it
 used meanwhile, so a figure shows both the combined rate and whether each loop kept its own
-rate or starved for a core.
+rate or starved for a core: its rate per CPU-second is what it would do with a core to itself.
+The machine's load average is printed beside each figure, as other work bounds them too.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import resource
 import time
 from typing import Any
@@ -72,9 +74,10 @@ def measure(loops: int, target: int, *, fired: bool) -> dict[str, Any]:
     wall = max(e["end"] for e in each) - start
     per = [{"consumer": e["consumer"], "count": e["count"],
             "per_s": e["count"] / max(e["end"] - e["start"], 1e-9),
-            "cpu_pct": 100 * e["cpu_s"] / max(e["end"] - e["start"], 1e-9)} for e in each]
+            "cpu_pct": 100 * e["cpu_s"] / max(e["end"] - e["start"], 1e-9),
+            "per_cpu_s": e["count"] / max(e["cpu_s"], 1e-9)} for e in each]
     return {"loops": loops, "combined_per_s": sum(e["count"] for e in each) / wall,
-            "wall_s": wall, "per_loop": per}
+            "wall_s": wall, "load_1m": os.getloadavg()[0], "per_loop": per}
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -82,12 +85,14 @@ def report(figures: dict[str, Any]) -> None:
     if not rows:
         return
     print("\nscale out: one backlog, N evaluator loops (own processes), one consumer group")
-    print(f"{'loops':>6}{'figure':>12}{'combined/s':>12}{'x one':>7}   per loop /s (CPU %)")
+    print(f"{'loops':>6}{'figure':>10}{'combined/s':>12}{'x one':>7}{'load':>6}"
+          "   per loop: /s (CPU %, per CPU-second)")
     base: dict[str, float] = {}
     for row in rows:
         for name in ("firings", "no_match"):
             f = row[name]
             base.setdefault(name, f["combined_per_s"])
-            loops = ", ".join(f"{p['per_s']:.0f} ({p['cpu_pct']:.0f}%)" for p in f["per_loop"])
-            print(f"{row['loops']:>6}{name:>12}{f['combined_per_s']:12.0f}"
-                  f"{f['combined_per_s'] / base[name]:7.2f}   {loops}")
+            loops = ", ".join(f"{p['per_s']:.0f} ({p['cpu_pct']:.0f}%, {p['per_cpu_s']:.0f})"
+                              for p in f["per_loop"])
+            print(f"{row['loops']:>6}{name:>10}{f['combined_per_s']:12.0f}"
+                  f"{f['combined_per_s'] / base[name]:7.2f}{f['load_1m']:6.1f}   {loops}")
