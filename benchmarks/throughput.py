@@ -1,7 +1,7 @@
 """Throughput: how fast one evaluator drains a backlog, beside Celery's own publish rate.
 
     python benchmarks/throughput.py [--events 2000] [--rules 10,10000] [--database-url URL]
-                                    [--redis-url URL] [--json FILE]
+                                    [--redis-url URL] [--json FILE] [--evaluators 1,2]
 
 In one run, on one Redis and one database: Celery's bare ``send_task`` rate to a queue (the
 baseline), ``publish_event`` from one producer and ``publish_events`` in batches of 500,
@@ -9,7 +9,10 @@ then for each rule count a backlog of events that each fire one rule (firings/s,
 the baseline) and a backlog that matches none (events/s, ratio to the smallest rule count).
 The evaluator runs in this process, as a worker's evaluator loop runs it; its clones are
 published to a queue nobody consumes, so the figure is the evaluator's, not a job worker's.
-Prints figures; never asserts anything.
+With ``--evaluators``, last, the same two backlogs (events of the first rule count's refs;
+ten times as many for the one matching nothing) are drained again by that many evaluator
+loops in processes of their own (:mod:`benchmarks.scale_out`): the combined rate, each
+loop's own rate and the CPU each loop used. Prints figures; never asserts anything.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import redis
 ROOT = Path(os.environ.get("TASKQ_BENCH_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
+from benchmarks import scale_out  # noqa: E402
 from benchmarks.common import bench_env  # noqa: E402
 
 SINK = "bench-sink"
@@ -67,6 +71,12 @@ def drain(rt: Any, expected: int, *, fired: bool) -> float:
     return elapsed
 
 
+def publish_batched(taskq: Any, names: list[str]) -> None:
+    for b in range(0, len(names), 500):
+        taskq.publish_events([{"name": name, "payload": {"i": b + i}}
+                              for i, name in enumerate(names[b:b + 500])])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=2000)
@@ -74,6 +84,7 @@ def main() -> int:
     ap.add_argument("--database-url")
     ap.add_argument("--redis-url")
     ap.add_argument("--json", help="also write the figures to this file")
+    ap.add_argument("--evaluators", help="also drain with this many loops, e.g. 1,2")
     args = ap.parse_args()
 
     _, redis_url, db_url = bench_env(args.redis_url, args.database_url, SINK)
@@ -147,6 +158,18 @@ def main() -> int:
                                job="bench_down", queue=SINK)
         figures["add_trigger_one_by_one_per_s"] = 200 / (time.perf_counter() - start)
 
+    # After the registration figures: those read every stored event name.
+    first = int(args.rules.split(",")[0])
+    for loops in (int(c) for c in (args.evaluators or "").split(",") if c):
+        publish_batched(taskq, [f"e{i % first}" for i in range(n)])
+        firing = scale_out.measure(loops, n, fired=True)
+        r.delete(SINK)
+        # Ten times the backlog: a no-match backlog of n drains in a few reads.
+        publish_batched(taskq, [f"nomatch-{i}" for i in range(10 * n)])
+        figures.setdefault("evaluators", []).append(
+            {"loops": loops, "firings": firing,
+             "no_match": scale_out.measure(loops, 10 * n, fired=False)})
+
     print(f"\nthroughput, {n} events per figure, database {figures['database']}")
     print(f"celery send_task (baseline): {baseline:9.0f}/s")
     print(f"{'rules':>7}{'publish/s':>11}{'batched/s':>11}{'firings/s':>11}"
@@ -160,6 +183,7 @@ def main() -> int:
     if "add_triggers_bulk_per_s" in figures:
         print(f"registration: add_triggers {figures['add_triggers_bulk_per_s']:.0f}/s in "
               f"one call of 2000, add_trigger {figures['add_trigger_one_by_one_per_s']:.0f}/s")
+    scale_out.report(figures)
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
