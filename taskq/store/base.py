@@ -22,6 +22,7 @@ from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
 from taskq.store import outages
 from taskq.store.engine import get_engine
+from taskq.store.entity_models import EventName
 from taskq.store.models import Firing, Outbox, Run, RunEvent
 
 # Hot paths (status transitions, firings, the outbox) use Core tables, not ORM entities: the
@@ -29,6 +30,7 @@ from taskq.store.models import Firing, Outbox, Run, RunEvent
 # latency budget of a firing.
 RUNS = cast(Table, Run.__table__)
 RUN_EVENTS = cast(Table, RunEvent.__table__)
+EVENT_NAMES = cast(Table, EventName.__table__)
 FIRINGS = cast(Table, Firing.__table__)
 OUTBOX = cast(Table, Outbox.__table__)
 
@@ -159,6 +161,16 @@ class StoreBase:
         ``initializing`` and ``running``): one round trip, not one per status."""
         if events:
             conn.execute(insert(RUN_EVENTS), [self._event_row(e, p) for e, p in events])
+
+    def _note_event_names(self, conn: Connection, events: Sequence[ev.Event]) -> None:
+        """The custom event names among ``events``, each once (see ``EventName``)."""
+        names = {(e.namespace, e.ref.partition(".")[2]): e.timestamp for e in events
+                 if e.kind == ev.CUSTOM_EVENT_KIND and e.ref.startswith("events.")}
+        if names:
+            conn.execute(self._insert_ignore(EVENT_NAMES).on_conflict_do_nothing(
+                index_elements=["namespace", "name"]),
+                [{"namespace": ns, "name": name, "first_at": at}
+                 for (ns, name), at in sorted(names.items())])
 
     def _insert_event(self, conn: Connection, event: ev.Event, *, previous: str | None,
                       ignore_duplicate: bool = False) -> bool:

@@ -65,3 +65,15 @@ class EntityState(Base):
     revision: Mapped[int] = mapped_column(Integer)
     state: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class EventName(Base):
+    """Each custom event name ever published in a namespace (``events.<name>``), kept apart
+    from the event log so that telling a trigger "this name matches nothing yet" reads a
+    short table, not every stored event; it outlives the events' retention."""
+
+    __tablename__ = "event_names"
+
+    namespace: Mapped[str] = mapped_column(StorableString(64), primary_key=True)
+    name: Mapped[str] = mapped_column(StorableString(256), primary_key=True)
+    first_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

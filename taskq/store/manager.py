@@ -265,12 +265,14 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
         change) so the reconciler can re-emit it if its XADD is lost. False if an event
         with this id was already recorded (a client retrying a publish)."""
         with self.tx() as conn:
+            self._note_event_names(conn, [event])
             return self._insert_event(conn, event, previous=None, ignore_duplicate=True)
 
     def record_events(self, events: Sequence[ev.Event]) -> list[bool]:
         """:meth:`record_event` for a batch, in one transaction: for each, False if an
         event with its id was already recorded (before, or earlier in the batch)."""
         with self.tx() as conn:
+            self._note_event_names(conn, events)
             return [self._insert_event(conn, e, previous=None, ignore_duplicate=True)
                     for e in events]
 

@@ -9,17 +9,16 @@ from typing import Any, cast
 
 from sqlalchemy import Table, select
 
-from taskq.core.events import CUSTOM_EVENT_KIND
 from taskq.core.unmatched import KnownNames
 from taskq.store.base import StoreBase
-from taskq.store.entity_models import RegisteredDataset, RegisteredModel
-from taskq.store.models import JobTemplate, Run, RunEvent
+from taskq.store.entity_models import EventName, RegisteredDataset, RegisteredModel
+from taskq.store.models import JobTemplate, Run
 
 _MODELS = cast(Table, RegisteredModel.__table__)
 _DATASETS = cast(Table, RegisteredDataset.__table__)
 _TEMPLATES = cast(Table, JobTemplate.__table__)
 _RUNS = cast(Table, Run.__table__)
-_EVENTS = cast(Table, RunEvent.__table__)
+_NAMES = cast(Table, EventName.__table__)
 
 
 class NamesMixin(StoreBase):
@@ -45,13 +44,11 @@ class NamesMixin(StoreBase):
                                 _DATASETS.c.namespace == namespace)
             model_ids = distinct(_MODELS.c.id, _MODELS, _MODELS.c.namespace == namespace)
             dataset_ids = distinct(_DATASETS.c.id, _DATASETS, _DATASETS.c.namespace == namespace)
-            refs = distinct(_EVENTS.c.body["ref"].as_string(), _EVENTS,
-                            _EVENTS.c.kind == CUSTOM_EVENT_KIND,
-                            _EVENTS.c.namespace == namespace)
+            events = distinct(_NAMES.c.name, _NAMES, _NAMES.c.namespace == namespace)
             wanted = sorted(set(runs))
             found = distinct(_RUNS.c.uuid, _RUNS, _RUNS.c.uuid.in_(wanted)) if wanted else set()
         return KnownNames(
             projects=frozenset(projects), jobs=frozenset(jobs), models=frozenset(models),
             datasets=frozenset(datasets), runs=frozenset(found),
             model_ids=frozenset(model_ids), dataset_ids=frozenset(dataset_ids),
-            events=frozenset(r.partition(".")[2] for r in refs if r.startswith("events.")))
+            events=frozenset(events))

@@ -85,3 +85,30 @@ def test_one_firing_wins_among_concurrent_evaluators(database_url: str) -> None:
         t.join()
     assert sorted(created) == [False] * 5 + [True]
     assert store.count("firings") == 1 and store.count("outbox_pending") == 2  # + upstream's
+
+
+def test_event_names_are_kept_apart_from_the_log_and_filled_on_upgrade(
+        database_url: str) -> None:
+    """Registering a trigger asks which event names exist: a short table, written with each
+    published event and filled from the log by the migration, not a scan of every event."""
+    from sqlalchemy import insert
+
+    from taskq.core.events import custom_event
+    from taskq.store import migrate
+    from taskq.store.base import RUN_EVENTS
+
+    store = Store(database_url)
+    store.record_events([custom_event("nightly", {}, namespace="team-a"),
+                         custom_event("nightly", {}, namespace="team-a"),
+                         custom_event("deploy", {})])
+    store.record_event(custom_event("deploy", {}))
+    assert store.known_names("team-a").events == {"nightly"}
+    assert store.known_names("default").events == {"deploy"}
+
+    migrate.downgrade(database_url, "0012")
+    old = custom_event("from-before", {}, namespace="team-a")
+    with store.engine.begin() as conn:  # an event stored before the table existed
+        conn.execute(insert(RUN_EVENTS), store._event_row(old, None))
+    migrate.upgrade(database_url)
+    assert store.known_names("team-a").events == {"nightly", "from-before"}
+    assert store.known_names("default").events == {"deploy"}
