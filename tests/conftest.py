@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -315,6 +316,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[None]:
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+
+
+def race(call: Callable[[], Any], threads: int = 6) -> list[Any]:
+    """``call`` from ``threads`` threads at once: what each returned, or the
+    ``taskq.ValidationError`` it raised (the losers of a race a user may start twice)."""
+    from taskq.errors import ValidationError
+
+    results: list[Any] = []
+
+    def one() -> None:
+        try:
+            results.append(call())
+        except ValidationError as exc:
+            results.append(exc)
+
+    started = [threading.Thread(target=one) for _ in range(threads)]
+    for t in started:
+        t.start()
+    for t in started:
+        t.join()
+    return results
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05,

@@ -8,7 +8,6 @@ Real Redis, SQLite and PostgreSQL, real Celery workers.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ import pytest
 import taskq
 from taskq.errors import ValidationError
 from taskq.services.outbox import relay_outbox
-from tests.conftest import Stack, env_for, marks, run_cli, wait_for
+from tests.conftest import Stack, env_for, marks, race, run_cli, wait_for
 from tests.integration.test_run_statuses import seen, statuses_of, watch
 from workers import examples
 
@@ -95,19 +94,7 @@ def test_a_job_needing_approval_waits_then_runs_once_when_approved(
     # applies, one event, one message, one execution.
     later = taskq.submit(examples.gated, params={"label": "v2"}, countdown=1)
     assert later.status == "created"
-    results: list[object] = []
-
-    def approve() -> None:
-        try:
-            results.append(taskq.Client().approve_run(later.uuid))
-        except ValidationError as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=approve) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda: taskq.Client().approve_run(later.uuid))
     assert results.count(True) == 1, results
     wait_for(lambda: taskq.get_run(later.uuid).status == "succeeded", 90,
              message="the raced run finished")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +20,7 @@ import pytest
 
 import taskq
 from taskq.errors import ValidationError
-from tests.conftest import Stack, env_for, run_cli, running_stack, wait_for
+from tests.conftest import Stack, env_for, race, run_cli, running_stack, wait_for
 from workers import examples
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -111,19 +110,7 @@ def test_a_stopped_run_resumed_fires_resuming_once_and_runs_again(
     # Resumes racing on a failed run: one applies, once.
     failed = taskq.submit(examples.train, params={"fail": True, "epochs": 1})
     wait_for(lambda: taskq.get_run(failed.uuid).status == "failed", 60, message="failed")
-    results: list[object] = []
-
-    def resume() -> None:
-        try:
-            results.append(taskq.Client().resume_run(failed.uuid))
-        except ValidationError as exc:
-            results.append(exc)
-
-    threads = [threading.Thread(target=resume) for _ in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    results = race(lambda: taskq.Client().resume_run(failed.uuid))
     assert results.count(True) == 1, results
     wait_for(lambda: statuses_of(failed.uuid).count("failed") == 2, 60,
              message="the resumed run failed again")
