@@ -46,21 +46,33 @@ def _table(decisions: list[dict[str, Any]]) -> Table:
 @click.argument("name")
 @click.option("--event", "event_id", help="one stored event, by id")
 @click.option("--since", default=None, help="events since, e.g. 15m, 1h, 7d (default: 1h)")
-@click.option("--limit", default=100, show_default=True, help="at most this many (newest)")
+@click.option("--limit", default=100, show_default=True,
+              help="at most this many (newest), up to 10000 a page")
+@click.option("--before", type=int, help="the older page: the cursor a page printed")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--namespace")
 @friendly
 def triggers_explain(name: str, event_id: str | None, since: str | None, limit: int,
-                     as_json: bool, namespace: str | None) -> None:
+                     before: int | None, as_json: bool, namespace: str | None) -> None:
     """Why NAME fired for each recent event, or why not (by the revision of its time)."""
-    if event_id and since:
-        raise CliError("--event and --since exclude each other",
+    if event_id and (since or before):
+        raise CliError("--event excludes --since and --before",
                        "explain one event, or the events of a window")
-    decisions = _client().explain(name, event_id=event_id,
-                                  since=None if event_id else (since or "1h"), limit=limit,
-                                  namespace=namespace)
+    window = since or "1h"
+    if event_id:
+        page: dict[str, Any] = {"decisions": _client().explain(
+            name, event_id=event_id, limit=limit, namespace=namespace), "next": None}
+    else:
+        page = _client().explain_page(name, since=window, limit=limit, before=before,
+                                      namespace=namespace)
+    decisions = page["decisions"]
+    older = (None if page["next"] is None else
+             f"older events: taskq triggers explain {name} --since {window} --before "
+             f"{page['next']}" + (f" --namespace {namespace}" if namespace else ""))
     if as_json:
         console.print_json(json.dumps(decisions))
+        if older:
+            click.echo(older, err=True)
         return
     if not decisions:
         console.print(f"no stored events in the window for {name}", highlight=False)
@@ -71,6 +83,8 @@ def triggers_explain(name: str, event_id: str | None, since: str | None, limit: 
         counts[d["outcome"]] = counts.get(d["outcome"], 0) + 1
     console.print(f"{len(decisions)} event(s): " + ", ".join(
         f"{n} {outcome}" for outcome, n in counts.items()), highlight=False)
+    if older:
+        console.print(older, highlight=False)
 
 
 @triggers.command("test")

@@ -74,16 +74,21 @@ class ExplainHandler(_Scoped):
         since, event = self.get_query_argument("since", None), self.get_query_argument(
             "event", None)
         limit = self.get_query_argument("limit", "100")
+        before = self.get_query_argument("before", None)
 
         def work() -> dict[str, Any]:
             ns = self._namespace(self.get_query_argument("namespace", None))
-            if not limit.isdigit() or not 1 <= int(limit) <= 10000:
-                raise ValidationError("limit: must be a whole number from 1 to 10000")
+            if not limit.isdigit() or not 1 <= int(limit) <= explaining.PAGE:
+                raise ValidationError(f"limit: must be a whole number from 1 to "
+                                      f"{explaining.PAGE}")
+            if before is not None and (not before.isdigit() or int(before) < 1):
+                raise ValidationError("before: must be a cursor a page of explain returned")
             start = utcnow() - _since(since, "since") if since else None
-            decisions = explaining.explain(rt, rt.kinds, name, ns, event_id=event,
-                                           since=start, limit=int(limit))
+            done = explaining.explain(rt, rt.kinds, name, ns, event_id=event, since=start,
+                                      limit=int(limit),
+                                      before=int(before) if before else None)
             return {"trigger": name, "namespace": ns,
-                    "decisions": [d.as_dict() for d in decisions]}
+                    "decisions": [d.as_dict() for d in done.decisions], "next": done.next}
 
         await self._answer(work)
 

@@ -8,9 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, insert, or_, select
+from sqlalchemy import Connection, Table, Text, insert, or_, select
+from sqlalchemy import cast as sql_cast
 
 from taskq.core import events as ev
+from taskq.core.logged import LoggedEvent
 from taskq.core.revisions import Revision, change_source
 from taskq.core.stored import StoredTrigger
 from taskq.core.times import aware, utcnow
@@ -64,34 +66,43 @@ class RevisionsMixin(StoreBase):
     # -- what explain reads ---------------------------------------------------------------
 
     def stored_events(self, *, namespaces: Sequence[str], since: datetime | None = None,
-                      event_id: str | None = None, limit: int = 100
-                      ) -> list[tuple[ev.Event, bool]]:
-        """Recorded events (newest ``limit``, returned oldest first) with whether an
-        evaluator has finished with each."""
-        stmt = select(RUN_EVENTS.c.body, RUN_EVENTS.c.evaluated).where(
-            RUN_EVENTS.c.namespace.in_(list(namespaces)))
+                      event_id: str | None = None, limit: int = 100,
+                      before_id: int | None = None) -> list[tuple[int, ev.Event, bool]]:
+        """Recorded events (newest ``limit`` before the position ``before_id``, returned
+        oldest first): each one's position in the log, the event, and whether an evaluator
+        has finished with it. A keyset page: no OFFSET, so an old page costs a new one's."""
+        stmt = select(RUN_EVENTS.c.id, sql_cast(RUN_EVENTS.c.body, Text),
+                      RUN_EVENTS.c.evaluated).where(RUN_EVENTS.c.namespace.in_(list(namespaces)))
         if event_id is not None:
             stmt = stmt.where(RUN_EVENTS.c.event_id == event_id)
         if since is not None:
             stmt = stmt.where(RUN_EVENTS.c.created_at >= since)
+        if before_id is not None:
+            stmt = stmt.where(RUN_EVENTS.c.id < before_id)
         stmt = stmt.order_by(RUN_EVENTS.c.id.desc()).limit(limit)
         with self.read() as conn:
             rows = conn.execute(stmt).all()
-        return [(ev.Event.model_validate(r.body), bool(r.evaluated)) for r in reversed(rows)]
+        # The body as text, parsed and validated in one step (pydantic's JSON parser).
+        return [(seq, ev.Event.model_validate_json(body), bool(evaluated))
+                for seq, body, evaluated in reversed(rows)]
 
     def events_between(self, *, namespaces: Sequence[str], since: datetime,
-                       until: datetime | None, after_id: int = 0, limit: int = 500
-                       ) -> list[tuple[int, ev.Event]]:
+                       until: datetime | None, after_id: int = 0, limit: int = 5000
+                       ) -> list[LoggedEvent]:
         """Recorded events in a time range, in the order of record (by id), a page at a
-        time after ``after_id``: what a replay walks."""
-        stmt = select(RUN_EVENTS.c.id, RUN_EVENTS.c.body).where(
+        time after ``after_id``: what a replay walks. The database extracts the ref; the
+        body stays JSON text, decoded only for the events that may
+        match (a keyset page: no OFFSET, so every page costs the same)."""
+        body = RUN_EVENTS.c.body
+        stmt = select(RUN_EVENTS.c.id, RUN_EVENTS.c.namespace, RUN_EVENTS.c.kind,
+                      body["ref"].as_string(), sql_cast(body, Text)).where(
             RUN_EVENTS.c.namespace.in_(list(namespaces)), RUN_EVENTS.c.created_at >= since,
             RUN_EVENTS.c.id > after_id)
         if until is not None:
             stmt = stmt.where(RUN_EVENTS.c.created_at <= until)
         with self.read() as conn:
             rows = conn.execute(stmt.order_by(RUN_EVENTS.c.id).limit(limit)).all()
-        return [(r.id, ev.Event.model_validate(r.body)) for r in rows]
+        return [LoggedEvent.of(*r) for r in rows]
 
     def find_event(self, event_id: str) -> ev.Event | None:
         with self.read() as conn:
