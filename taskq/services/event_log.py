@@ -12,19 +12,25 @@ from datetime import datetime
 from taskq.core.logged import LoggedEvent
 from taskq.ports import Context
 
-#: Rows a page holds: large enough that the per-query cost vanishes, small enough that a
-#: page's bodies stay a few megabytes.
+#: Positions a page spans (so at most this many events): large enough that the per-query
+#: cost vanishes, small enough that a page's bodies stay a few megabytes.
 PAGE = 5000
 
 
 def pages(rt: Context, *, namespaces: Sequence[str], since: datetime,
           until: datetime | None, page: int = PAGE) -> Iterator[list[LoggedEvent]]:
-    """The stored events of ``namespaces`` recorded from ``since`` to ``until``."""
-    after = 0
-    while rows := rt.store.events_between(namespaces=namespaces, since=since, until=until,
-                                          after_id=after, limit=page):
-        after = rows[-1].seq
-        yield rows
+    """The stored events of ``namespaces`` recorded from ``since`` to ``until``, as the log
+    held them when the walk began: what a replay fires while it walks (new run events)
+    is not walked again. Windows with no event of the range are skipped silently."""
+    span = rt.store.event_span(namespaces=namespaces, since=since, until=until)
+    if span is None:
+        return
+    first, last = span
+    for after in range(first - 1, last, page):
+        rows = rt.store.events_between(namespaces=namespaces, since=since, until=until,
+                                       after_id=after, upto_id=min(after + page, last))
+        if rows:
+            yield rows
 
 
 @contextmanager

@@ -46,6 +46,7 @@ def what_if(rt: Context, kinds: KindRegistry, *, name: str, namespace: str,
     current = kinds.build_rule(row) if row is not None and row.enabled else None
     proposed = kinds.build_rule(draft)
     sides = [(rule, RuleIndex([rule]) if rule else None) for rule in (current, proposed)]
+    either = RuleIndex(rule for rule in (current, proposed) if rule)  # keys only, both sides
     spaces = sorted({namespace} | {i.namespace for rule in (current, proposed) if rule
                                    for i in rule.all_inputs()})
     templates: dict[tuple[str, str], JobTemplate | None] = {}
@@ -57,13 +58,13 @@ def what_if(rt: Context, kinds: KindRegistry, *, name: str, namespace: str,
                     continue
                 out.events += 1
                 keys = logged.index_keys()
-                hit = [index is not None and index.may_match(keys) for _, index in sides]
-                if not any(hit):  # neither side's index holds the event: both decide nothing
-                    continue
+                if not either.may_match(keys):
+                    continue  # neither side's index holds the event: both decide nothing
                 event = logged.event()
                 (was, before), (would, params) = (
-                    _decide(rt, kinds, rule, index, event, templates) if may else (NOTHING, None)
-                    for (rule, index), may in zip(sides, hit, strict=True))
+                    _decide(rt, kinds, rule, index, event, templates)
+                    if index is not None and index.may_match(keys) else (NOTHING, None)
+                    for rule, index in sides)
                 out.current += was == FIRED
                 out.draft += would == FIRED
                 if (was, before) != (would, params):
