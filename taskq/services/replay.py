@@ -4,9 +4,10 @@ For a trigger added after its events happened, or events that predate a fix. Eac
 goes through the evaluator's own matching and firing (:class:`Firings`, a batch per page),
 in the order of record, so per ref the order is the original one. What fired already
 fires nothing again (the firing's unique key) and what newly matches fires once, so a
-second replay of the same range fires nothing. Observers are not called: pipelines
-advanced when their events happened. A dry run matches and looks the keys up, writing
-nothing.
+second replay of the same range fires nothing. The range is the log as it was when the
+replay began: the run events its own firings add are the live evaluator's to judge.
+Observers are not called: pipelines advanced when their events happened. A dry run matches
+and looks the keys up, writing nothing.
 """
 
 from __future__ import annotations
