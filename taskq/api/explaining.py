@@ -22,6 +22,12 @@ from taskq.errors import EventError, ValidationError, first_error
 from taskq.runtime import Runtime
 from taskq.services import explain as explaining
 from taskq.services import what_if as drafting
+from taskq.services.event_log import paused_gc
+
+#: The most events one call of explain judges (the decisions are all held), and one page
+#: of it (what the CLI and HTTP hand out, so their memory stays bounded).
+MAX_EXPLAIN = 100_000
+MAX_EXPLAIN_PAGE = explaining.PAGE
 
 
 class ExplainFacet:
@@ -33,26 +39,47 @@ class ExplainFacet:
                 namespace: str | None = None, run: str | None = None
                 ) -> list[dict[str, Any]]:
         """For each stored event (one by id, the status events of ``run``, else those
-        since ``since``, the newest ``limit``) of the namespaces the trigger listens to:
-        what it decided and why, under the revision in force at the event's time."""
-        ns = self.scope.one(self.rt, namespace)
+        since ``since``, the newest ``limit``, at most 100,000) of the namespaces the
+        trigger listens to: what it decided and why, under the revision in force at the
+        event's time."""
         if run is not None:
             if event_id is not None or since is not None:
                 raise ValidationError("run: give run alone, not with event_id or since")
+            ns = self.scope.one(self.rt, namespace)
             return [d.as_dict() for d in
                     explaining.explain_run(self.rt, self.rt.kinds, name, ns, str(run))]
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10000:
-            raise ValidationError("limit: must be a whole number from 1 to 10000")
+        decisions: list[dict[str, Any]] = self._explain(name, event_id, since, limit,
+                                                        namespace, None, MAX_EXPLAIN)["decisions"]
+        return decisions
+
+    def explain_page(self, name: str, *, since: str | float | timedelta | None = None,
+                     limit: int = 100, before: int | None = None,
+                     namespace: str | None = None) -> dict[str, Any]:
+        """One page of :meth:`explain` (at most 10,000 decisions), what the CLI and HTTP
+        hand out: ``decisions`` and ``next``, the cursor to pass as ``before`` for the
+        older page (None when no older event is left)."""
+        if before is not None and (isinstance(before, bool) or not isinstance(before, int)
+                                   or before < 1):
+            raise ValidationError("before: must be a cursor a page of explain returned")
+        return self._explain(name, None, since, limit, namespace, before, MAX_EXPLAIN_PAGE)
+
+    def _explain(self, name: str, event_id: str | None,
+                 since: str | float | timedelta | None, limit: int, namespace: str | None,
+                 before: int | None, most: int) -> dict[str, Any]:
+        ns = self.scope.one(self.rt, namespace)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
+            raise ValidationError(f"limit: must be a whole number from 1 to {most}")
         try:
             age = (since if isinstance(since, timedelta) or since is None else
                    timedelta(seconds=since) if isinstance(since, int | float)
                    else parse_age(since))
         except ValueError as exc:
             raise ValidationError(f"since: {exc}") from None
-        decisions = explaining.explain(self.rt, self.rt.kinds, name, ns, event_id=event_id,
-                                       since=utcnow() - age if age is not None else None,
-                                       limit=limit)
-        return [d.as_dict() for d in decisions]
+        with paused_gc():  # until the answer is built: 100,000 decisions, then their dicts
+            done = explaining.explain(self.rt, self.rt.kinds, name, ns, event_id=event_id,
+                                      since=utcnow() - age if age is not None else None,
+                                      limit=limit, before=before)
+            return {"decisions": [d.as_dict() for d in done.decisions], "next": done.next}
 
     def trigger_history(self, name: str, namespace: str | None = None
                         ) -> list[dict[str, Any]]:

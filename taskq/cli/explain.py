@@ -47,21 +47,36 @@ def _table(decisions: list[dict[str, Any]]) -> Table:
 @click.option("--event", "event_id", help="one stored event, by id")
 @click.option("--run", "run", help="the status events of one run, by uuid")
 @click.option("--since", default=None, help="events since, e.g. 15m, 1h, 7d (default: 1h)")
-@click.option("--limit", default=100, show_default=True, help="at most this many (newest)")
+@click.option("--limit", default=100, show_default=True,
+              help="at most this many (newest), up to 10000 a page")
+@click.option("--before", type=int, help="the older page: the cursor a page printed")
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table")
 @click.option("--namespace")
 @friendly
 def triggers_explain(name: str, event_id: str | None, run: str | None, since: str | None,
-                     limit: int, as_json: bool, namespace: str | None) -> None:
+                     limit: int, before: int | None, as_json: bool,
+                     namespace: str | None) -> None:
     """Why NAME fired for each recent event, or why not (by the revision of its time)."""
-    if sum(x is not None for x in (event_id, run, since)) > 1:
-        raise CliError("--event, --run and --since exclude each other",
+    if sum(x is not None for x in (event_id, run, since)) > 1 or (
+            before is not None and (event_id or run)):
+        raise CliError("--event, --run and --since (with --before) exclude each other",
                        "explain one event, the events of one run, or those of a window")
-    decisions = _client().explain(name, event_id=event_id, run=run,
-                                  since=None if event_id or run else (since or "1h"),
-                                  limit=limit, namespace=namespace)
+    window = since or "1h"
+    if event_id or run:
+        page: dict[str, Any] = {"decisions": _client().explain(
+            name, event_id=event_id, run=run, limit=limit, namespace=namespace),
+            "next": None}
+    else:
+        page = _client().explain_page(name, since=window, limit=limit, before=before,
+                                      namespace=namespace)
+    decisions = page["decisions"]
+    older = (None if page["next"] is None else
+             f"older events: taskq triggers explain {name} --since {window} --before "
+             f"{page['next']}" + (f" --namespace {namespace}" if namespace else ""))
     if as_json:
         console.print_json(json.dumps(decisions))
+        if older:
+            click.echo(older, err=True)
         return
     if not decisions:
         console.print(f"no stored events in the window for {name}", highlight=False)
@@ -72,6 +87,8 @@ def triggers_explain(name: str, event_id: str | None, run: str | None, since: st
         counts[d["outcome"]] = counts.get(d["outcome"], 0) + 1
     console.print(f"{len(decisions)} event(s): " + ", ".join(
         f"{n} {outcome}" for outcome, n in counts.items()), highlight=False)
+    if older:
+        console.print(older, highlight=False)
 
 
 @triggers.command("test")

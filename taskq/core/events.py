@@ -65,19 +65,10 @@ class Event(BaseModel):
     # -- matching keys --------------------------------------------------------------------
 
     def match_kinds(self) -> tuple[str, ...]:
-        """A final run status also matches ``run_status_done``."""
-        if self.kind.startswith(RUN_STATUS_PREFIX):
-            status = self.kind[len(RUN_STATUS_PREFIX) :]
-            if status in {s.value for s in FINAL}:
-                return (self.kind, status_kind(DONE))
-        return (self.kind,)
+        return match_kinds_of(self.kind)
 
     def match_refs(self) -> tuple[str, ...]:
-        """A run event is addressed both as ``runs.<uuid>`` and ``jobs.<its job>``."""
-        job = self.payload.get("job")
-        if self.ref.startswith("runs.") and isinstance(job, str) and job:
-            return (self.ref, f"jobs.{job}")
-        return (self.ref,)
+        return match_refs_of(self.ref, self.payload.get("job"))
 
     # -- wire format ----------------------------------------------------------------------
 
@@ -157,5 +148,29 @@ def run_event(*, event_id: str, kind: str, run: dict[str, Any], fields: dict[str
 def is_local(event: Event) -> bool:
     """A run event of a ``taskq run`` run (tagged ``local``): recorded, but it fires nothing,
     so trying a job here never starts production work."""
-    tags = event.payload.get("tags") if event.ref.startswith("runs.") else None
-    return isinstance(tags, list) and constants.LOCAL_TAG in tags
+    return local_tagged(event.ref, event.payload.get("tags"))
+
+
+# Of an event's fields alone, so a stored event can be judged before its body is decoded.
+
+_FINAL_VALUES = frozenset(s.value for s in FINAL)
+
+
+def match_kinds_of(kind: str) -> tuple[str, ...]:
+    """A final run status also matches ``run_status_done``."""
+    if kind.startswith(RUN_STATUS_PREFIX) and kind[len(RUN_STATUS_PREFIX):] in _FINAL_VALUES:
+        return (kind, status_kind(DONE))
+    return (kind,)
+
+
+def match_refs_of(ref: str, job: Any) -> tuple[str, ...]:
+    """A run event (its payload's ``job``) is addressed both as ``runs.<uuid>`` and
+    ``jobs.<its job>``."""
+    if ref.startswith("runs.") and isinstance(job, str) and job:
+        return (ref, f"jobs.{job}")
+    return (ref,)
+
+
+def local_tagged(ref: str, tags: Any) -> bool:
+    """:func:`is_local` of a ref and its payload's ``tags``."""
+    return ref.startswith("runs.") and isinstance(tags, list) and constants.LOCAL_TAG in tags

@@ -62,24 +62,46 @@ class ArmFact:
 
 @dataclass(frozen=True)
 class Recorded:
-    """What the store holds about the triggers' decisions, read once for many events."""
+    """What the store holds about the triggers' decisions, read once for many events.
+
+    Looked up once per event, so indexed when made: a page of explain is thousands of
+    events against thousands of records. Each lookup answers as a scan in record order
+    would (the first record that fits)."""
 
     firings: Sequence[FiringFact] = ()
     arms: Sequence[ArmFact] = ()
+    _by_key: dict[tuple[int, str], FiringFact] = field(init=False, repr=False, compare=False)
+    _by_id: dict[int, FiringFact] = field(init=False, repr=False, compare=False)
+    _arm_of: dict[tuple[int, str], ArmFact] = field(init=False, repr=False, compare=False)
+    _armed: dict[int, list[ArmFact]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_key: dict[tuple[int, str], FiringFact] = {}
+        by_id: dict[int, FiringFact] = {}
+        for f in self.firings:
+            by_key.setdefault((f.trigger_id, f.dedup_key), f)
+            by_id.setdefault(f.id, f)
+        arm_of: dict[tuple[int, str], ArmFact] = {}
+        armed: dict[int, list[ArmFact]] = {}
+        for a in self.arms:
+            arm_of.setdefault((a.trigger_id, a.event_id), a)
+            if a.state == "armed":
+                armed.setdefault(a.trigger_id, []).append(a)
+        for name, value in (("_by_key", by_key), ("_by_id", by_id), ("_arm_of", arm_of),
+                            ("_armed", armed)):
+            object.__setattr__(self, name, value)
 
     def firing(self, trigger_id: int, key: str) -> FiringFact | None:
-        return next((f for f in self.firings
-                     if f.trigger_id == trigger_id and f.dedup_key == key), None)
+        return self._by_key.get((trigger_id, key))
 
     def firing_by_id(self, firing_id: int) -> FiringFact | None:
-        return next((f for f in self.firings if f.id == firing_id), None)
+        return self._by_id.get(firing_id)
 
     def arm(self, trigger_id: int, event_id: str) -> ArmFact | None:
-        return next((a for a in self.arms
-                     if a.trigger_id == trigger_id and a.event_id == event_id), None)
+        return self._arm_of.get((trigger_id, event_id))
 
     def armed(self, trigger_id: int) -> list[ArmFact]:
-        return [a for a in self.arms if a.trigger_id == trigger_id and a.state == "armed"]
+        return list(self._armed.get(trigger_id, ()))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from taskq.core.budget import RuleBudget
-from taskq.core.events import Event
+from taskq.core.events import Event, match_kinds_of, match_refs_of
 from taskq.core.names import (
     family_wildcard,
     unbrace,
@@ -79,9 +79,19 @@ class EventTrigger(DropsNoPayload):
 
 def lookup_refs(event: Event) -> tuple[str, ...]:
     """Every trigger ref that can address ``event``: its own, its job's, and the family's."""
-    refs = event.match_refs()
-    wildcard = "jobs.*" if event.ref.startswith("runs.") else family_wildcard(event.ref)
-    return (*refs, wildcard)
+    return lookup_refs_of(event.ref, event.payload.get("job"))
+
+
+def lookup_refs_of(ref: str, job: Any) -> tuple[str, ...]:
+    wildcard = "jobs.*" if ref.startswith("runs.") else family_wildcard(ref)
+    return (*match_refs_of(ref, job), wildcard)
+
+
+def lookup_keys(namespace: str, kind: str, ref: str, job: Any) -> list[KindRefKey]:
+    """The index keys an event of these fields (``job`` its payload's) is looked up under,
+    in the order :meth:`RuleIndex.match` tries them: known before the body is decoded."""
+    refs = lookup_refs_of(ref, job)
+    return [(namespace, k, r) for k in match_kinds_of(kind) for r in refs]
 
 
 class EventFilter(Protocol):
@@ -250,20 +260,23 @@ class RuleIndex:
         and reported there, and the others are checked; without it, errors propagate."""
         found: dict[int, Match] = {}
         seen: set[int] = set()
-        refs = lookup_refs(event)
-        for kind in event.match_kinds():
-            for ref in refs:
-                bucket = self._by_key.get((event.namespace, kind, ref))
-                if bucket is None:
+        for key in lookup_keys(event.namespace, event.kind, event.ref, event.payload.get("job")):
+            bucket = self._by_key.get(key)
+            if bucket is None:
+                continue
+            for rule in bucket.candidates(event.payload):
+                if rule.id in seen:
                     continue
-                for rule in bucket.candidates(event.payload):
-                    if rule.id in seen:
-                        continue
-                    seen.add(rule.id)
-                    if skipped is None:
-                        matched = rule.input_for(event)
-                    else:
-                        matched = _checked(rule, event, budget, skipped)
-                    if matched is not None:
-                        found[rule.id] = Match(rule, matched, event)
+                seen.add(rule.id)
+                if skipped is None:
+                    matched = rule.input_for(event)
+                else:
+                    matched = _checked(rule, event, budget, skipped)
+                if matched is not None:
+                    found[rule.id] = Match(rule, matched, event)
         return [found[k] for k in sorted(found)]
+
+    def may_match(self, keys: Iterable[KindRefKey]) -> bool:
+        """Whether any rule is indexed under one of ``keys`` (:func:`lookup_keys`): False
+        means :meth:`match` finds nothing, so the event need not be decoded."""
+        return any(key in self._by_key for key in keys)

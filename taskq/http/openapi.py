@@ -85,7 +85,9 @@ def openapi() -> dict[str, Any]:
                 "parameters": [_path("name"), _query("since", "e.g. 1h, 7d"),
                                _query("event", "one stored event's id"),
                                _query("run", "a run's uuid: its status events"),
-                               _query("limit", "at most 10000"), _query("namespace", "")],
+                               _query("limit", "at most 10000"),
+                               _query("before", "the `next` cursor of the newer page"),
+                               _query("namespace", "")],
                 "responses": responses}},
             "/triggers/{name}/history": {"get": {
                 "summary": "The trigger's revisions: what changed, when, by whom",

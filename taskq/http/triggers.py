@@ -79,19 +79,26 @@ class ExplainHandler(_Scoped):
             "event", None)
         limit = self.get_query_argument("limit", "100")
         run = self.get_query_argument("run", None)
+        before = self.get_query_argument("before", None)
 
         def work() -> dict[str, Any]:
             ns = self._namespace(self.get_query_argument("namespace", None))
-            if not limit.isdigit() or not 1 <= int(limit) <= 10000:
-                raise ValidationError("limit: must be a whole number from 1 to 10000")
-            if run is not None and (since or event):
-                raise ValidationError("run: give run alone, not with event or since")
+            if not limit.isdigit() or not 1 <= int(limit) <= explaining.PAGE:
+                raise ValidationError(f"limit: must be a whole number from 1 to "
+                                      f"{explaining.PAGE}")
+            if before is not None and (not before.isdigit() or int(before) < 1):
+                raise ValidationError("before: must be a cursor a page of explain returned")
+            if run is not None and (since or event or before):
+                raise ValidationError("run: give run alone, not with event, since or before")
+            if run is not None:
+                return {"trigger": name, "namespace": ns, "next": None, "decisions": [
+                    d.as_dict() for d in explaining.explain_run(rt, rt.kinds, name, ns, run)]}
             start = utcnow() - _since(since, "since") if since else None
-            decisions = (explaining.explain_run(rt, rt.kinds, name, ns, run) if run else
-                         explaining.explain(rt, rt.kinds, name, ns, event_id=event,
-                                            since=start, limit=int(limit)))
+            done = explaining.explain(rt, rt.kinds, name, ns, event_id=event, since=start,
+                                      limit=int(limit),
+                                      before=int(before) if before else None)
             return {"trigger": name, "namespace": ns,
-                    "decisions": [d.as_dict() for d in decisions]}
+                    "decisions": [d.as_dict() for d in done.decisions], "next": done.next}
 
         await self._answer(work)
 

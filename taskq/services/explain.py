@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
+from collections.abc import Set
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -20,35 +22,64 @@ from taskq.core.triggers.base import KindRegistry
 from taskq.core.watched import change_key
 from taskq.errors import NotFound, ValidationError
 from taskq.ports import Context
+from taskq.services.event_log import paused_gc
 from taskq.services.firing import facts_for
+
+#: Events read and judged together: one read of their facts, and a bounded page in memory.
+PAGE = 10_000
+
+
+@dataclass(frozen=True)
+class Explained:
+    #: Oldest first.
+    decisions: list[Decision]
+    #: Where the next older page starts (pass it as ``before``); None when none is left.
+    next: int | None
 
 
 def explain(rt: Context, kinds: KindRegistry, name: str, namespace: str, *,
             event_id: str | None = None, since: datetime | None = None,
-            limit: int = 100) -> list[Decision]:
+            limit: int = 100, before: int | None = None) -> Explained:
     """Each stored event of the namespaces the trigger listens to (one by id, or those
-    since ``since``, the newest ``limit``), judged by the revision in force at its time."""
+    since ``since``, the newest ``limit`` before the cursor ``before``), judged by the
+    revision in force at its time; read and judged :data:`PAGE` events at a time."""
     revisions = history(rt, name, namespace)
     built = {rev.id: _build(kinds, rev) for rev in revisions if rev.exists}
-    namespaces = {namespace} | {i.namespace for rule, _ in built.values() if rule
-                                for i in rule.all_inputs()}
-    stored = rt.store.stored_events(namespaces=sorted(namespaces), since=since,
-                                    event_id=event_id, limit=limit)
-    if event_id is not None and not stored:
-        raise NotFound(f"no stored event {event_id!r} in namespace(s) "
-                       f"{', '.join(sorted(namespaces))}")
-    recorded = _records(rt, {r.trigger_id for r in revisions}, [e for e, _ in stored])
+    namespaces = sorted({namespace} | {i.namespace for rule, _ in built.values() if rule
+                                       for i in rule.all_inputs()})
     templates: dict[tuple[str, str], JobTemplate | None] = {}
-    out = []
-    for event, evaluated in stored:
-        rev = in_force(revisions, event.timestamp)
-        rule, error = built.get(rev.id, (None, None)) if rev else (None, None)
-        out.append(decide(event, revision=rev, rule=rule,
-                          kind=kinds.get(rule.kind) if rule else None, recorded=recorded,
-                          template=_template(rt, rule, templates),
-                          facts=lambda m: facts_for(rt, kinds.for_rule(m.rule), m),
-                          evaluated=evaluated, build_error=error))
-    return out
+    modes = {kinds.for_rule(rule).firing_mode(rule) for rule, _ in built.values() if rule}
+    pages: list[list[Decision]] = []
+    left, cursor = limit, before
+    with paused_gc():
+        while left > 0:
+            size = min(left, PAGE)
+            stored = rt.store.stored_events(namespaces=namespaces, since=since,
+                                            event_id=event_id, limit=size, before_id=cursor)
+            if event_id is not None and not stored:
+                raise NotFound(f"no stored event {event_id!r} in namespace(s) "
+                               f"{', '.join(namespaces)}")
+            recorded = _records(rt, {r.trigger_id for r in revisions},
+                                [e for _, e, _ in stored], modes)
+            pages.append([_judge(rt, kinds, revisions, built, templates, recorded, event,
+                                 evaluated) for _, event, evaluated in stored])
+            left -= len(stored)
+            cursor = stored[0][0] if len(stored) == size and event_id is None else None
+            if cursor is None:
+                break
+    return Explained([d for page in reversed(pages) for d in page], cursor)
+
+
+def _judge(rt: Context, kinds: KindRegistry, revisions: list[Revision],
+           built: dict[int, tuple[Rule | None, str | None]],
+           templates: dict[tuple[str, str], JobTemplate | None], recorded: Recorded,
+           event: Event, evaluated: bool) -> Decision:
+    rev = in_force(revisions, event.timestamp)
+    rule, error = built.get(rev.id, (None, None)) if rev else (None, None)
+    return decide(event, revision=rev, rule=rule, kind=kinds.get(rule.kind) if rule else None,
+                  recorded=recorded, template=_template(rt, rule, templates),
+                  facts=lambda m: facts_for(rt, kinds.for_rule(m.rule), m),
+                  evaluated=evaluated, build_error=error)
 
 
 def dry_run(rt: Context, kinds: KindRegistry, name: str, namespace: str, event: Event, *,
@@ -102,7 +133,8 @@ def explain_run(rt: Context, kinds: KindRegistry, name: str, namespace: str,
     out: list[Decision] = []
     try:
         for e in events:
-            out.extend(explain(rt, kinds, name, namespace, event_id=e["event_id"], limit=1))
+            out.extend(explain(rt, kinds, name, namespace, event_id=e["event_id"],
+                               limit=1).decisions)
     except NotFound:  # the run's events are in a namespace the trigger does not read
         out = []
     if not out:
@@ -146,10 +178,14 @@ def _template(rt: Context, rule: Rule | None,
     return cache[key]
 
 
-def _records(rt: Context, trigger_ids: set[int], events: list[Event]) -> Recorded:
+def _records(rt: Context, trigger_ids: set[int], events: list[Event],
+             modes: Set[str] | None = None) -> Recorded:
+    """The records of ``events``, under the dedup keys of the firing ``modes`` the
+    triggers' revisions use (all when not given): an entity trigger keys its firings by
+    change, the others by event."""
     if not trigger_ids or not events:
         return Recorded()
-    keys = {k for e in events for k in (dedup_key(e), change_key(e))}
+    keys = {k for e in events for k in _keys(e, modes)}
     raw = rt.store.decision_records(sorted(trigger_ids), sorted(keys), [e.id for e in events])
     runs = {r["uuid"]: r for r in raw["runs"]}
     firings = [FiringFact(id=f["id"], trigger_id=f["trigger_id"], dedup_key=f["dedup_key"],
@@ -163,6 +199,11 @@ def _records(rt: Context, trigger_ids: set[int], events: list[Event]) -> Recorde
                     firing_id=a["firing_id"], at=aware(a["event_at"]), event=_event(a))
             for a in raw["arms"]]
     return Recorded(firings=firings, arms=arms)
+
+
+def _keys(event: Event, modes: Set[str] | None) -> list[str]:
+    keys = [] if modes is not None and modes <= {"entity"} else [dedup_key(event)]
+    return [*keys, change_key(event)] if modes is None or "entity" in modes else keys
 
 
 def _event(arm: dict[str, Any]) -> Event | None:

@@ -4,9 +4,10 @@ For a trigger added after its events happened, or events that predate a fix. Eac
 goes through the evaluator's own matching and firing (:class:`Firings`, a batch per page),
 in the order of record, so per ref the order is the original one. What fired already
 fires nothing again (the firing's unique key) and what newly matches fires once, so a
-second replay of the same range fires nothing. Observers are not called: pipelines
-advanced when their events happened. A dry run matches and looks the keys up, writing
-nothing.
+second replay of the same range fires nothing. The range is the log as it was when the
+replay began: the run events its own firings add are the live evaluator's to judge.
+Observers are not called: pipelines advanced when their events happened. A dry run matches
+and looks the keys up, writing nothing.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from taskq.core.events import Event, is_local
+from taskq.core.events import Event
 from taskq.core.matching import Match, Rule, RuleIndex
 from taskq.core.planning import dedup_key
 from taskq.core.triggers.base import KindRegistry
 from taskq.core.watched import change_key
 from taskq.errors import ValidationError
 from taskq.ports import Context
+from taskq.services import event_log
 from taskq.services.firings import Firings
 from taskq.services.marks import Marks
 from taskq.services.quarantine import Quarantine
 from taskq.services.rules import Stats
 
+#: A page is one batch of firings (one transaction).
 PAGE = 500
 
 
@@ -51,11 +54,9 @@ def replay(rt: Context, kinds: KindRegistry, *, namespace: str, since: datetime,
     spaces = sorted({namespace} | {i.namespace for r in rules for i in r.all_inputs()})
     out, stats, marks = Replayed(), Stats(), Marks()
     firings = Firings(rt, kinds, stats=stats, marks=marks, quarantine=Quarantine())
-    after = 0
-    while page := rt.store.events_between(namespaces=spaces, since=since, until=until,
-                                          after_id=after):
-        after = page[-1][0]
-        matches = [m for _, e in page if not is_local(e) for m in index.match(e)]
+    for page in event_log.pages(rt, namespaces=spaces, since=since, until=until, page=PAGE):
+        matches = [m for row in page if not row.local and index.may_match(row.index_keys())
+                   for m in index.match(row.event())]
         out.events += len(page)
         out.matched += len(matches)
         taken = {id(m) for m in _recorded(rt, kinds, matches)}

@@ -89,6 +89,31 @@ def test_explain_judges_each_event_by_the_revision_of_its_time(stack, settings, 
     assert "not_yet" in table.stdout and "disabled" in table.stdout
     assert "not_matched (kind)" in table.stdout
 
+    # The CLI hands out a page at a time; the older page is one `--before` away.
+    page = run_cli("triggers", "explain", "sized", "--since", "1h", "--limit", "2",
+                   "--json", env=env)
+    assert page.returncode == 0, page.stderr
+    newest = [d["event"]["id"] for d in json.loads(page.stdout)]
+    cursor = page.stderr.split("--before ")[1].split()[0]
+    older = run_cli("triggers", "explain", "sized", "--since", "1h", "--limit", "2",
+                    "--before", cursor, "--json", env=env)
+    assert older.returncode == 0, older.stderr
+    before_them = [d["event"]["id"] for d in json.loads(older.stdout)]
+    order = list(by_event(client.explain("sized", since="1h")))
+    assert order.index(newest[0]) - 2 == order.index(before_them[0]) and len(newest) == 2
+    walked, before = [], None
+    while True:
+        step = client.explain_page("sized", since="1h", limit=3, before=before)
+        walked[:0] = step["decisions"]
+        if (before := step["next"]) is None:
+            break
+    assert walked == client.explain("sized", since="1h", limit=100)
+    with pytest.raises(taskq.ValidationError, match="limit: must be a whole number from 1 "
+                                                     "to 10000"):
+        client.explain_page("sized", limit=10_001)
+    with pytest.raises(taskq.ValidationError, match="to 100000"):
+        client.explain("sized", limit=100_001)
+
     history = client.trigger_history("sized")
     assert [(h["version"], h["action"], h["by"]) for h in history] == [
         (1, "created", "yaml"), (2, "updated", "yaml"), (3, "disabled", "python")]

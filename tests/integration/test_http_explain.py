@@ -45,6 +45,16 @@ def test_explain_test_history_and_replay_over_http(server: str) -> None:
     assert shown.status_code == 200, shown.text
     decisions = {d["event"]["id"]: d for d in shown.json()["decisions"]}
     assert {decisions[i]["outcome"] for i in ids} == {"not_yet"}, decisions[ids[0]]
+    assert shown.json()["next"] is None
+    # A page at a time, newest first: each page's `next` is the older page's `before`.
+    pages, before = [], ""
+    while before is not None:
+        page = call("GET", f"{server}/triggers/late/explain?since=1h&limit=2{before}").json()
+        pages.append([d["event"]["id"] for d in page["decisions"]])
+        before = None if page["next"] is None else f"&before={page['next']}"
+    assert [i for p in reversed(pages) for i in p] == list(decisions) and len(pages) >= 2
+    assert call("GET", f"{server}/triggers/late/explain?before=x").json()["error"].startswith(
+        "before:")
 
     tried = call("POST", f"{server}/triggers/late/test", json={"event": ids[0]})
     assert tried.status_code == 200 and tried.json()["outcome"] == "would_fire", tried.text

@@ -25,7 +25,7 @@ def test_decided_events_past_retention_are_pruned_undecided_ones_kept(settings) 
     store.mark_done(evaluated=ids[:3])
     assert store.prune_events(before=later, limit=2) == 2  # bounded
     assert store.prune_events(before=later, limit=100) == 1
-    kept = {e.id for e, _ in store.stored_events(namespaces=["default"], limit=100)}
+    kept = {e.id for _, e, _ in store.stored_events(namespaces=["default"], limit=100)}
     assert kept == set(ids[3:])
 
     store.mark_done(evaluated=ids[3:])

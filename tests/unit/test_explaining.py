@@ -176,3 +176,21 @@ def test_change_source_and_ages() -> None:
     assert parse_age("1h") == timedelta(hours=1) and parse_age("90") == timedelta(seconds=90)
     with pytest.raises(ValueError):
         parse_age("soon")
+
+
+def test_recorded_answers_each_lookup_with_the_first_record_that_fits() -> None:
+    first = FiringFact(id=1, trigger_id=7, dedup_key="k", event_id="e-1", outcome="fired")
+    again = FiringFact(id=2, trigger_id=7, dedup_key="k", event_id="e-2", outcome="error")
+    other = FiringFact(id=3, trigger_id=8, dedup_key="k", event_id="e-1", outcome="fired")
+    armed = ArmFact(trigger_id=7, input_key="a", dedup_key="d", event_id="e-1",
+                    state="armed")
+    later = ArmFact(trigger_id=7, input_key="a", dedup_key="d2", event_id="e-1",
+                    state="expired")
+    known = Recorded(firings=[first, again, other], arms=[armed, later])
+    assert known.firing(7, "k") is first and known.firing(8, "k") is other
+    assert known.firing(7, "x") is None and known.firing_by_id(2) is again
+    assert known.arm(7, "e-1") is armed and known.arm(8, "e-1") is None
+    assert known.armed(7) == [armed] and known.armed(8) == []
+    known.armed(7).clear()  # a caller's list, not the index
+    assert known.armed(7) == [armed]
+    assert known == Recorded(firings=[first, again, other], arms=[armed, later])
