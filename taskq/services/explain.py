@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from taskq.core.decision_facts import ArmFact, FiringFact, Recorded
 from taskq.core.events import Event
-from taskq.core.explaining import ArmFact, Decision, FiringFact, Recorded, decide
+from taskq.core.explaining import Decision, decide
 from taskq.core.matching import Rule
 from taskq.core.planning import dedup_key
 from taskq.core.revisions import Revision, in_force

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from taskq.core.decision_facts import ArmFact, FiringFact, Recorded
 from taskq.core.events import custom_event
-from taskq.core.explaining import ArmFact, Decision, FiringFact, Recorded, decide
+from taskq.core.explaining import Decision, decide
 from taskq.core.planning import Facts, dedup_key
 from taskq.core.revisions import Revision, change_source, changes_by, in_force, of_version
 from taskq.core.stored import JobTemplate, StoredTrigger
