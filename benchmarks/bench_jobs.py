@@ -48,3 +48,10 @@ def bench_up() -> None:
 def bench_down(upstream: str = "") -> None:
     first = time.time_ns()  # the cloned run's first statement
     _redis().rpush(DONE_LIST, json.dumps({"flow": "taskq", "upstream": upstream, "end": first}))
+
+
+@app.task(name="bench.stamp", ignore_result=True)
+def stamp(sent_ns: int) -> None:
+    """Celery's own hop for the steady benchmark: ``send_task`` -> this first line."""
+    first = time.time_ns()
+    _redis().rpush(DONE_LIST, json.dumps({"flow": "celery", "start": sent_ns, "end": first}))

@@ -44,7 +44,7 @@ def fired_once(uuid: str, *kinds: str) -> None:
 def kinds_of(uuid: str, kind: str) -> int:
     """How many events of ``kind`` the store holds for run ``uuid``."""
     events = taskq.Client().rt.store.stored_events(namespaces=["default"], limit=1000)
-    return sum(1 for e, _ in events if e.kind == kind and e.payload.get("uuid") == uuid)
+    return sum(1 for _, e, _ in events if e.kind == kind and e.payload.get("uuid") == uuid)
 
 
 def still_waiting(uuid: str) -> None:
