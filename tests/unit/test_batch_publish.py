@@ -50,3 +50,19 @@ def test_a_refused_batch_is_left_whole_to_the_relay(ctx: TestContext) -> None:
     assert relay_outbox(ctx) == 5
     assert relay_outbox(ctx) == 0
     assert sorted(item.run_uuid for item, _ in ctx.publisher.sent) == sorted(clone_uuids(ctx))
+
+
+def test_a_repeat_inside_a_batch_fires_and_is_sent_once(ctx: TestContext) -> None:
+    """The same event twice in one read: the repeat meets the first firing's row in the
+    batch's transaction and sends nothing of its own."""
+    add_tensorboard_trigger(ctx)
+    run = start_run(ctx)
+    running = [e for _, e in ctx.bus.scan("0")
+               if e is not None and e.ref == f"runs.{run}" and e.kind == "run_status_running"]
+    ctx.bus.append_many(running * 2)
+    ev = started(ctx)
+    drain(ev)
+    assert (ev.stats.fired, ev.stats.duplicates) == (1, 2)
+    assert len(clone_uuids(ctx)) == 1
+    assert [item.run_uuid for item, _ in ctx.publisher.sent] == list(clone_uuids(ctx))
+    assert ctx.store.count("runs") == 2 and ctx.store.count("outbox_pending") == 0
