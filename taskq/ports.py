@@ -107,6 +107,10 @@ class Publisher(Protocol):
     """Sends a run's Celery task (to taskq's broker or an agent's); raises when it cannot."""
 
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None: ...
+    def send_many(self, items: Sequence[tuple[OutboxItem, dict[str, str]]]) -> None:
+        """Send a batch of runs' tasks, each as ``send`` would, in as few round trips as
+        the broker allows; raises when it cannot say that every one was sent."""
+        ...
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None: ...
     def unrevoke(self, run_uuid: str) -> None:
         """Workers forget a revoke of the run's task (it was resumed)."""

@@ -24,6 +24,10 @@ UNREVOKE = "taskq_unrevoke"
 #: How long an unrevoke waits for the workers' replies (s).
 UNREVOKE_TIMEOUT = 1.0
 
+#: Redis commands one batched send may queue: its LPUSH, a PEXPIRE per priority step of an
+#: expiring queue, its task-sent PUBLISH (a bound, so the batch never flushes early).
+OPS_PER_MESSAGE = 16
+
 _apps: dict[str, Celery] = {}
 _lock = threading.Lock()
 
@@ -38,6 +42,12 @@ def app_for(settings: Settings) -> Celery:
         if key not in _apps:
             _apps[key] = create_app(settings)
         return _apps[key]
+
+
+def _send_task(app: Celery, item: OutboxItem, headers: dict[str, str],
+               producer: Any = None) -> None:
+    app.send_task(item.task_name, kwargs=item.params, task_id=item.run_uuid, queue=item.queue,
+                  headers=headers, eta=item.eta, producer=producer)
 
 
 class CeleryPublisher:
@@ -57,9 +67,28 @@ class CeleryPublisher:
         return app_for(self.settings.model_copy(update={"broker": conf["broker_url"]}))
 
     def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
-        self.app_for_agent(item.agent).send_task(
-            item.task_name, kwargs=item.params, task_id=item.run_uuid, queue=item.queue,
-            headers=headers, eta=item.eta)
+        _send_task(self.app_for_agent(item.agent), item, headers)
+
+    def send_many(self, items: Sequence[tuple[OutboxItem, dict[str, str]]]) -> None:
+        """Each agent's batch through one producer. On a Redis broker the producer batches
+        (kombu's ``Producer.batch``): every ``send_task`` goes through Celery and kombu as it
+        would alone (same message, same routing, its ``task-sent`` event), but their
+        LPUSHes and PUBLISHes wait in one pipeline sent at the end. A broker that cannot
+        batch (AMQP, or Redis with replaying retries) publishes each at once."""
+        by_agent: dict[str, list[tuple[OutboxItem, dict[str, str]]]] = {}
+        for item, headers in items:
+            by_agent.setdefault(item.agent, []).append((item, headers))
+        for agent, group in by_agent.items():
+            app = self.app_for_agent(agent)
+            with app.producer_or_acquire() as producer:
+                if not producer.supports_batch_publish:
+                    for item, headers in group:
+                        _send_task(app, item, headers, producer)
+                    continue
+                # Room for every command of the batch, so it is one pipeline.
+                with producer.batch(max_size=OPS_PER_MESSAGE * len(group)):
+                    for item, headers in group:
+                        _send_task(app, item, headers, producer)
 
     def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
         control: Any = self.app.control

@@ -186,10 +186,13 @@ def _fire_entity(rt: Context, kind: TriggerKind, match: Match, template: Templat
 
 
 def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
-            published: list[str] | None, appends: list[Event] | None = None) -> None:
+            published: list[str] | None, appends: list[Event] | None = None,
+            outgoing: list[OutboxItem] | None = None) -> None:
     """After the firing committed: publish its run (or the one a first pass left
     unpublished) and append the run's queued event (to ``appends``, when given, for the
-    caller to append with the rest of its batch in one round trip)."""
+    caller to append with the rest of its batch in one round trip). With ``outgoing``
+    given, the run is left there for the caller to publish with its batch
+    (:func:`~taskq.services.outbox.publish_many`) before it appends."""
     crash_points.crash_point(crash_points.AFTER_RECORD)
     if plan is not None and plan.error and record.created:
         log.warning("taskq: trigger %r did not fire for %s: %s", match.rule.name,
@@ -202,6 +205,10 @@ def deliver(rt: Context, match: Match, record: FiringRecord, plan: Plan | None,
                               params=plan.run.params, attempts=0)
         else:
             item = rt.store.outbox_item(record.run_uuid)
+        if outgoing is not None:
+            if item is not None:
+                outgoing.append(item)
+            item = None
         sent = item is not None and publish(rt, item, mark=published is None)
         if sent and published is not None and item is not None:
             published.append(item.run_uuid)

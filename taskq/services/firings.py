@@ -2,8 +2,9 @@
 
 A ``single`` firing (one per match: event triggers, hooks, finish triggers, most of what
 fires) is planned as its event is evaluated (pure code) and recorded with the rest of the
-batch in one transaction when the batch ends; the runs are then published and their
-``queued`` events appended in one round trip. One commit per batch instead of one per
+batch in one transaction when the batch ends; the runs are then published together (one
+Redis pipeline for taskq's broker, see ``Publisher.send_many``) and their ``queued`` events
+appended in one round trip. One commit per batch instead of one per
 firing is what lets firings keep up with Celery's own publish rate. A lone event is a
 batch of one, evaluated at once. Joins and entity launches decide under the trigger's row
 lock, so they still commit as they match.
@@ -24,13 +25,14 @@ from taskq import crash_points
 from taskq.core.events import Event
 from taskq.core.matching import Match, Rule
 from taskq.core.planning import FiringWrite
-from taskq.core.stored import FiringRecord, JobTemplate
+from taskq.core.stored import FiringRecord, JobTemplate, OutboxItem
 from taskq.core.triggers.base import KindRegistry
 from taskq.ports import Context
 from taskq.services.firing import deliver, fire, plan_single, record_failure, record_planned
 from taskq.services.health import describe
 from taskq.services.marks import Marks
 from taskq.services.outages import is_outage
+from taskq.services.outbox import publish_many
 from taskq.services.quarantine import Quarantine
 from taskq.services.recording import append_quietly
 from taskq.services.rules import Stats
@@ -81,17 +83,21 @@ class Firings:
         crash_points.crash_point(crash_points.BEFORE_RECORD)
         results = record_planned(self.rt, [w for _, w in pending])
         appends: list[Event] = []
+        outgoing: list[OutboxItem] = []
         for (match, write), record in zip(pending, results, strict=True):
             if isinstance(record, Exception):
                 self._failed(match, record)
                 continue
             try:
-                deliver(self.rt, match, record, write.plan, self.marks.published, appends)
+                deliver(self.rt, match, record, write.plan, self.marks.published, appends,
+                        outgoing)
                 self._settled(match.rule, record)
             except Exception as exc:  # committed: its redelivery or the relay sends it
                 if is_outage(self.rt, exc):
                     raise
                 self._failed(match, exc)
+        # The batch's runs in one publish (one Redis pipeline), before their queued events.
+        self.marks.published.extend(publish_many(self.rt, outgoing, mark=False))
         append_quietly(self.rt.bus, appends)
 
     def discard(self) -> None:

@@ -8,6 +8,7 @@ send is harmless: the worker's start is a compare-and-set on the run's attempt c
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 from taskq import constants, crash_points
 from taskq.core.stored import OutboxItem
@@ -30,11 +31,8 @@ def publish(rt: Context, item: OutboxItem, *, mark: bool = True) -> bool:
         if mark:
             rt.store.mark_published(item.run_uuid)
         return True
-    headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
-    if item.incarnation:
-        headers[constants.INCARNATION_HEADER] = str(item.incarnation)
     try:
-        rt.publisher.send(item, headers)
+        rt.publisher.send(item, headers_for(item))
     except Exception as exc:  # broker down: the relay retries, nothing is lost
         log.warning("taskq: publishing run %s failed, relay will retry: %s", item.run_uuid, exc)
         rt.store.mark_publish_failed(item.run_uuid, repr(exc))
@@ -45,11 +43,46 @@ def publish(rt: Context, item: OutboxItem, *, mark: bool = True) -> bool:
     return True
 
 
+def headers_for(item: OutboxItem) -> dict[str, str]:
+    """What the worker's start claim reads from the message (the run, and its incarnation)."""
+    headers = {constants.RUN_HEADER: item.run_uuid, constants.QUEUED_HEADER: "1"}
+    if item.incarnation:
+        headers[constants.INCARNATION_HEADER] = str(item.incarnation)
+    return headers
+
+
+def publish_many(rt: Context, items: Sequence[OutboxItem], *, mark: bool = True) -> list[str]:
+    """:func:`publish` for a batch, sent by one ``send_many`` (one Redis pipeline); the
+    run uuids sent. All or none: when the broker cannot say every message went out, none is
+    marked published, and the relay sends them again (a message that did go out meanwhile
+    is refused by the worker's start claim, so each run still starts once)."""
+    calls = [i.run_uuid for i in items if i.queue == constants.SCHEDULER_CALLS_QUEUE]
+    by_agent: dict[str, list[OutboxItem]] = {}
+    for item in items:
+        if item.queue != constants.SCHEDULER_CALLS_QUEUE:
+            by_agent.setdefault(item.agent, []).append(item)
+    sent: list[str] = []
+    for group in by_agent.values():  # one agent's broker down leaves the others' sent
+        try:
+            rt.publisher.send_many([(item, headers_for(item)) for item in group])
+        except Exception as exc:  # broker down: the relay retries, nothing is lost
+            log.warning("taskq: publishing %d runs failed, relay will retry: %s",
+                        len(group), exc)
+            for item in group:
+                rt.store.mark_publish_failed(item.run_uuid, repr(exc))
+            continue
+        crash_points.crash_point(crash_points.AFTER_PUBLISH)
+        sent += [item.run_uuid for item in group]
+    done = calls + sent
+    if mark and done:
+        rt.store.mark_published(*done)
+    return done
+
+
 def relay_outbox(rt: Context, *, limit: int = 200) -> int:
     """Publish outbox rows older than the grace period; one relay at a time (Redis lock)."""
     with rt.coord.single_runner(constants.RELAY_LOCK, timeout=60) as mine:
         if not mine:
             return 0
         older = rt.store.recent_before(rt.settings.relay_grace_seconds)
-        return sum(publish(rt, item)
-                   for item in rt.store.pending_outbox(older_than=older, limit=limit))
+        return len(publish_many(rt, rt.store.pending_outbox(older_than=older, limit=limit)))

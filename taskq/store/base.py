@@ -33,6 +33,8 @@ RUN_EVENTS = cast(Table, RunEvent.__table__)
 EVENT_NAMES = cast(Table, EventName.__table__)
 FIRINGS = cast(Table, Firing.__table__)
 OUTBOX = cast(Table, Outbox.__table__)
+#: A batch's rows not inserted yet, per table (see ``_record_firing_in``).
+Rows = dict[Table, list[dict[str, Any]]]
 
 RUN_SUMMARY_COLUMNS = tuple(RUNS.c[name] for name in (
     "uuid", "job", "project", "namespace", "status", "status_reason", "queue", "params",
@@ -95,7 +97,8 @@ class StoreBase:
                     tags: Sequence[str] = (), trigger: TriggerRef | None = None,
                     firing_id: int | None = None, event_ids: Sequence[str] = (),
                     trigger_context: dict[str, Any] | None = None,
-                    eta: datetime | None = None, approval: bool = False) -> list[ev.Event]:
+                    eta: datetime | None = None, approval: bool = False,
+                    rows: Rows | None = None) -> list[ev.Event]:
         """Insert a run that goes out through the outbox, hence already ``queued``
         (``scheduled`` with an ``eta``): its ``compiled`` and ``queued`` events, in order.
 
@@ -111,7 +114,7 @@ class StoreBase:
         now = utcnow()
         final = (Status.CREATED if approval else
                  Status.SCHEDULED if eta is not None else Status.QUEUED)
-        conn.execute(insert(RUNS), dict(
+        self._put(conn, RUNS, dict(
             uuid=uuid, job=job, namespace=namespace, project=project, queue=queue,
             approval=APPROVAL_WAITING if approval else None,
             status=final.value, status_reason=None, params=params, outputs={}, metrics=[],
@@ -120,7 +123,7 @@ class StoreBase:
             trigger_name=trigger.name if trigger else None,
             firing_id=firing_id, event_ids=list(event_ids), trigger_context=trigger_context,
             attempts=0, created_at=now, updated_at=now, started_at=None, finished_at=None,
-        ))
+        ), rows)
         summary = {
             "uuid": uuid, "job": job, "project": project, "namespace": namespace,
             "reason": None, "queue": queue, "params": params, "outputs": {},
@@ -131,19 +134,34 @@ class StoreBase:
         steps: tuple[tuple[Status | None, Status], ...] = (
             ((None, Status.CREATED),) if approval else
             ((Status.CREATED, Status.COMPILED), (Status.COMPILED, final)))
-        return [self._insert_status_event(conn, summary, before, status, now)
+        return [self._insert_status_event(conn, summary, before, status, now, rows)
                 for before, status in steps]
 
     def _insert_status_event(self, conn: Connection, summary: dict[str, Any],
-                             before: Status | None, status: Status, now: datetime
-                             ) -> ev.Event:
+                             before: Status | None, status: Status, now: datetime,
+                             rows: Rows | None = None) -> ev.Event:
         """One status change of the run ``summary`` as an event row of this commit."""
         previous = before.value if before is not None else None
         event = ev.run_status_event(
             event_id=ev.new_event_id(), status=status, timestamp=now,
             run={**summary, "status": status.value, "previous_status": previous})
-        self._insert_event(conn, event, previous=previous)
+        self._put(conn, RUN_EVENTS, self._event_row(event, previous), rows)
         return event
+
+    @staticmethod
+    def _put(conn: Connection, table: Table, row: dict[str, Any], rows: Rows | None) -> None:
+        """Insert the row now, or (``rows`` given) with the rest of its batch's rows."""
+        if rows is None:
+            conn.execute(insert(table), row)
+        else:
+            rows.setdefault(table, []).append(row)
+
+    @staticmethod
+    def _insert_rows(conn: Connection, rows: Rows) -> None:
+        """A batch's deferred rows, one statement per table, parents first."""
+        for table in (RUNS, RUN_EVENTS, OUTBOX):
+            if rows.get(table):
+                conn.execute(insert(table), rows[table])
 
     @staticmethod
     def _event_row(event: ev.Event, previous: str | None) -> dict[str, Any]:
@@ -186,9 +204,14 @@ class StoreBase:
                           event: ev.Event, run: NewRun | None,
                           outbox: Delivery | None, error: str | None = None,
                           skipped: str | None = None,
-                          event_ids: Sequence[str] | None = None) -> FiringRecord:
+                          event_ids: Sequence[str] | None = None,
+                          rows: Rows | None = None) -> FiringRecord:
         """The firing row (unique per trigger + dedup key), and with it the cloned run and
-        its outbox row, inside the caller's transaction. A repeat returns the first."""
+        its outbox row, inside the caller's transaction. A repeat returns the first.
+
+        With ``rows``, the firing row is inserted now (its unique key decides at once, so a
+        repeat inside a batch meets the first) and the run, event and outbox rows are left
+        there for the caller to insert with the batch's (:meth:`_insert_rows`)."""
         firing_id = conn.execute(
             self._insert_ignore(FIRINGS)
             .on_conflict_do_nothing(index_elements=["trigger_id", "dedup_key"])
@@ -209,9 +232,9 @@ class StoreBase:
                 conn, uuid=run.uuid, job=run.job, namespace=run.namespace,
                 project=run.project, queue=run.queue, params=run.params, tags=run.tags,
                 trigger_context=run.trigger_context, firing_id=firing_id, trigger=trigger,
-                event_ids=list(event_ids or [event.id]), approval=run.approval)
+                event_ids=list(event_ids or [event.id]), approval=run.approval, rows=rows)
             self._insert_outbox(conn, run_uuid=run.uuid, task_name=outbox.task_name,
-                                queue=outbox.queue, agent=outbox.agent)
+                                queue=outbox.queue, agent=outbox.agent, rows=rows)
         return FiringRecord(firing_id, run.uuid if run else None, True,
                             run is not None and not run.approval, tuple(queued), error)
 
@@ -223,11 +246,12 @@ class StoreBase:
                    not_waiting(RUNS.c.approval))).first() is not None
 
     def _insert_outbox(self, conn: Connection, *, run_uuid: str, task_name: str, queue: str,
-                       agent: str, eta: datetime | None = None) -> None:
-        conn.execute(insert(OUTBOX), dict(
+                       agent: str, eta: datetime | None = None,
+                       rows: Rows | None = None) -> None:
+        self._put(conn, OUTBOX, dict(
             run_uuid=run_uuid, task_name=task_name, queue=queue, agent=agent,
             published=False, attempts=0, last_error=None, created_at=utcnow(),
-            published_at=None, eta=eta))
+            published_at=None, eta=eta), rows)
 
     def recent_before(self, seconds: float) -> datetime:
         return utcnow() - timedelta(seconds=seconds)

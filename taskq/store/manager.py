@@ -24,6 +24,7 @@ from taskq.errors import AlreadyExists, NotFound
 from taskq.store.base import (
     RUN_SUMMARY_COLUMNS,
     RUNS,
+    Rows,
     StoreBase,
     not_waiting,
     run_summary,
@@ -254,11 +255,14 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
     def record_firings(self, writes: Sequence[FiringWrite]) -> list[FiringRecord]:
         """A batch of single firings in one transaction (one commit, not one each); a
         repeat within the batch or of an earlier one returns the first, as alone."""
+        rows: Rows = {}
         with self.tx() as conn:
-            return [self._record_firing_in(conn, trigger=w.trigger, dedup_key=w.dedup_key,
-                                           event=w.event, run=w.plan.run,
-                                           outbox=w.plan.outbox, error=w.plan.error,
-                                           skipped=w.plan.skipped) for w in writes]
+            records = [self._record_firing_in(
+                conn, trigger=w.trigger, dedup_key=w.dedup_key, event=w.event, run=w.plan.run,
+                outbox=w.plan.outbox, error=w.plan.error, skipped=w.plan.skipped, rows=rows)
+                for w in writes]
+            self._insert_rows(conn, rows)  # runs, events, outbox: one statement each
+            return records
 
     def record_event(self, event: ev.Event) -> bool:
         """Commit an event that is not a run-status change (a published event, a registry

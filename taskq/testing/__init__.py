@@ -34,8 +34,8 @@ from taskq.testing.memory import (
     InMemoryCoordination,
     InMemoryEventLog,
     PendingEntry,
-    StubPublisher,
 )
+from taskq.testing.publisher import StubPublisher
 
 
 class _IsolatedSettings(Settings):

@@ -7,13 +7,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from taskq import constants
 from taskq.core.delivery import StreamState
 from taskq.core.events import Event
-from taskq.core.stored import Entry, OutboxItem
+from taskq.core.stored import Entry
 
 Clock = Callable[[], float]
 
@@ -272,38 +272,3 @@ class InMemoryCoordination:
         self.held.clear()
         self.live.clear()
         self.reports.clear()
-
-
-@dataclass
-class StubPublisher:
-    """What would have gone to the broker; ``fail_next``: the next N sends are refused."""
-
-    sent: list[tuple[OutboxItem, dict[str, str]]] = field(default_factory=list)
-    revoked: list[str] = field(default_factory=list)
-    #: (run uuid, terminate, signal) of every revoke.
-    revocations: list[tuple[str, bool, str]] = field(default_factory=list)
-    fail_next: int = 0
-    #: Run uuids whose message the broker no longer has (a test loses them).
-    lost: set[str] = field(default_factory=set)
-
-    def send(self, item: OutboxItem, headers: dict[str, str]) -> None:
-        if self.fail_next > 0:
-            self.fail_next -= 1
-            raise ConnectionError(f"stub broker refused run {item.run_uuid}")
-        self.sent.append((item, dict(headers)))
-        self.lost.discard(item.run_uuid)
-
-    def revoke(self, run_uuid: str, *, terminate: bool, signal: str) -> None:
-        self.revoked.append(run_uuid)
-        self.revocations.append((run_uuid, terminate, signal))
-
-    def unrevoke(self, run_uuid: str) -> None:
-        self.revoked = [r for r in self.revoked if r != run_uuid]
-
-    def held(self, items: Sequence[OutboxItem]) -> set[str]:
-        """Every run sent and not lost, as a broker that keeps its messages would hold."""
-        sent = {item.run_uuid for item, _ in self.sent}
-        return {i.run_uuid for i in items if i.run_uuid in sent and i.run_uuid not in self.lost}
-
-    def is_outage(self, exc: BaseException) -> bool:
-        return False  # its refusals are builtin ConnectionErrors, outages to the services
