@@ -34,7 +34,7 @@ from taskq.store.delivery import DeliveryMixin
 from taskq.store.entity_runs import EntityRunsMixin
 from taskq.store.joins import JoinsMixin
 from taskq.store.lifecycle import LifecycleMixin
-from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent, Trigger
+from taskq.store.models import Cursor, Firing, Outbox, Run, RunEvent
 from taskq.store.names import NamesMixin
 from taskq.store.outbox import OutboxMixin
 from taskq.store.pipelines import PipelinesMixin
@@ -279,25 +279,6 @@ class Store(TriggersMixin, OutboxMixin, DeliveryMixin, PipelinesMixin, EntityRun
             self._note_event_names(conn, events)
             return [self._insert_event(conn, e, previous=None, ignore_duplicate=True)
                     for e in events]
-
-    def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]:
-        with self.read() as conn:
-            rows = conn.execute(select(Firing).where(Firing.trigger_id == trigger_id)
-                                .order_by(Firing.id.desc()).limit(limit))
-            return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
-                     "run_uuid": f.run_uuid, "outcome": f.outcome, "reason": f.reason,
-                     "version": f.trigger_version, "at": _iso(f.created_at)} for f in rows]
-
-    def firings_for_run(self, run_uuid: str) -> list[dict[str, Any]]:
-        """What each trigger and hook did about this run's events: fired, skipped, error."""
-        stmt = (select(Firing, Trigger.name.label("trigger_name"), Trigger.kind)
-                .join(Trigger, Trigger.id == Firing.trigger_id)
-                .where(Firing.dedup_key.startswith(f"runs.{run_uuid}:", autoescape=True))
-                .order_by(Firing.id))
-        with self.read() as conn:
-            return [{"trigger": f.trigger_name, "kind": f.kind, "event_kind": f.event_kind,
-                     "outcome": f.outcome, "reason": f.reason, "run_uuid": f.run_uuid,
-                     "at": _iso(f.created_at)} for f in conn.execute(stmt)]
 
     def count(self, what: str) -> int:
         """Rows of a table; ``outbox_pending``: to be sent (held ones are approvals')."""

@@ -11,10 +11,11 @@ from sqlalchemy.exc import IntegrityError
 
 from taskq.core.stored import JobTemplate as Template
 from taskq.core.stored import StoredTrigger
+from taskq.core.times import iso as _iso
 from taskq.core.times import utcnow
 from taskq.errors import AlreadyExists, NotFound
 from taskq.store.base import stored_trigger
-from taskq.store.models import JobTemplate, Run, Trigger
+from taskq.store.models import Firing, JobTemplate, Run, Trigger
 from taskq.store.revisions import RevisionsMixin
 
 
@@ -224,6 +225,24 @@ class TriggersMixin(RevisionsMixin):
                 conn.execute(delete(Trigger).where(Trigger.id.in_(stale)))
         return len(stale)
 
+    def firings(self, trigger_id: int, limit: int = 50) -> list[dict[str, Any]]:
+        with self.read() as conn:
+            rows = conn.execute(select(Firing).where(Firing.trigger_id == trigger_id)
+                                .order_by(Firing.id.desc()).limit(limit))
+            return [{"id": f.id, "event_id": f.event_id, "event_kind": f.event_kind,
+                     "run_uuid": f.run_uuid, "outcome": f.outcome, "reason": f.reason,
+                     "version": f.trigger_version, "at": _iso(f.created_at)} for f in rows]
+
+    def firings_for_run(self, run_uuid: str) -> list[dict[str, Any]]:
+        """What each trigger and hook did about this run's events: fired, skipped, error."""
+        stmt = (select(Firing, Trigger.name.label("trigger_name"), Trigger.kind)
+                .join(Trigger, Trigger.id == Firing.trigger_id)
+                .where(Firing.dedup_key.startswith(f"runs.{run_uuid}:", autoescape=True))
+                .order_by(Firing.id))
+        with self.read() as conn:
+            return [{"trigger": f.trigger_name, "kind": f.kind, "event_kind": f.event_kind,
+                     "outcome": f.outcome, "reason": f.reason, "run_uuid": f.run_uuid,
+                     "at": _iso(f.created_at)} for f in conn.execute(stmt)]
 
 
 def _template(t: Any) -> Template:
