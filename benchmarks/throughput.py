@@ -111,10 +111,16 @@ def main() -> int:
     added = 0
     nonmatch_base: float | None = None
     for count in (int(c) for c in args.rules.split(",")):
-        for i in range(added, count):
-            rt.store.add_trigger(name=f"bench-{i}", namespace="default", kind="event",
-                                 spec={"ref": f"events.e{i}", "kinds": ["custom_event"]},
-                                 job="bench_down", params={}, queue=SINK, enabled=True)
+        rows = [{"name": f"bench-{i}", "namespace": "default", "kind": "event",
+                 "spec": {"ref": f"events.e{i}", "kinds": ["custom_event"]},
+                 "job": "bench_down", "params": {}, "queue": SINK, "enabled": True}
+                for i in range(added, count)]
+        if hasattr(rt.store, "add_triggers"):  # 100,000 rules in seconds, not minutes
+            for b in range(0, len(rows), 10_000):
+                rt.store.add_triggers(rows[b:b + 10_000])
+        else:
+            for row in rows:
+                rt.store.add_trigger(**row)
         added = max(added, count)
         r.incr(constants.TRIGGERS_VERSION)
 

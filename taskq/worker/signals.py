@@ -235,9 +235,15 @@ def on_retry(sender: Any = None, request: Any = None, reason: Any = None, einfo:
         if einfo is None:
             # The MainProcess cancelled the job because the broker connection dropped
             # (worker_cancel_long_running_tasks_on_connection_loss); the message comes back
-            # unchanged, so no new attempt would ever be claimed: the run failed.
-            record(request.id, Status.FAILED,
-                   reason=f"cancelled: the worker lost its broker connection ({reason})"[:2000])
+            # unchanged, so no new attempt would ever be claimed: the run failed. Only a run
+            # that had started: one cancelled before its claim is still queued, and its
+            # message (returned, or republished by the redelivery sweep if the broker lost
+            # it) starts it as if nothing happened.
+            if not record(request.id, Status.FAILED, only_from=ACTIVE,
+                          reason=f"cancelled: the worker lost its broker connection "
+                                 f"({reason})"[:2000]):
+                log.info("taskq: run %s cancelled before it started (broker connection "
+                         "lost); it stays queued for its message", request.id)
             return
         record(request.id, Status.RETRYING, reason=str(reason)[:2000] if reason else None,
                attempt=int(request.retries or 0) + 1)

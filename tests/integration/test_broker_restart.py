@@ -86,3 +86,25 @@ def test_a_channel_left_open_by_a_half_closed_connection_closes(
     own_redis.start()
     assert redis.Redis.from_url(own_redis.url).ping()
 
+
+
+def test_a_job_cancelled_on_a_lost_connection_fails_only_if_it_had_started(settings) -> None:
+    """Celery cancels what its pool took when the broker connection drops (acks_late), and
+    says so as a retry with no exception. A run it took before the claim is still queued:
+    it must stay queued for its message, not be failed without ever running (then its
+    ``running`` never comes and triggers on it never fire). One that had started fails."""
+    from types import SimpleNamespace
+
+    from taskq.worker import signals
+
+    task = examples.train
+    waiting = taskq.submit(examples.train, params={"epochs": 1})
+    started = taskq.submit(examples.train, params={"epochs": 1})
+    assert signals.record(started.uuid, Status.RUNNING, attempt=1)
+    for run in (waiting, started):
+        signals.on_retry(sender=task, request=SimpleNamespace(id=run.uuid, retries=0),
+                         reason="connection lost", einfo=None)
+    assert taskq.get_run(waiting.uuid).status == Status.QUEUED
+    stopped = taskq.get_run(started.uuid)
+    assert stopped.status == Status.FAILED
+    assert "lost its broker connection" in (stopped.reason or "")
