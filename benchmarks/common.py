@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -36,3 +38,30 @@ def bench_env(redis_url: str | None, database_url: str | None, queues: str
                        "TASKQ_QUEUES": queues})
     redis.Redis.from_url(url).flushdb()
     return home, url, db_url
+
+
+def start_bench_workers(root: Path, home: Path) -> list[Any]:
+    """The evaluator worker and the job worker (queue ``bench``, prefork 2) the latency
+    benchmarks share, with ``root``'s taskq on the path, once both answer a ping (at
+    WARNING level a worker never logs " ready.")."""
+    from taskq.dev import processes
+    from taskq.runtime import get_runtime
+
+    env = dict(os.environ, PYTHONPATH=str(root))
+    logdir = home / "logs"
+    procs = [
+        processes.start_worker("evaluator", ["taskq.triggers"], env=env, logdir=logdir,
+                               concurrency=2, loglevel="WARNING"),
+        processes.start_worker("bench", ["bench"], env=env, logdir=logdir, concurrency=2,
+                               loglevel="WARNING"),
+    ]
+    try:
+        app = get_runtime().celery
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(app.control.ping(timeout=0.5) or []) < 2:
+            pass
+    except BaseException:
+        for p in procs:
+            p.stop()
+        raise
+    return procs

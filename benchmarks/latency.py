@@ -27,7 +27,7 @@ import redis
 ROOT = Path(os.environ.get("TASKQ_BENCH_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import bench_env  # noqa: E402
+from benchmarks.common import bench_env, start_bench_workers  # noqa: E402
 
 
 def pct(values: list[float], p: float) -> float:
@@ -80,29 +80,14 @@ def main() -> int:
 
     import taskq
     from benchmarks import bench_jobs
-    from taskq.dev import processes
     from taskq.runtime import get_runtime
     from taskq.services.trigger_admin import sync_job_templates
     from taskq.store import migrate
 
     migrate.upgrade(db_url)
     sync_job_templates(get_runtime())
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    logdir = home / "logs"
-    procs = [
-        processes.start_worker("evaluator", ["taskq.triggers"], env=env, logdir=logdir,
-                               concurrency=2, loglevel="WARNING"),
-        processes.start_worker("bench", ["bench"], env=env, logdir=logdir, concurrency=2,
-                               loglevel="WARNING"),
-    ]
+    procs = start_bench_workers(ROOT, home)
     try:
-        # At WARNING level a worker never logs " ready.": wait until both answer a ping.
-        app = get_runtime().celery
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            replies = app.control.ping(timeout=0.5) or []
-            if len(replies) >= 2:
-                break
         taskq.add_trigger(name="bench", job="bench_down",
                           event=taskq.EventTrigger(ref="jobs.bench_up",
                                                    kinds=["run_status_running"]),

@@ -27,7 +27,7 @@ import redis
 ROOT = Path(os.environ.get("TASKQ_BENCH_ROOT") or Path(__file__).resolve().parent.parent)
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.common import bench_env  # noqa: E402
+from benchmarks.common import bench_env, start_bench_workers  # noqa: E402
 from benchmarks.latency import pct  # noqa: E402
 
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,7 +72,6 @@ def main() -> int:
 
     import taskq
     from benchmarks import bench_jobs
-    from taskq.dev import processes
     from taskq.runtime import get_runtime
     from taskq.services.trigger_admin import sync_job_templates
     from taskq.store import migrate
@@ -80,20 +79,9 @@ def main() -> int:
     migrate.upgrade(db_url)
     rt = get_runtime()
     sync_job_templates(rt)
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    logdir = home / "logs"
-    procs = [
-        processes.start_worker("evaluator", ["taskq.triggers"], env=env, logdir=logdir,
-                               concurrency=2, loglevel="WARNING"),
-        processes.start_worker("bench", ["bench"], env=env, logdir=logdir, concurrency=2,
-                               loglevel="WARNING"),
-    ]
+    procs = start_bench_workers(ROOT, home)
     figures: dict[str, Any] = {"database": db_url.split(":", 1)[0], "rates": []}
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(rt.celery.control.ping(timeout=0.5)
-                                                    or []) < 2:
-            pass
         taskq.add_trigger(name="steady", job="bench_down",
                           event=taskq.EventTrigger(ref="events.tick", kinds=["custom_event"]),
                           params={"upstream": "{{ fields.sent }}"})
